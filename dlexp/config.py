@@ -1,0 +1,681 @@
+"""Experiment configs: YAML → validated, defaults filled, hashed.
+
+A config is loaded with `yaml.safe_load`, merged over its `extends:` base, patched by `--set`
+overrides and validated by the pydantic models below, which forbid unknown keys. Every problem is
+reported at once, located by file, line and dotted key path, with the closest valid name.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError, Problem, did_you_mean
+
+DATASETS = ("moons", "circles", "blobs", "spirals", "xor", "classification", "regression",
+            "sine", "polynomial", "iris", "wine", "breast_cancer", "digits", "diabetes", "csv")
+OPTIMIZER_NAMES = ("sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw")
+# Keys of `optimizer:` that belong to a specific optimizer (torch.optim's names).
+OPTIMIZER_HPARAMS = ("momentum", "dampening", "nesterov", "lr_decay", "initial_accumulator_value",
+                     "rho", "alpha", "centered", "betas", "eps", "amsgrad", "weight_decay")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+def _size(v: Any, key: str) -> Any:
+    """A split size: a positive int count, or a fraction in (0, 1)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"expected a count (int > 0) or a fraction in (0, 1), found {v!r}")
+    if isinstance(v, float) and v.is_integer() and v > 1:
+        v = int(v)
+    if isinstance(v, int):
+        if v < 0 or (v == 0 and key == "train_size"):
+            raise ValueError(f"expected a count (int > 0) or a fraction in (0, 1), found {v!r}")
+        return v
+    if not 0.0 < v < 1.0:
+        raise ValueError(f"a fraction must lie in (0, 1), found {v!r}")
+    return v
+
+
+class DataConfig(Section):
+    name: Literal[DATASETS] = "moons"  # type: ignore[valid-type]
+    n_samples: int = Field(400, ge=4, description="samples generated (synthetic data only)")
+    noise: float = Field(0.2, ge=0.0, description="noise level of synthetic data")
+    seed: int = Field(0, description="generation and split seed (separate from the training seed)")
+    train_size: Union[int, float] = Field(0.6, description="int count or fraction of the data")
+    val_size: Union[int, float] = 0.2
+    test_size: Union[int, float] = 0.2
+    standardize: bool = True
+    poly_degree: int = Field(1, ge=1, le=12, description="polynomial feature expansion")
+    label_noise: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of training labels corrupted")
+    task: Literal["auto", "classification", "regression"] = "auto"
+    n_features: Optional[int] = Field(None, ge=1)
+    n_informative: Optional[int] = Field(None, ge=1)
+    n_redundant: Optional[int] = Field(None, ge=0)
+    n_classes: Optional[int] = Field(None, ge=2)
+    class_sep: float = Field(1.0, gt=0.0)
+    flip_y: float = Field(0.0, ge=0.0, le=1.0)
+    path: Optional[str] = None
+    target: Optional[str] = None
+    val_path: Optional[str] = None
+    test_path: Optional[str] = None
+
+    @field_validator("train_size", "val_size", "test_size", mode="before")
+    @classmethod
+    def _check_size(cls, v, info):
+        return _size(v, info.field_name)
+
+
+class DropoutConfig(Section):
+    rate: Union[float, list[float]] = 0.0
+    mode: Literal["inverted", "classic"] = "inverted"
+
+    @field_validator("rate")
+    @classmethod
+    def _check_rate(cls, v):
+        for r in v if isinstance(v, list) else [v]:
+            if not 0.0 <= r < 1.0:
+                raise ValueError(f"a dropout rate must lie in [0, 1), found {r!r}")
+        return v
+
+
+class ModelConfig(Section):
+    hidden: list[int] = Field(default_factory=lambda: [64, 64], description="hidden widths; [] = linear model")
+    activation: Literal["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"] = "relu"
+    init: Literal["he_normal", "he_uniform", "xavier_normal", "xavier_uniform"] = "he_normal"
+    norm: Literal["none", "batchnorm", "layernorm"] = "none"
+    norm_momentum: Optional[float] = Field(0.1, gt=0.0, le=1.0,
+                                           description="weight of the new batch; null = cumulative average")
+    dropout: DropoutConfig = Field(default_factory=DropoutConfig,
+                                   description="rate, list of per-layer rates, or {rate, mode}")
+    init_from: Optional[str] = Field(None, description="model.npz to warm-start from")
+
+    @field_validator("hidden")
+    @classmethod
+    def _check_hidden(cls, v):
+        for h in v:
+            if h < 1:
+                raise ValueError(f"hidden widths must be >= 1, found {h}")
+        return v
+
+    @field_validator("dropout", mode="before")
+    @classmethod
+    def _dropout_forms(cls, v):
+        if v is None:
+            return {"rate": 0.0}
+        if isinstance(v, (int, float, list)) and not isinstance(v, bool):
+            return {"rate": v}
+        return v
+
+    def dropout_rates(self) -> list[float]:
+        rate = self.dropout.rate
+        return [float(r) for r in rate] if isinstance(rate, list) else [float(rate)] * len(self.hidden)
+
+
+class RegularizationConfig(Section):
+    l1: float = Field(0.0, ge=0.0, description="λ·Σ|W| on Dense weights")
+    l2: float = Field(0.0, ge=0.0, description="(λ/2)·ΣW² on Dense weights")
+    l1_mode: Literal["subgradient", "proximal"] = "subgradient"
+
+
+class ConstantSchedule(Section):
+    name: Literal["constant"] = "constant"
+
+
+class StepSchedule(Section):
+    name: Literal["step"]
+    step_size: int = Field(..., ge=1)
+    gamma: float = Field(0.1, gt=0.0)
+
+
+class ExponentialSchedule(Section):
+    name: Literal["exponential"]
+    gamma: float = Field(..., gt=0.0)
+
+
+class CosineSchedule(Section):
+    name: Literal["cosine"]
+    T_max: Optional[int] = Field(None, ge=1, description="default: train.epochs")
+    eta_min: float = Field(0.0, ge=0.0)
+
+
+class PlateauSchedule(Section):
+    name: Literal["plateau"]
+    factor: float = Field(0.1, gt=0.0, lt=1.0)
+    patience: int = Field(10, ge=0)
+    threshold: float = Field(1e-4, ge=0.0)
+    cooldown: int = Field(0, ge=0)
+    min_lr: float = Field(0.0, ge=0.0)
+
+
+Schedule = Union[ConstantSchedule, StepSchedule, ExponentialSchedule, CosineSchedule, PlateauSchedule]
+SCHEDULE_NAMES = ("constant", "step", "exponential", "cosine", "plateau")
+
+
+class OptimizerConfig(Section):
+    name: Literal[OPTIMIZER_NAMES] = "adam"  # type: ignore[valid-type]
+    lr: Optional[float] = Field(None, ge=0.0, description="default: torch's default for the optimizer")
+    momentum: Optional[float] = None
+    dampening: Optional[float] = None
+    nesterov: Optional[bool] = None
+    lr_decay: Optional[float] = None
+    initial_accumulator_value: Optional[float] = None
+    rho: Optional[float] = None
+    alpha: Optional[float] = None
+    centered: Optional[bool] = None
+    betas: Optional[tuple[float, float]] = None
+    eps: Optional[float] = None
+    amsgrad: Optional[bool] = None
+    weight_decay: Optional[float] = None
+    schedule: Schedule = Field(default_factory=ConstantSchedule, discriminator="name")
+    clip_norm: Optional[float] = Field(None, gt=0.0, description="clip the global gradient norm")
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule_forms(cls, v):
+        if v is None:
+            return {"name": "constant"}
+        if isinstance(v, str):
+            return {"name": v}
+        return v
+
+    def hparams(self) -> dict[str, Any]:
+        """The optimizer's keyword arguments (lr included), as torch.optim names them."""
+        out = {"lr": self.lr}
+        out.update({k: getattr(self, k) for k in OPTIMIZER_HPARAMS if getattr(self, k) is not None})
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items() if v is not None}
+
+
+class EarlyStoppingConfig(Section):
+    monitor: str = Field("val_loss", description="val_loss or a validation metric (val_acc, val_r2)")
+    patience: int = Field(20, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+    start_from_epoch: int = Field(0, ge=0, description="epochs before this one are never 'best'")
+    rule: Literal["no_improvement", "consecutive_increase"] = "no_improvement"
+    restore_best: bool = True
+
+    @field_validator("monitor")
+    @classmethod
+    def _check_monitor(cls, v):
+        valid = ("val_loss", "val_acc", "val_r2")
+        if v not in valid:
+            raise ValueError(f"{v!r} is not a monitored figure; valid: {', '.join(valid)}{did_you_mean(v, valid)}")
+        return v
+
+
+class TrainConfig(Section):
+    epochs: int = Field(200, ge=1, le=1_000_000)
+    batch_size: Union[int, Literal["full"]] = Field(32, description="int, or 'full' for batch gradient descent")
+    dtype: Literal["float32", "float64"] = "float32"
+    shuffle: bool = True
+    early_stopping: Optional[EarlyStoppingConfig] = None
+    divergence_threshold: Optional[float] = Field(None, gt=0.0)
+    track_activations: bool = False
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _check_batch(cls, v):
+        if v == "full":
+            return v
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"expected a positive integer or 'full', found {v!r}")
+        return v
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _early_forms(cls, v):
+        return {} if v is True else (None if v is False else v)
+
+
+class EvalConfig(Section):
+    cv: Optional[int] = Field(None, ge=2, le=100, description="k-fold cross-validation over train+val")
+
+
+class Experiment(Section):
+    extends: Optional[str] = Field(None, exclude=True, description="base config, relative to this file")
+    name: str = "experiment"
+    seed: int = Field(0, description="training seed: init, shuffling, dropout masks")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    repeats: int = Field(1, ge=1, le=1000)
+    seeds: Optional[list[int]] = None
+    repeat_data: bool = False
+
+    @model_validator(mode="after")
+    def _fill_defaults(self):
+        # Fill the chosen optimizer's torch defaults so the resolved config shows them.
+        try:
+            defaults = optimizer_defaults(self.optimizer.name)
+        except Exception:  # the optimizer registry failing to import is reported elsewhere
+            return self
+        for k, v in defaults.items():
+            if getattr(self.optimizer, k, None) is None:
+                setattr(self.optimizer, k, tuple(v) if k == "betas" else v)
+        return self
+
+    def seed_list(self) -> list[int]:
+        """Training seeds of the repeats: `seeds`, or seed, seed+1, … (`repeats` of them)."""
+        return list(self.seeds) if self.seeds else [self.seed + i for i in range(self.repeats)]
+
+
+def optimizer_defaults(name: str) -> dict[str, Any]:
+    """torch's defaults for optimizer `name`, read off the class signature in optim.py."""
+    from .optim import OPTIMIZERS
+
+    sig = inspect.signature(OPTIMIZERS[name].__init__)
+    return {p.name: p.default for p in sig.parameters.values()
+            if p.name != "self" and p.default is not inspect.Parameter.empty}
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML with line numbers
+
+class Source:
+    """Where each key of a raw config came from: file and line per dotted path."""
+
+    def __init__(self, file: str | None = None, base_dir: Path | None = None):
+        self.file = file
+        self.base_dir = base_dir or Path.cwd()
+        self.lines: dict[tuple, tuple[str | None, int | None]] = {}
+
+    def locate(self, path: tuple) -> tuple[str | None, int | None]:
+        """File and line of `path`, or of its closest located ancestor."""
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.lines:
+                return self.lines[path[:n]]
+        return self.file, None
+
+
+def _record_lines(node, path: tuple, file: str, lines: dict) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            sub = path + (key_node.value,)
+            lines[sub] = (file, key_node.start_mark.line + 1)
+            _record_lines(value_node, sub, file, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[path + (i,)] = (file, item.start_mark.line + 1)
+            _record_lines(item, path + (i,), file, lines)
+
+
+def read_yaml(path: Path, display: str) -> tuple[Any, dict]:
+    """safe_load a YAML file; also return {dotted path tuple: (file, line)}."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(Problem("file not found", file=display)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(Problem(f"cannot read: {exc}", file=display)) from None
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        what = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(Problem(f"invalid YAML: {what}", file=display,
+                                  line=mark.line + 1 if mark else None)) from None
+    lines: dict = {}
+    if node is not None:
+        _record_lines(node, (), display, lines)
+    return data, lines
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """`over` on top of `base`; nested mappings merge, everything else is replaced."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _load_raw(path: Path, display: str, source: Source, seen: tuple = ()) -> dict:
+    """Read `path` and its chain of `extends:` bases into one raw dict, recording lines."""
+    resolved = path.resolve()
+    if resolved in seen:
+        raise ConfigError(Problem("extends: cycle through " + " -> ".join(str(p) for p in seen + (resolved,)),
+                                  key="extends", file=display))
+    data, lines = read_yaml(path, display)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(Problem(f"a config must be a mapping of keys, found {type(data).__name__}",
+                                  file=display, line=1))
+    base_name = data.get("extends")
+    if base_name is not None:
+        if not isinstance(base_name, str):
+            raise ConfigError(Problem(f"expected a file name, found {base_name!r}", key="extends",
+                                      file=display, line=lines.get(("extends",), (None, None))[1]))
+        base_path = (path.parent / base_name)
+        if not base_path.is_file():
+            raise ConfigError(Problem(f"base config {str(base_path)!r} not found", key="extends",
+                                      file=display, line=lines.get(("extends",), (None, None))[1]))
+        base_display = str(Path(display).parent / base_name)
+        base = _load_raw(base_path, base_display, source, seen + (resolved,))
+        data = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
+    source.lines.update(lines)
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Overrides
+
+def parse_overrides(items) -> dict[str, Any]:
+    """['a.b=1', 'c=[1, 2]'] → {'a.b': 1, 'c': [1, 2]}; values parsed as YAML."""
+    out: dict[str, Any] = {}
+    problems = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(Problem(f"expected KEY=VALUE, found {item!r}", file="--set"))
+            continue
+        try:
+            out[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            problems.append(Problem(f"cannot parse value {text!r}: {getattr(exc, 'problem', exc)}",
+                                    key=key, file="--set"))
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def set_dotted(data: dict, key: str, value: Any) -> None:
+    """data['a']['b'] = value for key 'a.b', creating mappings on the way."""
+    parts = key.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node.get(part), dict):
+            if part in node and node[part] is not None and not isinstance(node[part], dict):
+                # e.g. `--set model.dropout.rate=0.5` over `dropout: 0.3`: promote scalar forms
+                node[part] = _promote(".".join(parts[: i + 1]), node[part])
+            else:
+                node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def _promote(key: str, value: Any) -> dict:
+    if key == "model.dropout":
+        return {"rate": value}
+    if key == "optimizer.schedule":
+        return {"name": value}
+    if key == "train.early_stopping":
+        return {}
+    return {}
+
+
+def get_dotted(data: dict, key: str, default: Any = None) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+def _fields_of(loc: tuple) -> list[str]:
+    """Valid keys of the section at `loc` (for 'did you mean')."""
+    model: Any = Experiment
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        model = None
+        for cand in (ann, *getattr(ann, "__args__", ())):
+            if isinstance(cand, type) and issubclass(cand, BaseModel):
+                model = cand
+                break
+        if model is None:
+            return []
+    return [k for k in getattr(model, "model_fields", {}) if k != "extends" or model is Experiment]
+
+
+def _clean_loc(raw: Any, loc: tuple) -> tuple:
+    """Keep the loc parts that index the raw input (drop pydantic's union/validator tags)."""
+    out = []
+    node = raw
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and part in _fields_of(tuple(out)):
+            out.append(part)  # a missing required key
+            node = None
+    return tuple(out)
+
+
+def _message(err: dict, loc: tuple, raw_loc: tuple) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        valid = _fields_of(loc[:-1])
+        return f"unknown key{did_you_mean(loc[-1], valid)}" + (f"; valid keys: {', '.join(valid)}" if valid else "")
+    if kind in ("literal_error", "enum"):
+        expected = err.get("ctx", {}).get("expected", "")
+        options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",") if o.strip()]
+        return f"{value!r} is not valid; valid: {', '.join(options)}{did_you_mean(value, options)}"
+    if kind == "union_tag_invalid":
+        return (f"{err['ctx'].get('tag')!r} is not a schedule; valid: {', '.join(SCHEDULE_NAMES)}"
+                f"{did_you_mean(err['ctx'].get('tag'), SCHEDULE_NAMES)}")
+    if kind == "missing":
+        return "required key is missing"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        return msg[len("Value error, "):]
+    return f"{msg[0].lower()}{msg[1:]}, found {value!r}"
+
+
+def _key(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def validate(raw: Any, source: Source) -> Experiment:
+    """Raw dict → Experiment, or ConfigError listing every problem with file and line."""
+    if not isinstance(raw, dict):
+        raise ConfigError(Problem("a config must be a mapping of keys", file=source.file, line=1))
+    problems: dict[str, list[Problem]] = {}
+    for key, msg in _optimizer_key_checks(raw):
+        file, line = source.locate(tuple(key.split(".")))
+        problems[key] = [Problem(msg, key=key, file=file, line=line)]
+    try:
+        exp = Experiment.model_validate(raw)
+        if problems:
+            raise ConfigError([_join(ps) for ps in problems.values()])
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = _clean_loc(raw, tuple(err["loc"]))
+            file, line = source.locate(loc)
+            key = _key(loc)
+            msg = _message(err, loc, tuple(err["loc"]))
+            known = problems.setdefault(key, [])
+            if all(p.message != msg for p in known):
+                known.append(Problem(msg, key=key, file=file, line=line))
+        joined = sorted((_join(ps) for ps in problems.values()), key=lambda p: (p.file or "", p.line or 0))
+        raise ConfigError(joined) from None
+    cross = _cross_checks(exp, raw)
+    if cross:
+        raise ConfigError([Problem(msg, key=key, file=source.locate(tuple(key.split(".")))[0],
+                                   line=source.locate(tuple(key.split(".")))[1]) for key, msg in cross])
+    _resolve_paths(exp, source.base_dir)
+    return exp
+
+
+def _optimizer_key_checks(raw: dict) -> list[tuple[str, str]]:
+    """Hyperparameters that the chosen optimizer does not take (e.g. betas for sgd)."""
+    opt = raw.get("optimizer")
+    if not isinstance(opt, dict):
+        return []
+    name = opt.get("name", OptimizerConfig.model_fields["name"].default)
+    if name not in OPTIMIZER_NAMES:
+        return []
+    valid = optimizer_defaults(name)
+    return [(f"optimizer.{k}", f"not a parameter of {name}; {name} takes: {', '.join(valid)}{did_you_mean(k, valid)}")
+            for k in OPTIMIZER_HPARAMS if k in opt and k not in valid]
+
+
+def _join(ps: list[Problem]) -> Problem:
+    if len(ps) == 1:
+        return ps[0]
+    return Problem(" or ".join(p.message for p in ps), key=ps[0].key, file=ps[0].file, line=ps[0].line)
+
+
+def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
+    """Checks that span keys; each returns (dotted key, message)."""
+    out = []
+    m, t, o = exp.model, exp.train, exp.optimizer
+    rate = m.dropout.rate
+    if isinstance(rate, list) and len(rate) != len(m.hidden):
+        out.append(("model.dropout", f"{len(rate)} rates given for {len(m.hidden)} hidden layers "
+                                     f"(model.hidden = {m.hidden}); give one rate per hidden layer or a single rate"))
+    if m.norm == "batchnorm" and t.batch_size == 1:
+        out.append(("train.batch_size", "batchnorm needs more than one sample per batch; use batch_size >= 2 "
+                                        "or model.norm: layernorm"))
+    if exp.seeds is not None and "repeats" in raw and exp.repeats != 1:
+        out.append(("seeds", "give either repeats or seeds, not both"))
+    if exp.seeds is not None and len(exp.seeds) == 0:
+        out.append(("seeds", "an empty list; give at least one seed or remove the key"))
+    if exp.seeds is not None and len(set(exp.seeds)) != len(exp.seeds):
+        out.append(("seeds", f"duplicate seeds in {exp.seeds}"))
+    if exp.data.name == "csv" and not exp.data.path:
+        out.append(("data.path", "data.name is csv: give the CSV file's path"))
+    if exp.data.name == "csv" and not exp.data.target:
+        out.append(("data.target", "data.name is csv: give the name of the target column"))
+    if exp.data.name != "csv":
+        for k in ("path", "target", "val_path", "test_path"):
+            if getattr(exp.data, k) is not None:
+                out.append((f"data.{k}", f"only used with data.name: csv (data.name is {exp.data.name})"))
+    if exp.data.test_path and not exp.data.val_path:
+        out.append(("data.test_path", "give data.val_path too: with split files, train and val come from files"))
+    if isinstance(o.schedule, CosineSchedule) and o.schedule.T_max is None:
+        o.schedule.T_max = t.epochs
+    # Optimizer hyperparameters are checked by the optimizer's own constructor.
+    valid = optimizer_defaults(o.name)
+    if not out:
+        from .optim import OPTIMIZERS
+
+        try:
+            OPTIMIZERS[o.name](**o.hparams())
+        except (ValueError, TypeError) as exc:
+            key = next((k for k in valid if k in str(exc)), "lr")
+            out.append((f"optimizer.{key}", str(exc)))
+    return out
+
+
+def _resolve_paths(exp: Experiment, base_dir: Path) -> None:
+    """Make file paths absolute, relative to the config file that named them."""
+    for section, key in (("data", "path"), ("data", "val_path"), ("data", "test_path"), ("model", "init_from")):
+        obj = getattr(exp, section)
+        value = getattr(obj, key)
+        if value:
+            setattr(obj, key, str((base_dir / Path(value).expanduser()).resolve()))
+
+
+def load_config(path: str | Path, overrides=(), *, extra: dict | None = None) -> Experiment:
+    """Read, merge, override and validate the config at `path`."""
+    path = Path(path)
+    source = Source(str(path), path.parent)
+    raw = _load_raw(path, str(path), source)
+    raw.setdefault("name", path.stem)
+    if extra:
+        for k, v in extra.items():
+            set_dotted(raw, k, v)
+    if overrides:
+        items = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
+        for k, v in items.items():
+            set_dotted(raw, k, v)
+            source.lines[tuple(k.split("."))] = ("--set", None)
+    return validate(raw, source)
+
+
+def config_from_dict(raw: dict, *, file: str | None = None, base_dir: Path | None = None) -> Experiment:
+    return validate(copy.deepcopy(raw), Source(file, base_dir))
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolved form and identity
+
+def resolved_dict(exp: Experiment) -> dict:
+    """The config with every default filled in, as plain YAML-able data."""
+    d = exp.model_dump(mode="json")
+    d["optimizer"] = {k: v for k, v in d["optimizer"].items() if v is not None or k in ("lr", "clip_norm")}
+    return d
+
+
+class _Dumper(yaml.SafeDumper):
+    """Mappings in block style, lists of scalars inline: `hidden: [64, 64]`."""
+
+
+def _represent_list(dumper, data):
+    flow = all(not isinstance(v, (dict, list)) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(tuple, _represent_list)
+
+
+def dump_yaml(d: dict) -> str:
+    return yaml.dump(d, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return "missing:" + path
+    return h.hexdigest()[:16]
+
+
+def run_id(exp: Experiment) -> str:
+    """Short content hash of the resolved config: same config → same run folder.
+
+    The name is cosmetic and left out; file paths are replaced by their contents' digest, so a
+    moved CSV keeps its runs and an edited one gets new runs.
+    """
+    d = resolved_dict(exp)
+    d.pop("name", None)
+    for section, key in (("data", "path"), ("data", "val_path"), ("data", "test_path"), ("model", "init_from")):
+        if d[section].get(key):
+            d[section][key] = _file_digest(d[section][key])
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def config_schema() -> dict:
+    """JSON Schema of the config, for editors' completion and validation."""
+    schema = Experiment.model_json_schema()
+    schema["title"] = "dlexp experiment"
+    return schema

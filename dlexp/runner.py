@@ -1,0 +1,116 @@
+"""`dlexp run`: config file → trained run folder, with progress and reuse of identical runs."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import dump_yaml, load_config, resolved_dict, run_id
+from .errors import DlexpError
+from .store import is_done, json_text, read_json, run_dir, write_failed_run, write_run
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    status: str
+    summary: dict
+    reused: bool
+
+    @property
+    def json_text(self) -> str:
+        return json_text(self.summary).rstrip("\n")
+
+
+def summary_line(s: dict) -> str:
+    """One line a person reads: status, epochs, train/val/test figures, time."""
+    m = s.get("metric", "acc")
+
+    def fig(key):
+        v = s.get(key)
+        return "n/a" if v is None else f"{v:.4g}"
+
+    head = f"{s.get('name', '')}: {s['status']}"
+    if s["status"] == "failed":
+        return f"{head} ({s.get('error', 'see traceback.txt')})"
+    epochs = f"{fig('epochs_run')} epochs" + (f", best {fig('best_epoch')}" if s.get("best_epoch") else "")
+    if s.get("stopped_early"):
+        epochs += ", stopped early"
+    if s["status"] == "diverged":
+        epochs += f", diverged at epoch {s.get('diverged_epoch')}"
+    members = f" × {s['n_members']} {'folds' if s.get('kind') == 'cv' else 'seeds'}" if s.get("n_members") else ""
+    return (f"{head} · {epochs}{members} · train loss {fig('train_loss')} {m} {fig('train_' + m)} · "
+            f"val loss {fig('val_loss')} {m} {fig('val_' + m)} · test {m} {fig('test_' + m)} · "
+            f"{s.get('wall_time', 0):.1f} s")
+
+
+def run_experiment(config: Path, sets=(), out: Path = Path("results"), *, force: bool = False,
+                   quiet: bool = False, echo=print) -> RunResult:
+    exp = load_config(config, sets)
+    rid = run_id(exp)
+    folder = run_dir(out, rid)
+    if not force and is_done(folder):
+        summary = read_json(folder / "summary.json")
+        echo(f"reusing completed run {rid} (same resolved config; --force to train again)")
+        echo(summary_line(summary))
+        return RunResult(folder, summary["status"], summary, True)
+
+    config_yaml = dump_yaml(resolved_dict(exp))
+    from .experiment import execute
+
+    t0 = time.perf_counter()
+    progress = None if quiet else _Progress(exp)
+    try:
+        if progress:
+            progress.start()
+        output = execute(exp, on_epoch=progress.epoch if progress else None,
+                         on_member=progress.member if progress else None)
+    except DlexpError:
+        raise
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a bug or numerical failure: keep the traceback, exit 1
+        summary = {"run_id": rid, "name": exp.name, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                   "wall_time": time.perf_counter() - t0}
+        folder = write_failed_run(out, rid, config_yaml, summary, traceback.format_exc())
+        echo(summary_line(summary))
+        return RunResult(folder, "failed", summary, False)
+    finally:
+        if progress:
+            progress.stop()
+    folder = write_run(out, rid, output, config_yaml)
+    echo(summary_line(output.summary))
+    return RunResult(folder, output.summary["status"], output.summary, False)
+
+
+class _Progress:
+    """A rich progress bar on stderr: epoch, losses; one task per member for repeats and folds."""
+
+    def __init__(self, exp):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.epochs = exp.train.epochs
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[losses]}"), TimeRemainingColumn(),
+                            console=Console(stderr=True), transient=True)
+        self.task = None
+        self.name = exp.name
+
+    def start(self):
+        self.bar.start()
+
+    def stop(self):
+        self.bar.stop()
+
+    def member(self, label, index, total):
+        desc = self.name if total == 1 else f"{self.name} [{label}] {index + 1}/{total}"
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+        self.task = self.bar.add_task(desc, total=self.epochs, losses="")
+
+    def epoch(self, row):
+        self.bar.update(self.task, completed=row["epoch"],
+                        losses=f"train {row['train_loss']:.4f} · val {row['val_loss']:.4f}")

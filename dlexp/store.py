@@ -1,0 +1,301 @@
+"""Result files: writing them atomically, reading them back safely.
+
+Layout (the result contract in the README):
+
+    <out>/runs/<run_id>/config.yaml, metrics.csv, model.npz, summary.json [, activations.csv]
+                        members/<label>/…   (repeats and CV folds: one single-run folder each)
+    <out>/sweeps/<name>/sweep.yaml, manifest.json, summary.csv
+
+A run folder is assembled in a hidden staging folder beside its final place and renamed into
+place in one step, with summary.json written last; a crash leaves either the old folder, the new
+one, or a staging folder that is ignored and cleaned up — never a half-written run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .errors import ResultError
+
+DONE_STATUSES = ("completed", "diverged")
+# A fixed timestamp inside model.npz makes the same weights give byte-identical files.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic writes
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so readers see the old file or the new one, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(o):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _json_safe(o):
+    """NaN and inf are not JSON: they become null."""
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _json_safe(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_json_safe(v) for v in o]
+    return o
+
+
+def json_text(obj) -> str:
+    return json.dumps(_json_safe(obj), indent=2, default=_json_default, allow_nan=False) + "\n"
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write_text(path, json_text(obj))
+
+
+def csv_text(rows: list[dict], columns: list[str] | None = None) -> str:
+    """Rows as CSV; floats in repr form so they read back to the same bits."""
+    if columns is None:
+        columns = []
+        for r in rows:
+            columns.extend(k for k in r if k not in columns)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(["" if r.get(c) is None else (repr(r[c]) if isinstance(r[c], float) else r[c]) for c in columns])
+    return buf.getvalue()
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> None:
+    atomic_write_text(path, csv_text(rows, columns))
+
+
+def npz_bytes(arrays: dict) -> bytes:
+    """An .npz archive (uncompressed, no pickles) with fixed timestamps: same arrays, same bytes."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name in arrays:
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            with zf.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Run folders
+
+def runs_dir(out: Path) -> Path:
+    return Path(out) / "runs"
+
+
+def run_dir(out: Path, rid: str) -> Path:
+    return runs_dir(out) / rid
+
+
+def _write_single(folder: Path, output, config_yaml: str) -> None:
+    """Files of one trained model into `folder` (not yet visible: it is a staging folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(config_yaml, encoding="utf-8")
+    (folder / "metrics.csv").write_text(csv_text(output.metrics), encoding="utf-8")
+    if output.state is not None:
+        (folder / "model.npz").write_bytes(npz_bytes(output.state))
+    if output.activations:
+        (folder / "activations.csv").write_text(csv_text(output.activations), encoding="utf-8")
+    for label, member in output.members:
+        _write_single(folder / "members" / label, member, config_yaml)
+    (folder / "summary.json").write_text(json_text(output.summary), encoding="utf-8")
+
+
+def write_run(out: Path, rid: str, output, config_yaml: str, extra_files: dict[str, str] | None = None) -> Path:
+    """Publish a finished run at <out>/runs/<rid>/ in one rename, replacing any previous one."""
+    final = run_dir(out, rid)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".stage-{rid}-", dir=final.parent))
+    try:
+        _write_single(stage, output, config_yaml)
+        for name, text in (extra_files or {}).items():
+            (stage / name).write_text(text, encoding="utf-8")
+        _fsync_tree(stage)
+        _swap_in(stage, final)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return final
+
+
+def write_failed_run(out: Path, rid: str, config_yaml: str, summary: dict, traceback_text: str) -> Path:
+    """A failed run keeps its config, its traceback and a summary with status 'failed'."""
+    final = run_dir(out, rid)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".stage-{rid}-", dir=final.parent))
+    try:
+        (stage / "config.yaml").write_text(config_yaml, encoding="utf-8")
+        (stage / "traceback.txt").write_text(traceback_text, encoding="utf-8")
+        (stage / "summary.json").write_text(json_text(summary), encoding="utf-8")
+        _fsync_tree(stage)
+        _swap_in(stage, final)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return final
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in folder.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+
+
+def _swap_in(stage: Path, final: Path) -> None:
+    """Rename the staging folder to `final`; an old folder is moved aside first, then removed."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".old-{final.name}-{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+    os.replace(stage, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultError(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultError(f"{path}: damaged ({exc})") from None
+    if not isinstance(data, dict):
+        raise ResultError(f"{path}: damaged (not a JSON object)")
+    return data
+
+
+def _number(text: str):
+    if text == "":
+        return None
+    try:
+        v = int(text)
+    except ValueError:
+        try:
+            v = float(text)
+        except ValueError:
+            return text
+    return v
+
+
+def read_csv(path: Path) -> list[dict]:
+    """CSV rows with numbers parsed; empty cells are None."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultError(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultError(f"{path}: damaged ({exc})") from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ResultError(f"{path}: damaged (empty)") from None
+    rows = []
+    for line_no, cells in enumerate(reader, start=2):
+        if len(cells) != len(header):
+            raise ResultError(f"{path}:{line_no}: damaged ({len(cells)} cells, header has {len(header)})")
+        rows.append({h: _number(c) for h, c in zip(header, cells)})
+    return rows
+
+
+def read_npz(path: Path) -> dict:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise ResultError(f"{path}: missing") from None
+    except Exception as exc:  # zipfile, format and value errors all mean a damaged archive
+        raise ResultError(f"{path}: damaged ({type(exc).__name__}: {exc})") from None
+
+
+def check_run(folder: Path) -> str | None:
+    """None if the run folder is complete and readable, else what is wrong (one line)."""
+    folder = Path(folder)
+    try:
+        summary = read_json(folder / "summary.json")
+        status = summary.get("status")
+        if status == "failed":
+            return None
+        if status not in DONE_STATUSES:
+            return f"{folder / 'summary.json'}: damaged (status {status!r})"
+        read_csv(folder / "metrics.csv")
+        if summary.get("members"):
+            for label in summary["members"]:
+                problem = check_run(folder / "members" / label)
+                if problem:
+                    return problem
+        else:
+            with zipfile.ZipFile(folder / "model.npz") as zf:
+                bad = zf.testzip()
+            if bad is not None:
+                return f"{folder / 'model.npz'}: damaged ({bad})"
+    except ResultError as exc:
+        return str(exc)
+    except (OSError, zipfile.BadZipFile) as exc:
+        return f"{folder / 'model.npz'}: damaged ({exc})"
+    return None
+
+
+def run_status(folder: Path) -> str:
+    """'completed', 'diverged', 'failed', 'damaged' or 'missing'."""
+    folder = Path(folder)
+    if not (folder / "summary.json").exists():
+        return "missing"
+    if check_run(folder) is not None:
+        return "damaged"
+    return read_json(folder / "summary.json")["status"]
+
+
+def is_done(folder: Path) -> bool:
+    return run_status(folder) in DONE_STATUSES
