@@ -1,0 +1,165 @@
+"""Reading finished results: runs and sweeps, as the result contract lays them out.
+
+Every reader (tables, plots, diagnosis, report) goes through here and never through the trainer,
+so it works on any finished run folder, old or new. A damaged run is skipped with a warning on
+stderr instead of crashing the reader.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+
+from .errors import ResultError, UsageError
+from .store import check_run, read_csv, read_json, read_npz
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+@dataclass
+class Run:
+    """One run folder (or one member folder of a repeated / cross-validated run)."""
+
+    folder: Path
+    summary: dict
+    point: dict = field(default_factory=dict)  # swept values when the run belongs to a sweep
+
+    @classmethod
+    def load(cls, folder: Path, point: dict | None = None) -> "Run":
+        """Raise ResultError if the folder is missing, unfinished or damaged."""
+        folder = Path(folder)
+        problem = check_run(folder)
+        if problem:
+            raise ResultError(problem)
+        return cls(folder, read_json(folder / "summary.json"), dict(point or {}))
+
+    @property
+    def run_id(self) -> str:
+        return self.summary.get("run_id", self.folder.name)
+
+    @property
+    def name(self) -> str:
+        return self.summary.get("name", self.run_id)
+
+    @property
+    def status(self) -> str:
+        return self.summary.get("status", "unknown")
+
+    @property
+    def metric(self) -> str:
+        return self.summary.get("metric", "acc")
+
+    @property
+    def label(self) -> str:
+        """A legend label: the swept values if any, else the run's name."""
+        if self.point:
+            return ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in self.point.items())
+        return self.name
+
+    @cached_property
+    def config(self) -> dict:
+        try:
+            return yaml.safe_load((self.folder / "config.yaml").read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ResultError(f"{self.folder / 'config.yaml'}: damaged ({exc})") from None
+
+    @cached_property
+    def metrics(self) -> list[dict]:
+        return read_csv(self.folder / "metrics.csv") if (self.folder / "metrics.csv").exists() else []
+
+    @cached_property
+    def activations(self) -> list[dict]:
+        path = self.folder / "activations.csv"
+        return read_csv(path) if path.exists() else []
+
+    def model(self) -> dict:
+        """The weights (model.npz); for repeats/CV those of the first member."""
+        if (self.folder / "model.npz").exists():
+            return read_npz(self.folder / "model.npz")
+        members = self.members()
+        if not members:
+            raise ResultError(f"{self.folder}: no model.npz")
+        return members[0].model()
+
+    def members(self) -> list["Run"]:
+        """Member runs of repeats / CV folds ([] for a single run)."""
+        out = []
+        for label in self.summary.get("members") or []:
+            out.append(Run.load(self.folder / "members" / label, self.point))
+        return out
+
+    def column(self, name: str) -> list:
+        return [row.get(name) for row in self.metrics]
+
+
+@dataclass
+class Sweep:
+    """A sweep folder: its spec, manifest (point → run_id) and the runs that finished."""
+
+    folder: Path
+    manifest: dict
+    runs: list[Run]
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("name", self.folder.name)
+
+    @property
+    def swept(self) -> list[str]:
+        """The dotted keys the sweep varies, in spec order."""
+        return list(self.manifest.get("swept", []))
+
+    @classmethod
+    def load(cls, folder: Path) -> "Sweep":
+        folder = Path(folder)
+        manifest = read_json(folder / "manifest.json")
+        out = folder.parent.parent  # <out>/sweeps/<name> → <out>
+        runs = []
+        for entry in manifest.get("points", []):
+            rid = entry.get("run_id")
+            try:
+                runs.append(Run.load(out / "runs" / rid, entry.get("point", {})))
+            except ResultError as exc:
+                warn(f"skipping {rid} ({_fmt(entry.get('point'))}): {exc}")
+        return cls(folder, manifest, runs)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
+    return str(v)
+
+
+def resolve(target: str | Path, out: Path = Path("results")) -> "Run | Sweep":
+    """A run folder, a sweep folder, a run id or a sweep name → Run or Sweep."""
+    target = Path(target)
+    candidates = [target, Path(out) / "runs" / str(target), Path(out) / "sweeps" / str(target)]
+    for path in candidates:
+        if (path / "manifest.json").exists():
+            return Sweep.load(path)
+        if (path / "summary.json").exists():
+            return Run.load(path)
+    if target.is_dir() and (target / "runs").is_dir():
+        raise UsageError(f"{target} is a results folder; name a run or sweep inside it (dlexp ls --out {target})")
+    raise UsageError(f"{target}: not a run folder, sweep folder, run id or sweep name (looked in {out})")
+
+
+def load_runs(targets, out: Path = Path("results")) -> list[Run]:
+    """Every run named by `targets` (runs, sweeps), damaged ones skipped with a warning."""
+    runs: list[Run] = []
+    for t in targets:
+        try:
+            found = resolve(t, out)
+        except ResultError as exc:
+            warn(f"skipping {t}: {exc}")
+            continue
+        runs.extend(found.runs if isinstance(found, Sweep) else [found])
+    return runs

@@ -1,0 +1,208 @@
+"""Config loading and validation: defaults, extends, overrides, and located error messages."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dlexp.config import (config_schema, dump_yaml, load_config, parse_overrides, resolved_dict, run_id,
+                          set_dotted)
+from dlexp.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path, text, name="exp.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def problems(path, overrides=()):
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    return [str(p) for p in info.value.problems]
+
+
+def test_defaults_are_filled(tmp_path):
+    exp = load_config(write(tmp_path, "name: x\n"))
+    d = resolved_dict(exp)
+    assert d["model"]["hidden"] == [64, 64]
+    assert d["optimizer"]["name"] == "adam"
+    # the chosen optimizer's torch defaults are filled in, the others' keys are absent
+    assert d["optimizer"]["lr"] == 1e-3 and d["optimizer"]["betas"] == [0.9, 0.999]
+    assert "momentum" not in d["optimizer"]
+    assert d["train"]["early_stopping"] is None
+    assert d["model"]["dropout"] == {"rate": 0.0, "mode": "inverted"}
+
+
+@pytest.mark.parametrize("name,lr", [("sgd", 1e-3), ("adagrad", 1e-2), ("adadelta", 1.0), ("rmsprop", 1e-2)])
+def test_optimizer_default_lr_is_torchs(tmp_path, name, lr):
+    exp = load_config(write(tmp_path, f"optimizer: {{name: {name}}}\n"))
+    assert exp.optimizer.lr == lr
+
+
+def test_unknown_key_names_file_line_and_suggestion(tmp_path):
+    p = write(tmp_path, "name: x\nmodel:\n  hidden: [8]\n  activaton: relu\n")
+    msgs = problems(p)
+    assert len(msgs) == 1
+    assert msgs[0].startswith(f"{p}:4: model.activaton: unknown key (did you mean 'activation'?)")
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    p = write(tmp_path, "data:\n  name: moonz\nmodel:\n  activation: relux\ntrain:\n  epochs: 0\n  batch_size: ful\n")
+    msgs = problems(p)
+    joined = "\n".join(msgs)
+    assert len(msgs) == 4
+    assert f"{p}:2: data.name: 'moonz' is not valid" in joined and "did you mean 'moons'" in joined
+    assert f"{p}:4: model.activation: 'relux' is not valid" in joined and "did you mean 'relu'" in joined
+    assert f"{p}:6: train.epochs:" in joined and "found 0" in joined
+    assert f"{p}:7: train.batch_size: expected a positive integer or 'full', found 'ful'" in joined
+
+
+def test_wrong_type_and_out_of_range(tmp_path):
+    msgs = problems(write(tmp_path, "model:\n  hidden: eight\nregularization:\n  l2: -1\n"))
+    joined = "\n".join(msgs)
+    assert ":2: model.hidden:" in joined and "'eight'" in joined
+    assert ":4: regularization.l2:" in joined and "greater than or equal to 0" in joined
+
+
+def test_optimizer_hyperparameter_of_another_optimizer(tmp_path):
+    msgs = problems(write(tmp_path, "optimizer:\n  name: sgd\n  betas: [0.9, 0.99]\n"))
+    assert msgs == [f"{tmp_path / 'exp.yaml'}:3: optimizer.betas: not a parameter of sgd; "
+                    "sgd takes: lr, momentum, dampening, weight_decay, nesterov"]
+
+
+def test_optimizer_constructor_checks_become_config_errors(tmp_path):
+    msgs = problems(write(tmp_path, "optimizer:\n  name: sgd\n  nesterov: true\n"))
+    assert "nesterov" in msgs[0]
+
+
+def test_bad_schedule_name_suggests(tmp_path):
+    msgs = problems(write(tmp_path, "optimizer:\n  schedule: {name: stepp, step_size: 3}\n"))
+    assert "optimizer.schedule: 'stepp' is not a schedule" in msgs[0] and "did you mean 'step'" in msgs[0]
+
+
+def test_cross_checks(tmp_path):
+    msgs = problems(write(tmp_path, "model:\n  hidden: [8, 8]\n  dropout: [0.5]\n  norm: batchnorm\n"
+                                    "train:\n  batch_size: 1\n"))
+    joined = "\n".join(msgs)
+    assert ":3: model.dropout: 1 rates given for 2 hidden layers" in joined
+    assert ":6: train.batch_size: batchnorm needs more than one sample" in joined
+
+
+def test_dropout_forms(tmp_path):
+    assert load_config(write(tmp_path, "model: {dropout: 0.3}\n")).model.dropout_rates() == [0.3, 0.3]
+    exp = load_config(write(tmp_path, "model: {hidden: [4, 4], dropout: [0.1, 0.2]}\n"))
+    assert exp.model.dropout_rates() == [0.1, 0.2]
+    exp = load_config(write(tmp_path, "model: {dropout: {rate: 0.5, mode: classic}}\n"))
+    assert exp.model.dropout.mode == "classic" and exp.model.dropout_rates() == [0.5, 0.5]
+    assert "a dropout rate must lie in [0, 1)" in problems(write(tmp_path, "model: {dropout: 1.0}\n"))[0]
+
+
+def test_extends_merges_relative_to_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    write(tmp_path, "model:\n  hidden: [8]\n  activation: tanh\ntrain: {epochs: 7}\n", "base.yaml")
+    child = write(tmp_path, "extends: ../base.yaml\nmodel:\n  hidden: [16, 16]\n", "sub/child.yaml")
+    exp = load_config(child)
+    assert exp.model.hidden == [16, 16] and exp.model.activation == "tanh" and exp.train.epochs == 7
+
+
+def test_missing_extends_file(tmp_path):
+    msgs = problems(write(tmp_path, "name: x\nextends: nowhere.yaml\n"))
+    assert msgs[0].startswith(f"{tmp_path / 'exp.yaml'}:2: extends: base config") and "not found" in msgs[0]
+
+
+def test_error_in_base_points_at_the_base_file(tmp_path):
+    base = write(tmp_path, "train:\n  epochz: 3\n", "base.yaml")
+    child = write(tmp_path, "extends: base.yaml\n", "child.yaml")
+    msgs = problems(child)
+    assert msgs[0].startswith(f"{base}:2: train.epochz: unknown key (did you mean 'epochs'?)")
+
+
+def test_overrides(tmp_path):
+    p = write(tmp_path, "model: {hidden: [8]}\n")
+    exp = load_config(p, ["model.hidden=[4, 4]", "regularization.l2=1e-3", "train.batch_size=full"])
+    assert exp.model.hidden == [4, 4] and exp.regularization.l2 == 1e-3 and exp.train.batch_size == "full"
+    # a scalar dropout can be refined by a nested override
+    exp = load_config(write(tmp_path, "model: {dropout: 0.3}\n", "d.yaml"), ["model.dropout.mode=classic"])
+    assert exp.model.dropout.mode == "classic" and exp.model.dropout.rate == 0.3
+
+
+def test_bad_override(tmp_path):
+    p = write(tmp_path, "name: x\n")
+    assert problems(p, ["model.hiddn=[4]"])[0].startswith("--set: model.hiddn: unknown key (did you mean 'hidden'?)")
+    assert "expected KEY=VALUE" in problems(p, ["model.hidden"])[0]
+    assert "cannot parse value" in problems(p, ["model.hidden=[4"])[0]
+
+
+def test_invalid_yaml_and_not_a_mapping(tmp_path):
+    assert "invalid YAML" in problems(write(tmp_path, "model: [\n"))[0]
+    assert "must be a mapping" in problems(write(tmp_path, "- 1\n- 2\n"))[0]
+    assert problems(tmp_path / "absent.yaml")[0].endswith("absent.yaml: file not found")
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    p = write(tmp_path, "name: !!python/object/apply:os.system ['echo hacked']\n")
+    assert "invalid YAML" in problems(p)[0]
+
+
+def test_paths_resolve_relative_to_config(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.csv").write_text("a,y\n1,0\n")
+    exp = load_config(write(tmp_path, "data: {name: csv, path: d/x.csv, target: y}\n"))
+    assert Path(exp.data.path) == (tmp_path / "d" / "x.csv").resolve()
+
+
+def test_run_id_ignores_name_and_tracks_content(tmp_path):
+    a = load_config(write(tmp_path, "name: a\nmodel: {hidden: [8]}\n", "a.yaml"))
+    b = load_config(write(tmp_path, "name: b\nmodel: {hidden: [8]}\n", "b.yaml"))
+    c = load_config(write(tmp_path, "name: a\nmodel: {hidden: [9]}\n", "c.yaml"))
+    assert run_id(a) == run_id(b) != run_id(c)
+    # explicit defaults hash like omitted ones
+    d = load_config(write(tmp_path, "model: {hidden: [8], activation: relu}\noptimizer: {lr: 0.001}\n", "d.yaml"))
+    assert run_id(d) == run_id(a)
+
+
+def test_run_id_follows_data_file_contents(tmp_path):
+    csv = tmp_path / "x.csv"
+    csv.write_text("a,y\n1,0\n2,1\n")
+    cfg = write(tmp_path, "data: {name: csv, path: x.csv, target: y}\n")
+    first = run_id(load_config(cfg))
+    csv.write_text("a,y\n1,0\n3,1\n")
+    assert run_id(load_config(cfg)) != first
+
+
+def test_resolved_config_round_trips(tmp_path):
+    exp = load_config(ROOT / "configs" / "quickstart.yaml")
+    text = dump_yaml(resolved_dict(exp))
+    again = load_config(write(tmp_path, text, "resolved.yaml"))
+    assert resolved_dict(again) == resolved_dict(exp)
+    assert run_id(again) == run_id(exp)
+
+
+def test_schema_lists_sections():
+    schema = config_schema()
+    json.dumps(schema)
+    assert {"data", "model", "regularization", "optimizer", "train", "eval"} <= set(schema["properties"])
+
+
+def test_parse_overrides_and_set_dotted():
+    assert parse_overrides(["a.b=1", "c=[1, 2]", "d=full"]) == {"a.b": 1, "c": [1, 2], "d": "full"}
+    d = {}
+    set_dotted(d, "a.b.c", 3)
+    assert d == {"a": {"b": {"c": 3}}}
+
+
+def test_every_shipped_config_validates():
+    paths = sorted((ROOT / "configs").rglob("*.yaml"))
+    assert paths, "no configs found"
+    for p in paths:
+        data = yaml.safe_load(p.read_text())
+        if isinstance(data, dict) and ("grid" in data or "random" in data or "base" in data):
+            from dlexp.sweep import load_spec  # sweep specs validate every expanded point
+
+            load_spec(p)
+        else:
+            load_config(p)
