@@ -586,7 +586,7 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
         try:
             OPTIMIZERS[o.name](**o.hparams())
         except (ValueError, TypeError) as exc:
-            key = next((k for k in valid if k in str(exc)), "lr")
+            key = getattr(exc, "key", None) or next((k for k in valid if k in str(exc)), "lr")
             out.append((f"optimizer.{key}", str(exc)))
     return out
 

@@ -1,0 +1,184 @@
+"""The multilayer perceptron: [Dense, Norm?, Activation, Dropout?] × len(hidden) + Dense.
+
+The last Dense gives logits (the loss applies softmax) or regression outputs. `hidden=[]` is a
+linear / logistic model. Parameter and buffer names are the model.npz keys of the design:
+`dense{i}.W`, `dense{i}.b`, `batchnorm{i}.gamma|beta|running_mean|running_var`,
+`layernorm{i}.gamma|beta`, with `i` counting layers of that kind from 0 in forward order.
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from collections import Counter
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .errors import ConfigError, DataError, Problem, did_you_mean
+from .init import INITIALIZERS
+from .layers import DROPOUT_MODES, BatchNorm, Dense, Dropout, Layer, LayerNorm
+
+NORMS = ("none", "batchnorm", "layernorm")
+
+
+def _choice(kind: str, name: str, valid, key: str) -> None:
+    if name not in valid:
+        message = f"unknown {kind} {name!r}{did_you_mean(name, valid)}; valid: {', '.join(valid)}"
+        raise ConfigError(Problem(message, key=key))
+
+
+class MLP:
+    """A stack of layers with named parameters; see the module docstring for the layout."""
+
+    def __init__(self, n_in: int, hidden: list[int], n_out: int, *, activation: str = "relu",
+                 init: str = "he_normal", norm: str = "none", norm_momentum: float | None = 0.1,
+                 dropout_rates: list[float] | None = None, dropout_mode: str = "inverted",
+                 rng: np.random.Generator, dtype=np.float32):
+        _choice("activation", activation, list(ACTIVATIONS), "model.activation")
+        _choice("init", init, list(INITIALIZERS), "model.init")
+        _choice("norm", norm, NORMS, "model.norm")
+        _choice("dropout mode", dropout_mode, DROPOUT_MODES, "model.dropout.mode")
+        dropout_rates = [0.0] * len(hidden) if dropout_rates is None else list(dropout_rates)
+        if len(dropout_rates) != len(hidden):
+            raise ValueError(f"{len(dropout_rates)} dropout rates for {len(hidden)} hidden layers")
+        self.dtype = np.dtype(dtype)
+        self.n_in, self.hidden, self.n_out = n_in, list(hidden), n_out
+        draw = INITIALIZERS[init]
+
+        def dense(fan_in, fan_out):  # weights drawn from rng in layer order; biases 0
+            return Dense(draw(rng, fan_in, fan_out, self.dtype), np.zeros(fan_out, self.dtype))
+
+        layers: list[Layer] = []
+        width = n_in
+        for h, rate in zip(self.hidden, dropout_rates):
+            layers.append(dense(width, h))
+            if norm == "batchnorm":
+                layers.append(BatchNorm(h, momentum=norm_momentum, dtype=self.dtype))
+            elif norm == "layernorm":
+                layers.append(LayerNorm(h, dtype=self.dtype))
+            layers.append(ACTIVATIONS[activation]())
+            if rate > 0:
+                layers.append(Dropout(rate, dropout_mode, rng))
+            width = h
+        layers.append(dense(width, n_out))
+        layers[0].need_dx = False  # nobody needs dL/dX: skip one matmul per step
+
+        self.layers = layers
+        # name each layer "<kind><i>", i counting layers of that kind from 0
+        counts: Counter[str] = Counter()
+        for layer in layers:
+            layer.name = f"{layer.kind}{counts[layer.kind]}"
+            counts[layer.kind] += 1
+
+    # ---- forward / backward -------------------------------------------------------------------
+
+    def forward(self, X: np.ndarray, training: bool) -> np.ndarray:
+        """(N, n_in) -> (N, n_out); X is cast to the model dtype if it differs."""
+        if X.dtype != self.dtype:
+            X = X.astype(self.dtype)
+        for layer in self.layers:
+            X = layer.forward(X, training)
+        return X
+
+    def backward(self, dout: np.ndarray) -> None:
+        """Fill every layer's grads from dL/d(output) (N, n_out)."""
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+
+    def predict(self, X: np.ndarray, batch: int = 8192) -> np.ndarray:
+        """Eval-mode outputs (N, n_out), computed in chunks of `batch` rows to bound memory."""
+        out = np.empty((len(X), self.n_out), self.dtype)
+        for start in range(0, len(X), batch):
+            out[start:start + batch] = self.forward(X[start:start + batch], training=False)
+        return out
+
+    def preactivations(self, X: np.ndarray) -> list[np.ndarray]:
+        """Eval-mode inputs to each hidden activation (after the norm, if any), one (N, h) each."""
+        if X.dtype != self.dtype:
+            X = X.astype(self.dtype)
+        seen = []
+        for layer in self.layers:
+            if layer.kind in ACTIVATIONS:
+                seen.append(X)  # layers never modify their input, so no copy is needed
+            X = layer.forward(X, training=False)
+        return seen
+
+    # ---- parameters -------------------------------------------------------------------------
+
+    def parameters(self) -> list[tuple[str, np.ndarray]]:
+        """(name, array) for every trainable array, in forward order: "dense0.W", "dense0.b", …"""
+        return [(f"{l.name}.{k}", v) for l in self.layers for k, v in l.params.items()]
+
+    def gradients(self) -> list[np.ndarray]:
+        """The grad arrays in parameters() order; stable buffers that backward overwrites."""
+        return [g for l in self.layers for g in l.grads.values()]
+
+    def decay_mask(self) -> list[bool]:
+        """True for Dense weights only: penalties and weight decay never touch b, γ or β."""
+        return [l.kind == "dense" and k == "W" for l in self.layers for k in l.params]
+
+    def dense_weights(self) -> list[np.ndarray]:
+        """The W array of every Dense layer, in forward order."""
+        return [l.params["W"] for l in self.layers if l.kind == "dense"]
+
+    @property
+    def n_params(self) -> int:
+        """Number of trainable scalars (buffers excluded)."""
+        return sum(v.size for _, v in self.parameters())
+
+    def _named_state(self):
+        for l in self.layers:
+            for k, v in (*l.params.items(), *l.buffers.items()):
+                yield f"{l.name}.{k}", v
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter and buffer under its model.npz key."""
+        return {name: v.copy() for name, v in self._named_state()}
+
+    def load_state_dict(self, state: dict, source: str = "state_dict") -> None:
+        """Copy `state` into the model in place (cast to the model dtype); all or nothing.
+
+        A missing or unexpected key, or a shape mismatch, raises ConfigError naming `source`
+        and the layer, e.g. "model.init_from: x.npz: dense1.W has shape (64, 3), this model
+        needs (64, 2)".
+        """
+        own = dict(self._named_state())
+        problems = []
+        for name, v in own.items():
+            if name not in state:
+                problems.append(f"{source}: {name} is missing (this model needs shape {v.shape})")
+            elif np.shape(state[name]) != v.shape:
+                problems.append(f"{source}: {name} has shape {np.shape(state[name])}, "
+                                f"this model needs {v.shape}")
+        extra = [k for k in state if k not in own]
+        if extra:
+            problems.append(f"{source}: unexpected keys {', '.join(sorted(extra))} "
+                            f"(this model has {', '.join(own)})")
+        if problems:
+            raise ConfigError([Problem(p) for p in problems])
+        for name, v in own.items():
+            v[...] = state[name]  # in place: optimizers hold references to these arrays
+
+    # ---- printing ---------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        rows = [f"  {l.name:<14} {l!r}" for l in self.layers]
+        return "MLP(\n" + "\n".join(rows) + f"\n) with {self.n_params:,} parameters, {self.dtype}"
+
+
+def load_npz(path) -> dict[str, np.ndarray]:
+    """The arrays of a model.npz (no pickles); DataError naming the path if missing or damaged."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(Problem("no such file", file=str(path))) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(Problem(f"not a readable .npz archive ({e})", file=str(path))) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a bare .npy array
+        raise DataError(Problem("a single .npy array, not an .npz archive", file=str(path)))
+    try:
+        with archive:
+            return {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(Problem(f"damaged .npz archive ({e})", file=str(path))) from None
