@@ -39,7 +39,9 @@ class Section(BaseModel):
 
 
 def _size(v: Any, key: str) -> Any:
-    """A split size: a positive int count, or a fraction in (0, 1)."""
+    """A split size: a positive int count, or a fraction in (0, 1); train_size null = every row left."""
+    if v is None and key == "train_size":
+        return None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ValueError(f"expected a count (int > 0) or a fraction in (0, 1), found {v!r}")
     if isinstance(v, float) and v.is_integer() and v > 1:
@@ -58,7 +60,8 @@ class DataConfig(Section):
     n_samples: int = Field(400, ge=4, description="samples generated (synthetic data only)")
     noise: float = Field(0.2, ge=0.0, description="noise level of synthetic data")
     seed: int = Field(0, description="generation and split seed (separate from the training seed)")
-    train_size: Union[int, float] = Field(0.6, description="int count or fraction of the data")
+    train_size: Union[int, float, None] = Field(0.6, description="int count or fraction of the data; "
+                                                                 "null = every row not in val or test")
     val_size: Union[int, float] = 0.2
     test_size: Union[int, float] = 0.2
     standardize: bool = True
@@ -574,8 +577,6 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
         for k in ("path", "target", "val_path", "test_path"):
             if getattr(exp.data, k) is not None:
                 out.append((f"data.{k}", f"only used with data.name: csv (data.name is {exp.data.name})"))
-    if exp.data.test_path and not exp.data.val_path:
-        out.append(("data.test_path", "give data.val_path too: with split files, train and val come from files"))
     if isinstance(o.schedule, CosineSchedule) and o.schedule.T_max is None:
         o.schedule.T_max = t.epochs
     # Optimizer hyperparameters are checked by the optimizer's own constructor.

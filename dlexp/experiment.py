@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import Experiment, resolved_dict, run_id
+from .resources import check_memory
 
 
 @dataclass
@@ -48,6 +49,7 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
     from .data import load_dataset, make_cv_folds
     from .train import fit
 
+    memory = check_memory(exp)  # refuse absurd configs before allocating anything
     plan = member_plan(exp)
     datasets: dict = {}
     outputs: list[tuple[str, RunOutput]] = []
@@ -68,7 +70,8 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
         outputs.append((label, RunOutput(summary, res.metrics, res.state, res.activations)))
 
     rid = run_id(exp)
-    header = {"run_id": rid, "name": exp.name, "dlexp_version": __version__}
+    header = {"run_id": rid, "name": exp.name, "dlexp_version": __version__,
+              "memory_estimate_mb": round(memory / 2**20, 1)}
     if len(outputs) == 1:
         out = outputs[0][1]
         out.summary = {**header, "kind": "single", **out.summary}

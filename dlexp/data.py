@@ -1,0 +1,513 @@
+"""Datasets for under/overfitting studies: synthetic, scikit-learn's bundled sets, or CSV files.
+
+`load_dataset(cfg, base_dir)` turns the `data:` section of a config into train/val/test arrays,
+split so that learning curves compare like with like:
+
+* test is carved first, then val, from the whole data; train is the first `train_size` rows of a
+  seeded ordering of what remains. Val and test are therefore the same rows whatever `train_size`
+  is, and a smaller train set is a prefix (so a subset) of a larger one. For classification each
+  ordering is stratified: every prefix holds each class in proportion, within one row.
+* sizes are int counts or float fractions of the whole dataset; train_size None is "the rest".
+* then, fitted on the training split only: label noise (training labels only), polynomial
+  features, and standardization of the features and, for regression, of the targets (losses are
+  then in units of the training target's std).
+
+Random streams: generation uses `default_rng(seed)` / `random_state=seed`, the splits
+`default_rng([seed, 1])` and label noise `default_rng([seed, 2])`, so no two share draws.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import heapq
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from sklearn import datasets as skd
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.preprocessing import PolynomialFeatures
+
+from .errors import DataError, Problem, did_you_mean
+
+CLASSIFICATION, REGRESSION = "classification", "regression"
+MAX_AUTO_CLASSES = 20  # task auto: an integer CSV target with at most this many values is a label
+MAX_PROBLEMS = 10  # bad cells reported per file; the rest are counted
+
+
+@dataclass(repr=False)
+class Dataset:
+    """Split arrays. X: float64 (N, D); y: int64 (N,) class indices, or float64 (N, K) targets."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    task: str  # "classification" | "regression"
+    n_classes: int | None
+    feature_names: list[str]
+    class_names: list[str] | None
+    name: str = ""
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_classes if self.task == CLASSIFICATION else self.y_train.shape[1]
+
+    def __repr__(self) -> str:
+        kind = "classes" if self.task == CLASSIFICATION else "outputs"
+        return (f"Dataset({self.name}: {self.task}, {self.n_features} features, "
+                f"{self.n_outputs} {kind}; train {len(self.X_train)}, val {len(self.X_val)}, "
+                f"test {len(self.X_test)})")
+
+
+# --- synthetic data: (cfg) -> (X (N, D), y (N,)) -------------------------------------------------
+
+def _moons(cfg):
+    return skd.make_moons(cfg.n_samples, noise=cfg.noise, random_state=cfg.seed)
+
+
+def _circles(cfg):
+    return skd.make_circles(cfg.n_samples, noise=cfg.noise, factor=0.5, random_state=cfg.seed)
+
+
+def _blobs(cfg):
+    """`n_classes` (3) Gaussian blobs in `n_features` (2) dimensions, cluster_std = 1 + 5·noise."""
+    return skd.make_blobs(cfg.n_samples, centers=cfg.n_classes or 3,
+                          n_features=cfg.n_features or 2, cluster_std=1.0 + 5.0 * cfg.noise,
+                          random_state=cfg.seed)
+
+
+def _spirals(cfg):
+    """`n_classes` (2) arms r = 2t, θ = 2π(t + k/C), t ~ U(0, 1) (a turn), N(0, noise²) jitter."""
+    rng, n, C = np.random.default_rng(cfg.seed), cfg.n_samples, cfg.n_classes or 2
+    y = np.arange(n) % C
+    t = rng.uniform(0.0, 1.0, n)
+    theta = 2.0 * np.pi * (t + y / C)
+    X = 2.0 * t[:, None] * np.column_stack([np.cos(theta), np.sin(theta)])
+    return X + cfg.noise * rng.standard_normal((n, 2)), y
+
+
+def _xor(cfg):
+    """x ~ U(-1, 1)², label sign(x1)·sign(x2) > 0, then N(0, noise²) jitter on x."""
+    rng = np.random.default_rng(cfg.seed)
+    X = rng.uniform(-1.0, 1.0, (cfg.n_samples, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
+    return X + cfg.noise * rng.standard_normal(X.shape), y
+
+
+def _classification(cfg):
+    """make_classification; `noise` is unused: class_sep and flip_y set the difficulty."""
+    return skd.make_classification(
+        cfg.n_samples, n_features=cfg.n_features or 20, n_informative=cfg.n_informative or 2,
+        n_redundant=2 if cfg.n_redundant is None else cfg.n_redundant,
+        n_classes=cfg.n_classes or 2, class_sep=cfg.class_sep, flip_y=cfg.flip_y,
+        random_state=cfg.seed)
+
+
+def _regression(cfg):
+    """make_regression (10 features, all informative), y = signal + noise·std(signal)·N(0, 1)."""
+    d = cfg.n_features or 10
+    X, signal = skd.make_regression(cfg.n_samples, n_features=d,
+                                    n_informative=cfg.n_informative or d, random_state=cfg.seed)
+    eps = np.random.default_rng(cfg.seed).standard_normal(cfg.n_samples)
+    return X, signal + cfg.noise * signal.std() * eps  # noise relative to the signal's scale
+
+
+def _sine(cfg):
+    """x ~ U(0, 1), y = sin(2πx) + noise·N(0, 1)."""
+    rng = np.random.default_rng(cfg.seed)
+    x = rng.uniform(0.0, 1.0, cfg.n_samples)
+    return x[:, None], np.sin(2 * np.pi * x) + cfg.noise * rng.standard_normal(cfg.n_samples)
+
+
+def _polynomial(cfg):
+    """x ~ U(-1.5, 1.5), y = x³ - x + noise·N(0, 1)."""
+    rng = np.random.default_rng(cfg.seed)
+    x = rng.uniform(-1.5, 1.5, cfg.n_samples)
+    return x[:, None], x**3 - x + cfg.noise * rng.standard_normal(cfg.n_samples)
+
+
+SYNTHETIC = {"moons": _moons, "circles": _circles, "blobs": _blobs, "spirals": _spirals,
+             "xor": _xor, "classification": _classification, "regression": _regression,
+             "sine": _sine, "polynomial": _polynomial}
+BUNDLED = {"iris": skd.load_iris, "wine": skd.load_wine, "breast_cancer": skd.load_breast_cancer,
+           "digits": skd.load_digits, "diabetes": skd.load_diabetes}  # shipped with sklearn
+DATASETS = (*SYNTHETIC, *BUNDLED, "csv")
+REGRESSION_SETS = {"regression", "sine", "polynomial", "diabetes"}
+
+
+# --- public API ----------------------------------------------------------------------------------
+
+def load_dataset(cfg, base_dir: Path) -> Dataset:
+    """The train/val/test Dataset that the `data:` config section `cfg` describes."""
+    return _finish(cfg, _raw(cfg, Path(base_dir)))
+
+
+def make_cv_folds(cfg, base_dir: Path, k: int) -> list[Dataset]:
+    """k folds over train+val (train_size applied): fold i trains on the rest, validates on part i.
+
+    Stratified for classification, shuffled with `cfg.seed`; the test split is the same in every
+    fold, and each fold is transformed (label noise, poly, standardization) like a normal split.
+    """
+    raw = _raw(cfg, Path(base_dir))
+    X, y = np.concatenate([raw.X_train, raw.X_val]), np.concatenate([raw.y_train, raw.y_val])
+    if not 2 <= k <= len(X):
+        raise DataError(Problem(f"{k} folds need 2 <= k <= {len(X)} (the train+val rows)",
+                                key="eval.cv"))
+    stratify = raw.task == CLASSIFICATION
+    if stratify:
+        # a fold holds out at most ceil(n_c / k) rows of class c, and 2 must stay to train on
+        need = k if k > 2 else 4
+        counts = np.bincount(y, minlength=raw.n_classes)
+        for c in np.flatnonzero(counts < need):
+            raise DataError(Problem(f"{k} stratified folds need at least {need} rows of every "
+                                    f"class in train+val, but class '{raw.class_names[c]}' has "
+                                    f"{counts[c]}", key="eval.cv"))
+    splitter = (StratifiedKFold if stratify else KFold)(k, shuffle=True, random_state=cfg.seed)
+    return [_finish(cfg, replace(raw, X_train=X[tr], y_train=y[tr], X_val=X[va], y_val=y[va]))
+            for tr, va in splitter.split(X, y)]
+
+
+def data_fingerprint(cfg, base_dir: Path) -> str:
+    """sha256 (16 hex chars) of every CSV file the config names, in order; "" for other datasets."""
+    if cfg.name != "csv":
+        return ""
+    digest = hashlib.sha256()
+    for key, path in _csv_paths(cfg, Path(base_dir)).values():
+        if not path.is_file():
+            raise DataError(Problem(f"no such file: {path}", key=key))
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# --- every source becomes an untransformed ("raw") Dataset ---------------------------------------
+
+def _raw(cfg, base_dir: Path) -> Dataset:
+    if cfg.name == "csv":
+        return _raw_csv(cfg, base_dir)
+    if cfg.name not in DATASETS:
+        raise DataError(Problem(f"unknown dataset '{cfg.name}'{did_you_mean(cfg.name, DATASETS)}; "
+                                f"valid: {', '.join(DATASETS)}", key="data.name"))
+    if cfg.name in SYNTHETIC:
+        try:
+            X, y = SYNTHETIC[cfg.name](cfg)
+        except ValueError as e:  # sklearn's check of incompatible generator settings
+            raise DataError(Problem(f"{cfg.name}: {e}", key="data")) from None
+        features, classes = [f"x{j}" for j in range(X.shape[1])], None
+    else:
+        bunch = BUNDLED[cfg.name]()
+        X, y, features = bunch.data, bunch.target, [str(f) for f in bunch.feature_names]
+        classes = [str(c) for c in bunch.target_names] if "target_names" in bunch else None
+    natural = REGRESSION if cfg.name in REGRESSION_SETS else CLASSIFICATION
+    task = natural if cfg.task == "auto" else cfg.task
+    if task == CLASSIFICATION and natural == REGRESSION and np.any(y != np.round(y)):
+        raise DataError(Problem(f"{cfg.name} has non-integer targets: a regression target for a "
+                                "classification loss (use task: regression or auto)",
+                                key="data.task"))
+    y, classes = _encode(y, task, classes if natural == CLASSIFICATION else None)
+    idx = _split(cfg, y, classes, len(X), cfg.name)
+    return _dataset([(X[i], y[i]) for i in idx], task, features, classes, cfg.name)
+
+
+def _dataset(splits, task, features, classes, name) -> Dataset:
+    (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = splits
+    return Dataset(X_tr, y_tr, X_va, y_va, X_te, y_te, task, len(classes) if classes else None,
+                   list(features), classes, name)
+
+
+def _encode(y, task, classes=None):
+    """y as int64 class indices (with class names), or as float64 (N, 1) regression targets."""
+    if task == REGRESSION:
+        return np.asarray(y, np.float64).reshape(len(y), 1), None
+    values, y = np.unique(y, return_inverse=True)
+    if classes is None:
+        classes = [v if isinstance(v, str) else str(int(v)) for v in values.tolist()]
+    if len(values) < 2:
+        raise DataError(Problem(f"every target is '{classes[0]}': classification needs 2 classes "
+                                "or more", key="data.target"))
+    return y.astype(np.int64), classes
+
+
+# --- splits --------------------------------------------------------------------------------------
+
+def _counts(cfg, n, source, from_files=()):
+    """(train, val, test) row counts of an n-row source; a split read from its own file counts 0.
+
+    Fractions are of n, and fractions summing to 1 leave no row out: train takes what rounding
+    leaves, as it does when train_size is None.
+    """
+    asked = {"train": cfg.train_size, "val": cfg.val_size, "test": cfg.test_size}
+    asked.update({role: 0 for role in from_files})
+    counts = {role: _rows(size, n, role) for role, size in asked.items()}
+    shown = [role for role in asked if role not in from_files and asked[role] is not None]
+    if all(isinstance(asked[r], float) for r in shown):
+        fraction = sum(asked[r] for r in shown)
+        if fraction > 1 + 1e-9:
+            terms = " + ".join(f"{asked[r]:g} {r}" for r in shown)
+            raise DataError(Problem(f"{terms} = {fraction:g} of the data; fractions must sum to "
+                                    "at most 1", key="data.train_size"))
+        if fraction > 1 - 1e-9:
+            counts["train"] = None
+    total = sum(counts[r] for r in shown if counts[r] is not None)
+    if total > n:
+        terms = " + ".join(f"{counts[r]} {r}" for r in shown)
+        terms += f" = {total} rows" if len(shown) > 1 else " rows"
+        raise DataError(Problem(f"{terms}, but {source} has {n}", key="data.train_size"))
+    if counts["train"] is None:
+        counts["train"] = n - counts["val"] - counts["test"]
+    if counts["train"] < 1:
+        raise DataError(Problem(f"the training split would be empty ({source} has {n} rows)",
+                                key="data.train_size"))
+    return counts["train"], counts["val"], counts["test"]
+
+
+def _rows(size, n, role):
+    """A split size as a row count: an int as is, a float as a fraction of n, None as None."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size >= 0:
+        return int(size)
+    if isinstance(size, float) and 0 <= size <= 1:
+        return round(size * n)
+    if size is None and role == "train":
+        return None
+    raise DataError(Problem(f"{size!r} is neither a row count (int >= 0) nor a fraction in "
+                            "[0, 1]", key=f"data.{role}_size"))
+
+
+def _order(rng, y, idx, stratify):
+    """`idx` in a seeded random order; stratified, every prefix of length m holds floor(m·p_c) or
+    ceil(m·p_c) rows of each class c.
+
+    Class c's r-th row must land in slots (r/p_c, (r+1)/p_c] (1-based); earliest deadline first
+    meets every window, as such an order always exists (Tijdeman's chairman assignment problem).
+    """
+    idx = idx[rng.permutation(len(idx))]
+    if not stratify:
+        return idx
+    n, labels = len(idx), y[idx]
+    members = [np.flatnonzero(labels == c) for c in np.unique(labels)]  # positions, random order
+    taken = [0] * len(members)
+    waiting = [(1, c) for c in range(len(members))]  # (first slot, class) of each next row
+    ready, out = [], np.empty(n, dtype=np.int64)
+    for slot in range(1, n + 1):
+        while waiting and waiting[0][0] <= slot:
+            c = heapq.heappop(waiting)[1]
+            deadline = -(-(taken[c] + 1) * n // len(members[c]))  # ceil((r + 1) / p_c)
+            heapq.heappush(ready, (deadline, members[c][taken[c]], c))  # ties: random position
+        _, out[slot - 1], c = heapq.heappop(ready)
+        taken[c] += 1
+        if taken[c] < len(members[c]):
+            heapq.heappush(waiting, (taken[c] * n // len(members[c]) + 1, c))
+    return idx[out]
+
+
+def _split(cfg, y, classes, n, source, from_files=()):
+    """Index arrays (train, val, test): test first, then val, then a nested prefix as train.
+
+    `classes` (names) means stratify, and the training split must hold 2 rows of every class;
+    None means plain shuffling (regression).
+    """
+    n_train, n_val, n_test = _counts(cfg, n, source, from_files)
+    stratify = classes is not None
+    rng = np.random.default_rng([cfg.seed, 1])
+    order = _order(rng, y, np.arange(n), stratify)
+    test, rest = order[:n_test], _order(rng, y, order[n_test:], stratify)
+    val, pool = rest[:n_val], _order(rng, y, rest[n_val:], stratify)
+    counts = np.bincount(y[pool[:n_train]], minlength=len(classes)) if stratify else None
+    if stratify and counts.min() < 2:
+        c, labels = int(np.argmin(counts)), y[pool]
+        second = [np.flatnonzero(labels == k)[1:2] for k in range(len(classes))]
+        hint = (f"use train_size >= {max(int(s[0]) for s in second) + 1}"  # shortest such prefix
+                if all(map(len, second)) else
+                f"only {np.count_nonzero(labels == c)} remain outside val and test")
+        raise DataError(Problem(
+            f"{n_train} training rows hold {counts[c]} of class "
+            f"'{classes[c]}', and stratified splits need at least 2 per class: {hint}",
+            key="data.train_size"))
+    return pool[:n_train], val, test
+
+
+# --- transforms fitted on the training split -----------------------------------------------------
+
+def _finish(cfg, raw: Dataset) -> Dataset:
+    """Label noise, polynomial features and standardization, each fitted on train only."""
+    y_train = _corrupt(cfg, raw) if cfg.label_noise else raw.y_train
+    Xs, ys = [raw.X_train, raw.X_val, raw.X_test], [y_train, raw.y_val, raw.y_test]
+    features = raw.feature_names
+    if cfg.poly_degree > 1:
+        # stateless given degree and width: expand all splits at once (sklearn refuses 0 rows)
+        poly = PolynomialFeatures(cfg.poly_degree, include_bias=False)
+        Xs = np.split(poly.fit_transform(np.concatenate(Xs)), np.cumsum([len(X) for X in Xs])[:2])
+        features = [str(f) for f in poly.get_feature_names_out(features)]
+    if cfg.standardize:
+        Xs = _standardize(Xs)
+        ys = _standardize(ys) if raw.task == REGRESSION else ys
+    (X_tr, X_va, X_te), (y_tr, y_va, y_te) = Xs, ys
+    return replace(raw, X_train=X_tr, y_train=y_tr, X_val=X_va, y_val=y_va, X_test=X_te,
+                   y_test=y_te, feature_names=features)
+
+
+def _standardize(arrays):
+    """(A - mean) / std with the mean and std of arrays[0] per column; constant columns keep 1."""
+    mean, std = arrays[0].mean(axis=0), arrays[0].std(axis=0)
+    std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
+    return [(A - mean) / std for A in arrays]
+
+
+def _corrupt(cfg, raw: Dataset):
+    """round(label_noise · N) training labels, chosen at random, each moved to another class."""
+    if raw.task == REGRESSION:
+        raise DataError(Problem(f"label noise needs class labels, but {raw.name} is a regression "
+                                "dataset (add noise with data.noise)", key="data.label_noise"))
+    y, C = raw.y_train.copy(), raw.n_classes
+    rng = np.random.default_rng([cfg.seed, 2])
+    flip = rng.choice(len(y), round(cfg.label_noise * len(y)), replace=False)
+    y[flip] = (y[flip] + rng.integers(1, C, len(flip))) % C  # a shift of 1..C-1: another class
+    return y
+
+
+# --- CSV files -----------------------------------------------------------------------------------
+
+def _csv_paths(cfg, base_dir: Path) -> dict:
+    """{split: (config key, path)} of the files named; relative to the config's folder."""
+    named = {"train": ("data.path", cfg.path), "val": ("data.val_path", cfg.val_path),
+             "test": ("data.test_path", cfg.test_path)}
+    return {role: (key, base_dir / Path(value).expanduser())  # an absolute path stays as is
+            for role, (key, value) in named.items() if value is not None}
+
+
+@dataclass
+class _Table:
+    """One parsed CSV file: features X (N, D) in the train file's column order, target cells."""
+
+    path: Path
+    header: list
+    X: np.ndarray
+    target: np.ndarray  # stripped strings
+    lines: np.ndarray  # each row's line number in the file
+
+
+def _raw_csv(cfg, base_dir: Path) -> Dataset:
+    if not cfg.path or not cfg.target:
+        raise DataError(Problem("csv data needs `path` (the file) and `target` (the label column)",
+                                key="data.path" if not cfg.path else "data.target"))
+    files = _csv_paths(cfg, base_dir)
+    main = _read_csv(*files["train"], cfg.target)
+    tables = {"train": main, **{role: _read_csv(key, path, cfg.target, main)
+                                for role, (key, path) in files.items() if role != "train"}}
+    task, ys, classes = _csv_target(cfg, list(tables.values()))
+    ys = dict(zip(tables, ys))
+    # with a val file the files are the splits (no test file: an empty test split)
+    own = ("val", "test") if "val" in files else ("test",) if "test" in files else ()
+    idx = _split(cfg, ys["train"], classes if task == CLASSIFICATION else None, len(main.X),
+                 main.path.name, own)
+    splits = [(main.X[i], ys["train"][i]) for i in idx]
+    for slot, role in ((1, "val"), (2, "test")):
+        if role in tables:
+            splits[slot] = (tables[role].X, ys[role])
+    features = [h for h in main.header if h != cfg.target]
+    return _dataset(splits, task, features, classes, main.path.name)
+
+
+def _read_csv(key: str, path: Path, target: str, main: _Table | None = None) -> _Table:
+    """Parse a CSV file with a header row; val/test files (`main` given) need main's columns."""
+    if not path.is_file():
+        raise DataError(Problem(f"no such file: {path}", key=key))
+    where = dict(key=key, file=str(path))
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            rows = [([c.strip() for c in row], reader.line_num) for row in reader
+                    if any(c.strip() for c in row)]  # blank lines are skipped
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(Problem(f"cannot read it as a UTF-8 CSV file: {e}", **where)) from None
+    if not rows:
+        raise DataError(Problem("the file is empty; a header row and data rows are needed",
+                                **where))
+    (header, header_line), rows = rows[0], rows[1:]
+    if main is not None and sorted(header) != sorted(main.header):
+        missing = [c for c in main.header if c not in header]
+        extra = [c for c in header if c not in main.header]
+        raise DataError(Problem(f"its columns differ from {main.path.name}: missing {missing}, "
+                                f"extra {extra}", line=header_line, **where))
+    if target not in header:
+        raise DataError(Problem(f"no target column '{target}'{did_you_mean(target, header)}; "
+                                f"the columns are: {', '.join(header)}", key="data.target",
+                                file=str(path), line=header_line))
+    dupes = sorted({c for c in header if header.count(c) > 1})
+    if dupes or len(header) < 2:
+        why = f"duplicate column names {dupes}" if dupes else "no feature column besides the target"
+        raise DataError(Problem(why, line=header_line, **where))
+    problems = [(line, f"{len(row)} values, but the header has {len(header)} columns")
+                for row, line in rows if len(row) != len(header)]
+    rows = [(row, line) for row, line in rows if len(row) == len(header)]
+    if not rows and not problems:
+        raise DataError(Problem("the file has a header but no data rows", **where))
+    lines = np.array([line for _, line in rows], dtype=np.int64)
+    cells = list(zip(*(row for row, _ in rows))) or [()] * len(header)  # column by column
+    columns = [h for h in (main.header if main else header) if h != target]  # train file's order
+    X, bad = np.empty((len(rows), len(columns))), np.zeros((len(rows), len(header)), dtype=bool)
+    for k, name in enumerate(columns):
+        j = header.index(name)
+        X[:, k], bad[:, j] = _numbers(cells[j])
+    t = header.index(target)
+    bad[:, t] = np.array(cells[t]) == ""
+    n_bad = len(problems) + int(bad.sum())
+    if n_bad:
+        problems += [(int(lines[i]), f"column '{header[j]}': " + (
+            f"'{cells[j][i]}' is not a number" if cells[j][i] else "empty cell"))
+            for i, j in np.argwhere(bad)[:MAX_PROBLEMS]]  # row by row
+        shown = [Problem(message, line=line, **where) for line, message in sorted(problems)]
+        more = [Problem(f"... and {n_bad - MAX_PROBLEMS} more problem(s) in this file", **where)]
+        raise DataError(shown[:MAX_PROBLEMS] + (more if n_bad > MAX_PROBLEMS else []))
+    return _Table(path, header, X, np.array(cells[t], dtype=str), lines)
+
+
+def _numbers(cells):
+    """(float64 values, mask of the cells that are not finite numbers) of a sequence of strings."""
+    try:
+        values = np.array(cells, dtype=np.float64)
+    except ValueError:  # find the culprits one by one
+        values = np.array([_float(c) for c in cells], dtype=np.float64)
+    return values, ~np.isfinite(values)
+
+
+def _float(cell):
+    try:
+        return float(cell)
+    except ValueError:
+        return np.nan
+
+
+def _csv_target(cfg, tables):
+    """(task, [y per table], class names or None) from the target cells of all files together."""
+    cells = np.concatenate([t.target for t in tables])
+    values, text = _numbers(cells)
+    whole = ~text & (values == np.round(values))
+    task = cfg.task
+    if task == "auto":  # text, or a few distinct integers, is a class label
+        few = whole.all() and len(np.unique(values)) <= MAX_AUTO_CLASSES
+        task = CLASSIFICATION if text.any() or few else REGRESSION
+    owner = np.repeat(np.arange(len(tables)), [len(t.lines) for t in tables])
+    lines = np.concatenate([t.lines for t in tables])
+
+    def at(i):  # where target cell i is
+        return dict(file=str(tables[owner[i]].path), line=int(lines[i]))
+
+    if task == REGRESSION and text.any():
+        raise DataError([Problem(f"column '{cfg.target}': '{cells[i]}' is not a number, and a "
+                                 "regression target must be", key="data.target", **at(i))
+                         for i in np.flatnonzero(text)[:MAX_PROBLEMS]])
+    if task == CLASSIFICATION and not text.any() and not whole.all():
+        i = int(np.flatnonzero(~whole)[0])
+        raise DataError(Problem(f"column '{cfg.target}': {cells[i]} is not a whole number: a "
+                                "regression target for a classification loss (use task: "
+                                "regression or auto)", key="data.task", **at(i)))
+    y, classes = _encode(cells if text.any() else values, task)
+    return task, np.split(y, np.cumsum([len(t.lines) for t in tables])[:-1]), classes

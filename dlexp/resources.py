@@ -1,0 +1,111 @@
+"""Memory estimate of a run, checked before anything is allocated.
+
+An absurd config (n_samples 10^9, hidden [10^6, 10^6]) must be refused with a clear message
+instead of swapping the machine to death or dying with a MemoryError halfway. The estimate is
+deliberately rough but on the safe side; it is recorded in every summary.json.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+from .errors import Problem, ResourceError
+
+# (rows, features) of scikit-learn's bundled datasets
+BUNDLED = {"iris": (150, 4), "wine": (178, 13), "breast_cancer": (569, 30), "digits": (1797, 64),
+           "diabetes": (442, 10)}
+FEATURES = {"moons": 2, "circles": 2, "spirals": 2, "xor": 2, "sine": 1, "polynomial": 1}
+DEFAULT_FEATURES = {"blobs": 2, "classification": 20, "regression": 10}
+LIMIT_ENV = "DLEXP_MAX_MEMORY"
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3,
+          "t": 1024**4, "tb": 1024**4}
+
+
+def _data_shape(d) -> tuple[int, int, int]:
+    """(rows, input features before expansion, outputs) of the data section, without loading it."""
+    if d.name in BUNDLED:
+        rows, feats = BUNDLED[d.name]
+    elif d.name == "csv":
+        rows, feats = _csv_shape(d.path)
+        for extra in (d.val_path, d.test_path):
+            if extra:
+                rows += _csv_shape(extra)[0]
+    else:
+        rows = d.n_samples
+        feats = FEATURES.get(d.name) or d.n_features or DEFAULT_FEATURES[d.name]
+    outputs = d.n_classes or (10 if d.name == "digits" else 3)
+    return int(rows), int(feats), int(outputs)
+
+
+def _csv_shape(path) -> tuple[int, int]:
+    """Rows estimated from the file size and the header's width (no full parse)."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            header = f.readline()
+            first = f.readline() or header
+    except OSError:
+        return 0, 0
+    cols = header.count(b",") + 1
+    return max(1, size // max(1, len(first))), max(1, cols - 1)
+
+
+def expanded_features(n: int, degree: int) -> int:
+    """Columns after PolynomialFeatures(degree, include_bias=False) on n features."""
+    return math.comb(n + degree, degree) - 1 if degree > 1 else n
+
+
+def estimate_bytes(exp) -> int:
+    """Peak memory of training `exp`, roughly, in bytes (data + model + optimizer + batches)."""
+    rows, feats, outputs = _data_shape(exp.data)
+    feats = expanded_features(feats, exp.data.poly_degree)
+    item = 4 if exp.train.dtype == "float32" else 8
+    # data: generated in float64, split, standardized, cast, plus one shuffled copy per epoch
+    data = rows * (feats + 1) * (8 * 4 + item * 2)
+    widths = [feats, *exp.model.hidden, outputs]
+    params = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    # parameters, gradients, up to three optimizer states, and a best-epoch copy
+    model = params * item * 6
+    batch = rows if exp.train.batch_size == "full" else min(rows, int(exp.train.batch_size))
+    chunk = max(batch, min(rows, 8192))
+    # forward caches and backward buffers of the widest pass (training batch or evaluation chunk)
+    activations = chunk * sum(widths) * item * 4
+    return int(data + model + activations)
+
+
+def memory_limit() -> int:
+    """DLEXP_MAX_MEMORY (e.g. '4GB') if set, else 80 % of physical memory."""
+    text = os.environ.get(LIMIT_ENV)
+    if text:
+        m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", text)
+        if m and m.group(2).lower() in _UNITS:
+            return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+        raise ResourceError(Problem(f"{text!r} is not a size; use e.g. 512MB or 8GB", key=LIMIT_ENV))
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8)
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 16 * 1024**3
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PB"  # pragma: no cover
+
+
+def check_memory(exp) -> int:
+    """The estimate in bytes; ResourceError (exit 2) if it exceeds the limit."""
+    need = estimate_bytes(exp)
+    limit = memory_limit()
+    if need > limit:
+        widths = exp.model.hidden
+        raise ResourceError(Problem(
+            f"this run needs about {human(need)} of memory, above the limit of {human(limit)} "
+            f"(data.n_samples={exp.data.n_samples if exp.data.name not in BUNDLED else BUNDLED[exp.data.name][0]}, "
+            f"model.hidden={widths}); shrink the data or the model, or raise the limit with {LIMIT_ENV}=…",
+            key="data/model"))
+    return need
