@@ -26,6 +26,8 @@ from pathlib import Path
 from .errors import ResultError
 
 DONE_STATUSES = ("completed", "diverged")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 # A fixed timestamp inside model.npz makes the same weights give byte-identical files.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -39,6 +41,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are meant to be shared
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -148,7 +151,7 @@ def write_run(out: Path, rid: str, output, config_yaml: str, extra_files: dict[s
     """Publish a finished run at <out>/runs/<rid>/ in one rename, replacing any previous one."""
     final = run_dir(out, rid)
     final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".stage-{rid}-", dir=final.parent))
+    stage = _make_stage(final)
     try:
         _write_single(stage, output, config_yaml)
         for name, text in (extra_files or {}).items():
@@ -165,7 +168,7 @@ def write_failed_run(out: Path, rid: str, config_yaml: str, summary: dict, trace
     """A failed run keeps its config, its traceback and a summary with status 'failed'."""
     final = run_dir(out, rid)
     final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".stage-{rid}-", dir=final.parent))
+    stage = _make_stage(final)
     try:
         (stage / "config.yaml").write_text(config_yaml, encoding="utf-8")
         (stage / "traceback.txt").write_text(traceback_text, encoding="utf-8")
@@ -176,6 +179,13 @@ def write_failed_run(out: Path, rid: str, config_yaml: str, summary: dict, trace
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return final
+
+
+def _make_stage(final: Path) -> Path:
+    """A hidden staging folder beside `final` (mkdtemp's 0700 widened to the umask's default)."""
+    stage = Path(tempfile.mkdtemp(prefix=f".stage-{final.name}-", dir=final.parent))
+    os.chmod(stage, 0o777 & ~_UMASK)
+    return stage
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -1,0 +1,153 @@
+"""Predictions from a finished run: rebuild the MLP from model.npz + the resolved config.
+
+Readers (plots, reports) use this instead of the trainer: the layer stack is the one `model.MLP`
+builds from the config's `model:` section — Dense → [BatchNorm | LayerNorm] → activation →
+[Dropout] per hidden layer, then Dense — and the npz arrays are loaded into it. Eval mode
+throughout: BatchNorm uses its running statistics, inverted dropout is the identity and classic
+dropout scales by (1 − rate), exactly as the run evaluated itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import ModelConfig
+from .errors import ConfigError, ResultError, UsageError
+from .model import MLP
+
+
+def _n_dense(state: dict) -> int:
+    n = 0
+    while f"dense{n}.W" in state:
+        n += 1
+    if n == 0:
+        raise ResultError("model.npz holds no dense0.W: not a dlexp model")
+    return n
+
+
+def model_from_state(state: dict, config: dict, source: str = "model.npz") -> MLP:
+    """The MLP of `config` (a resolved config dict) holding the arrays of `state`."""
+    try:
+        m = ModelConfig(**config.get("model", {}))
+    except Exception as exc:  # pydantic's ValidationError: a config.yaml that is not a resolved config
+        raise ResultError(f"{source}: the config's model section does not validate ({exc})") from None
+    n = _n_dense(state)
+    # (in, out) shapes of the Dense layers give the widths: hidden = the outputs of all but the last
+    hidden = [int(state[f"dense{i}.W"].shape[1]) for i in range(n - 1)]
+    if hidden != list(m.hidden):
+        raise ResultError(f"{source}: hidden widths {hidden} do not match the config's model.hidden {m.hidden}")
+    dtype = np.dtype((config.get("train") or {}).get("dtype", "float32"))
+    model = MLP(int(state["dense0.W"].shape[0]), hidden, int(state[f"dense{n - 1}.W"].shape[1]),
+                activation=m.activation, init=m.init, norm=m.norm, norm_momentum=m.norm_momentum,
+                dropout_rates=m.dropout_rates(), dropout_mode=m.dropout.mode,
+                rng=np.random.default_rng(0), dtype=dtype)  # the drawn weights are overwritten below
+    try:
+        model.load_state_dict(state, source=source)
+    except ConfigError as exc:
+        raise ResultError(exc.problems) from None
+    return model
+
+
+def predict_from_state(state: dict, config: dict, X: np.ndarray) -> np.ndarray:
+    """Eval-mode network outputs (N, n_out) for X (N, n_in) in the run's feature space.
+
+    Classification: logits (argmax = predicted class, softmax = probabilities).
+    Regression: predictions of the (standardized, if data.standardize) target.
+    """
+    return model_from_state(state, config).predict(np.asarray(X))
+
+
+# ---------------------------------------------------------------------------------------------
+# Decision regions of 2-D classification runs
+
+@dataclass
+class Plane:
+    """A 2-D classification run's data in the plotted plane (the standardized raw features) and
+    its classifier over that plane, whatever feature expansion the model itself sees."""
+
+    X_train: np.ndarray  # (N, 2)
+    y_train: np.ndarray  # (N,) the labels the model trained on (label noise included)
+    X_val: np.ndarray
+    y_val: np.ndarray
+    feature_names: list[str]
+    class_names: list[str]
+    standardized: bool
+    summary: dict  # of the model drawn: the run, or its first member for repeats / CV
+    model: MLP
+    to_model: Callable[[np.ndarray], np.ndarray]  # plane points (M, 2) → model features (M, D)
+
+    def predict_proba(self, P: np.ndarray) -> np.ndarray:
+        """Class probabilities (M, C) at plane points P (M, 2): softmax of the logits."""
+        z = self.model.predict(self.to_model(P)).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+@functools.lru_cache(maxsize=32)
+def _dataset(data_json: str, fold: int | None, k: int | None):
+    """The run's dataset, regenerated (deterministic from the data config); cached per process."""
+    from .config import DataConfig
+    from .data import load_dataset, make_cv_folds
+
+    cfg = DataConfig(**json.loads(data_json))
+    if fold is not None and k:
+        return make_cv_folds(cfg, Path.cwd(), k)[fold]
+    return load_dataset(cfg, Path.cwd())
+
+
+def _affine(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def decision_plane(run) -> Plane:
+    """The Plane of a finished run (results.Run); UsageError if its data is not 2-D classification."""
+    if run.summary.get("task") != "classification":
+        raise UsageError(f"{run.label}: decision boundaries need a classification task; this run is "
+                         f"{run.summary.get('task', 'unknown')}")
+    member = (run.members() or [run])[0]  # the model Run.model() returns
+    config = member.config
+    data = dict(config.get("data") or {})
+    data["seed"] = member.summary.get("data_seed", data.get("seed", 0))
+    fold, k = member.summary.get("fold"), (config.get("eval") or {}).get("cv")
+
+    def load(**change):
+        try:
+            return _dataset(json.dumps({**data, **change}, sort_keys=True), fold, k)
+        except (TypeError, ValueError) as exc:  # a data section that no longer validates
+            raise ResultError(f"{member.folder}/config.yaml: cannot rebuild the dataset ({exc})") from None
+
+    raw = load(poly_degree=1, standardize=False)
+    if raw.n_features != 2:
+        raise UsageError(f"{run.label}: decision boundaries need 2-D data; {data.get('name')} has "
+                         f"{raw.n_features} features")
+    full = load()
+    standardize, degree = bool(data.get("standardize", True)), int(data.get("poly_degree", 1))
+    # plane = the raw features, standardized with the training split's statistics
+    mu, sd = _affine(raw.X_train) if standardize else (np.zeros(2), np.ones(2))
+
+    def expand(X):  # raw features (M, 2) → the model's features before standardization
+        if degree == 1:
+            return X
+        from sklearn.preprocessing import PolynomialFeatures
+
+        return PolynomialFeatures(degree, include_bias=False).fit_transform(X)
+
+    pm, ps = _affine(expand(raw.X_train)) if standardize else (0.0, 1.0)
+
+    def to_model(P):
+        return (expand(P * sd + mu) - pm) / ps
+
+    plane_train = (raw.X_train - mu) / sd
+    if not np.allclose(to_model(plane_train), full.X_train, atol=1e-6):
+        raise ResultError(f"{member.folder}: cannot reproduce the run's feature transform for the plane")
+    return Plane(plane_train, full.y_train, (raw.X_val - mu) / sd, full.y_val, list(raw.feature_names),
+                 list(full.class_names or []), standardize, member.summary,
+                 model_from_state(member.model(), config, source=f"{member.folder}/model.npz"), to_model)
