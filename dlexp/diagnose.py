@@ -1,0 +1,542 @@
+"""Fit diagnosis: label a finished run and rank the remedies of the notes (§1) for it.
+
+Reads result files only (summary.json, metrics.csv, config.yaml), never the trainer. The label
+is the first rule that holds, in this order; the later ones that hold too are listed in `also`:
+
+    diverged       status "diverged", a non-finite loss, or train loss ≥ diverge_ratio × baseline
+    not_converged  no early stop, and over the last `window` of the epochs (≥ min_window epochs)
+                   the least-squares trend of both train and val loss is a fall ≥ converge_drop
+    underfitting   train loss ≥ underfit_baseline × baseline, or (in a sweep) train loss ≥
+                   underfit_peer × the best val loss of the comparable runs of the same sweep
+    overfitting    val loss ended ≥ overfit_rise above its minimum while train loss ended below
+                   its value at that epoch (weights not restored), or the relative gap
+                   (val − train) / val ≥ overfit_gap
+    good_fit       none of the above
+
+The baseline is the loss of a model that ignores its input: for classification the constant
+predictor of the training-label frequencies (cross-entropy H(p), accuracy max p, from the run's
+data rebuilt from its config; uniform over the classes if the data cannot be rebuilt), for
+regression the mean predictor (loss train_loss / (1 − train R²), 1.0 on standardized targets;
+R² = 0). Runs of a sweep are comparable ("peers") when their data sections agree except for
+train_size and poly_degree. Every threshold is in DEFAULT_THRESHOLDS and can be overridden.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import functools
+import io
+import json
+import math
+import re
+import textwrap
+from pathlib import Path
+
+from .config import get_dotted
+from .errors import ConfigError, ResultError, UsageError, did_you_mean
+
+LABELS = ("diverged", "not_converged", "underfitting", "overfitting", "good_fit")
+DEFAULT_THRESHOLDS = {
+    "diverge_ratio": 3.0,      # train loss ≥ 3 × baseline: the training blew up
+    "window": 0.1,             # trend window, as a fraction of the epochs run …
+    "min_window": 5,           # … but at least this many epochs
+    "converge_drop": 0.02,     # train and val loss both still falling ≥ 2 % over the window
+    "underfit_baseline": 0.5,  # train loss ≥ 50 % of the baseline's (regression: train R² ≤ 0.5)
+    "underfit_peer": 1.3,      # train loss ≥ 1.3 × the best val loss in the same sweep
+    "overfit_rise": 0.1,       # val loss ended ≥ 10 % above its minimum
+    "overfit_gap": 0.35,       # (val − train) / val ≥ 0.35
+}
+PEER_FREE_KEYS = ("train_size", "poly_degree")  # data keys that peers may differ in
+NOTES = {"1.1": "notes §1.1 降低欠拟合的风险", "1.2": "notes §1.2 降低过拟合风险", "2.1": "notes §2.1 Dropout",
+         "2.2": "notes §2.2 正则化", "3": "notes §3 梯度下降方法", "4.2": "notes §4.2 Batch Normalization"}
+
+
+def thresholds_from(items=(), base: dict | None = None) -> dict:
+    """DEFAULT_THRESHOLDS updated by 'name=value' strings (or a mapping); unknown names are errors."""
+    out = dict(DEFAULT_THRESHOLDS if base is None else base)
+    pairs = items.items() if isinstance(items, dict) else [str(i).partition("=")[::2] for i in items]
+    for name, value in pairs:
+        name = name.strip()
+        if name not in DEFAULT_THRESHOLDS:
+            raise UsageError(f"--threshold: unknown name {name!r}{did_you_mean(name, DEFAULT_THRESHOLDS)}; "
+                             f"valid: {', '.join(DEFAULT_THRESHOLDS)}")
+        try:
+            out[name] = float(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"--threshold {name}: expected a number, found {value!r}") from None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Evidence
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def trend(values: list) -> float | None:
+    """Relative change over `values` along their least-squares line: slope·(k−1) / |mean|."""
+    ys = [float(v) for v in values if _finite(v)]
+    k = len(ys)
+    if k < 3:
+        return None
+    xm, ym = (k - 1) / 2, sum(ys) / k
+    slope = sum((i - xm) * (y - ym) for i, y in enumerate(ys)) / sum((i - xm) ** 2 for i in range(k))
+    return slope * (k - 1) / abs(ym) if ym else None
+
+
+@functools.lru_cache(maxsize=32)
+def _class_prior(data_json: str) -> tuple[float, ...]:
+    """Training-label frequencies of the data section `data_json` (rebuilt from the config)."""
+    import numpy as np
+
+    from .config import DataConfig
+    from .data import load_dataset
+
+    ds = load_dataset(DataConfig.model_validate(json.loads(data_json)), Path.cwd())
+    counts = np.bincount(ds.y_train, minlength=ds.n_classes)
+    return tuple(float(c) for c in counts / counts.sum())
+
+
+def baseline(run) -> dict:
+    """The input-blind predictor's train loss and metric, and what it is."""
+    s = run.summary
+    if s.get("task") == "regression":
+        r2, loss = s.get("train_r2"), s.get("train_loss")
+        if _finite(r2) and _finite(loss) and r2 < 1:
+            return {"baseline": "mean predictor", "baseline_loss": loss / (1 - r2), "baseline_r2": 0.0}
+        return {"baseline": "mean predictor", "baseline_loss": 1.0, "baseline_r2": 0.0}
+    try:
+        p = _class_prior(json.dumps(run.config.get("data", {}), sort_keys=True))
+        what = "class-prior predictor"
+    except Exception:  # data not rebuildable (moved CSV, old config): fall back to K from the weights
+        try:
+            state = run.model()
+            last = max((n for n in state if n.startswith("dense") and n.endswith(".b")), key=lambda n: int(n[5:-2]))
+            k = int(state[last].shape[0])
+        except (ResultError, ValueError, KeyError):
+            return {}
+        p, what = (1.0 / k,) * k, f"uniform over {k} classes"
+    return {"baseline": what, "baseline_loss": -sum(q * math.log(q) for q in p if q > 0), "baseline_acc": max(p)}
+
+
+def _comparable(run, other) -> bool:
+    a, b = dict(run.config.get("data", {})), dict(other.config.get("data", {}))
+    for k in PEER_FREE_KEYS:
+        a.pop(k, None), b.pop(k, None)
+    return a == b and run.summary.get("task") == other.summary.get("task")
+
+
+def evidence(run, peers=None, th: dict = DEFAULT_THRESHOLDS) -> dict:
+    """The numbers the rules look at (None where a figure is missing)."""
+    s, m = run.summary, run.metric
+    cfg = run.config
+    ev = {"status": s.get("status"), "task": s.get("task")}
+    ev.update(baseline(run))
+    for key in ("train_loss", "val_loss", f"train_{m}", f"val_{m}"):
+        ev[key] = s.get(key)
+    tr, va, base = s.get("train_loss"), s.get("val_loss"), ev.get("baseline_loss")
+    ev["train_vs_baseline"] = tr / base if _finite(tr) and _finite(base) and base > 0 else None
+    ev["gap"] = va - tr if _finite(tr) and _finite(va) else None
+    ev["rel_gap"] = ev["gap"] / va if ev["gap"] is not None and va > 0 else None
+    vals = [r.get("val_loss") for r in run.metrics]
+    finite = [(v, i + 1) for i, v in enumerate(vals) if _finite(v)]
+    if finite:
+        vmin, emin = min(finite)
+        ev.update(min_val_loss=vmin, min_val_epoch=emin, last_val_loss=finite[-1][0],
+                  val_rise=(finite[-1][0] - vmin) / vmin if vmin > 0 else None)
+        t_min, t_last = run.metrics[emin - 1].get("train_loss"), run.metrics[finite[-1][1] - 1].get("train_loss")
+        ev["train_change_after_min"] = (t_last - t_min) / t_min if _finite(t_min) and _finite(t_last) and t_min else None
+    ev["epochs_run"], ev["epochs"] = len(run.metrics), get_dotted(cfg, "train.epochs")
+    es = get_dotted(cfg, "train.early_stopping")
+    # repeats/CV summaries do not carry restored_best: early stopping restores when the run completed
+    restored = s.get("restored_best", bool(es and es.get("restore_best")) and s.get("status") == "completed")
+    ev["stopped_early"], ev["restored_best"] = bool(s.get("stopped_early")), bool(restored)
+    k = min(len(run.metrics), max(int(th["min_window"]), round(th["window"] * len(run.metrics))))
+    ev["window"] = k
+    ev["train_trend"] = trend([r.get("train_loss") for r in run.metrics[-k:]]) if k else None
+    ev["val_trend"] = trend(vals[-k:]) if k else None
+    others = [p for p in (peers or []) if p.status == "completed" and _finite(p.summary.get("val_loss"))
+              and _comparable(run, p)]
+    if len(others) > 1:
+        best = min(others, key=lambda p: p.summary["val_loss"])
+        ev.update(n_peers=len(others), best_peer_run=best.run_id, best_peer_val_loss=best.summary["val_loss"],
+                  train_vs_best_peer=tr / best.summary["val_loss"] if _finite(tr) and best.summary["val_loss"] > 0
+                  else None)
+    return ev
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+
+def _pct(x) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def rules(ev: dict, th: dict) -> list[tuple[str, str]]:
+    """Every (label, reason) whose rule holds, in priority order; good_fit when none does."""
+    hits = []
+    tr, base = ev.get("train_loss"), ev.get("baseline_loss")
+    if ev.get("status") == "diverged" or not _finite(tr):
+        hits.append(("diverged", f"status {ev.get('status')}, train loss {_g(tr)}, val loss {_g(ev.get('val_loss'))}"))
+    elif _finite(ev.get("train_vs_baseline")) and ev["train_vs_baseline"] >= th["diverge_ratio"]:
+        hits.append(("diverged", f"train loss {_g(tr)} is {ev['train_vs_baseline']:.3g}× the baseline's {_g(base)} "
+                                 f"(≥ {th['diverge_ratio']:g}×)"))
+    tt, vt = ev.get("train_trend"), ev.get("val_trend")
+    if not ev.get("stopped_early") and _finite(tt) and _finite(vt) and max(tt, vt) <= -th["converge_drop"]:
+        hits.append(("not_converged", f"over the last {ev['window']} epochs train loss still fell {_pct(-tt)} and "
+                                      f"val loss {_pct(-vt)} (≥ {_pct(th['converge_drop'])})"))
+    if _finite(ev.get("train_vs_baseline")) and ev["train_vs_baseline"] >= th["underfit_baseline"]:
+        hits.append(("underfitting", f"train loss {_g(tr)} is {_pct(ev['train_vs_baseline'])} of the "
+                                     f"{ev['baseline']}'s {_g(base)} (≥ {_pct(th['underfit_baseline'])})"))
+    elif _finite(ev.get("train_vs_best_peer")) and ev["train_vs_best_peer"] >= th["underfit_peer"]:
+        hits.append(("underfitting", f"train loss {_g(tr)} is {ev['train_vs_best_peer']:.3g}× the best val loss "
+                                     f"{_g(ev['best_peer_val_loss'])} in the sweep (≥ {th['underfit_peer']:g}×)"))
+    rise = ev.get("val_rise")
+    # overfitting is val going up while train keeps going down (a penalty can push both up)
+    fell = _finite(ev.get("train_change_after_min")) and ev["train_change_after_min"] < 0
+    if _finite(rise) and rise >= th["overfit_rise"] and fell and not ev.get("restored_best"):
+        hits.append(("overfitting", f"val loss rose {_pct(rise)} after its minimum {_g(ev['min_val_loss'])} at "
+                                    f"epoch {ev['min_val_epoch']} (≥ {_pct(th['overfit_rise'])}) while train loss "
+                                    f"fell {_pct(-ev['train_change_after_min'])}"))
+    elif _finite(ev.get("rel_gap")) and ev["rel_gap"] >= th["overfit_gap"]:
+        hits.append(("overfitting", f"val − train = {_g(ev['gap'])} is {_pct(ev['rel_gap'])} of the val loss "
+                                    f"(≥ {_pct(th['overfit_gap'])})"))
+    return hits or [("good_fit", "no rule fired: train loss well below the baseline, val close to train, "
+                                 "and the curves have settled")]
+
+
+def _g(v) -> str:
+    return f"{v:.4g}" if _finite(v) else str(v)
+
+
+# ---------------------------------------------------------------------------------------------
+# Remedies: (score, key, action, why, values); higher scores first
+
+def _rate(cfg) -> float:
+    r = get_dotted(cfg, "model.dropout.rate", get_dotted(cfg, "model.dropout", 0.0))
+    return max(r) if isinstance(r, list) and r else float(r or 0.0)
+
+
+def _nice(x: float) -> float:
+    return float(f"{x:.2g}")
+
+
+def _hidden(h: list, factor: float) -> list:
+    return [max(1, int(round(w * factor))) for w in h]
+
+
+def remedies(label: str, ev: dict, cfg: dict, th: dict) -> list[dict]:
+    """Ranked remedies for `label`, adapted to the run's own config (never 'add X' when X is on)."""
+    g = functools.partial(get_dotted, cfg)
+    hidden, rate = list(g("model.hidden", [])), _rate(cfg)
+    l1, l2 = float(g("regularization.l1", 0) or 0), float(g("regularization.l2", 0) or 0)
+    lr = g("optimizer.lr")
+    es, epochs = g("train.early_stopping"), int(g("train.epochs", 200))
+    n_train = ev.get("n_train")
+    out = []
+
+    def add(score, key, action, why, values, base=None):
+        out.append((score, {"key": key, "action": action, "why": why, "values": values, **({"base": base} if base else {})}))
+
+    if label == "underfitting":
+        if l2 > 0:
+            add(3.2, "regularization.l2", f"weaker L2: {l2:g} → {_nice(l2 / 10):g} or 0",
+                f"{NOTES['1.1']} (减少正则化系数): the L2 penalty {l2:g} holds the weights back", [_nice(l2 / 10), 0.0])
+        if l1 > 0:
+            add(3.1, "regularization.l1", f"weaker L1: {l1:g} → {_nice(l1 / 10):g} or 0",
+                f"{NOTES['1.1']} (减少正则化系数): the L1 penalty {l1:g} zeroes useful weights", [_nice(l1 / 10), 0.0])
+        if rate > 0:
+            add(3.0, "model.dropout.rate", f"less dropout: {rate:g} → {rate / 2:g} or 0",
+                f"{NOTES['1.1']}: dropout {rate:g} is regularization too", [rate / 2, 0.0])
+        bigger = [_hidden(hidden, 2), _hidden(hidden, 4)] if hidden else [[16], [64]]
+        add(2.6 if hidden else 2.4, "model.hidden", f"more capacity: {hidden} → {bigger[0]} or {bigger[1]}",
+            f"{NOTES['1.1']} (增加模型复杂度): the model does not fit its own training data ({ev.get('reason')})",
+            bigger)
+        deg, n_in = int(g("data.poly_degree", 1)), ev.get("n_inputs")
+        if deg < 12 and (n_in is None or n_in <= 20):
+            degs = sorted({min(12, deg + 2), min(12, deg + 4)})
+            add(2.8 if not hidden else 2.0, "data.poly_degree", f"add features: poly_degree {deg} → {degs}",
+                f"{NOTES['1.1']} (添加新特征): " + ("a linear model needs nonlinear features" if not hidden else
+                                                   "features with a stronger link to the label"), degs)
+        tt = ev.get("train_trend")
+        if not ev.get("stopped_early") and _finite(tt) and tt < -th["converge_drop"] / 4:  # not on a flat curve
+            add(2.7 if tt < -th["converge_drop"] / 2 else 1.0, "train.epochs",
+                f"more epochs: {epochs} → {2 * epochs} or {4 * epochs}",
+                f"train loss still fell {_pct(-tt)} over the last {ev['window']} epochs", [2 * epochs, 4 * epochs])
+    elif label == "overfitting":
+        big = ev.get("n_params") and n_train and ev["n_params"] > 10 * n_train
+        more = _more_data(cfg, ev)
+        if more:
+            add(2.9, *more)
+        if not es:
+            rose = _finite(ev.get("val_rise")) and ev["val_rise"] >= th["overfit_rise"]
+            add(3.0 if rose else 1.6, "train.early_stopping", "early stopping (patience 20, restore the best weights)",
+                f"{NOTES['1.2']} (Early stopping): val loss " + (f"rose {_pct(ev['val_rise'])} after its minimum at "
+                                                                f"epoch {ev.get('min_val_epoch')}" if rose else
+                                                                "stops improving while train loss keeps falling"),
+                [{"patience": 20, "restore_best": True}])
+        l2_vals = [1e-3, 1e-2] if l2 == 0 else [_nice(3 * l2), _nice(10 * l2)]
+        add(2.5, "regularization.l2", ("add L2" if l2 == 0 else f"stronger L2 than {l2:g}") + f": {l2_vals}",
+            f"{NOTES['2.2']}: smaller weights, a simpler function; gap {_g(ev.get('gap'))}", l2_vals)
+        if hidden and rate < 0.8:
+            vals = [0.2, 0.5] if rate == 0 else sorted({round(min(rate + 0.1, 0.85), 2), round(min(rate + 0.2, 0.9), 2)})
+            add(2.3 if rate == 0 else 1.8, "model.dropout.rate",
+                ("add dropout" if rate == 0 else f"more dropout than {rate:g}") + f": {vals}",
+                f"{NOTES['2.1']}: averages many thinned networks, like bagging", vals)
+        if hidden:
+            smaller = [hidden[:-1], _hidden(hidden, 0.5)] if len(hidden) > 1 else \
+                [_hidden(hidden, 0.5), _hidden(hidden, 0.25)] if max(hidden) > 1 else [[]]
+            add(2.7 if big else 2.0, "model.hidden", f"less capacity: {hidden} → {smaller[0]} or {smaller[-1]}",
+                f"{NOTES['1.2']} (降低模型复杂度): {ev.get('n_params')} parameters for {n_train} training rows",
+                smaller)
+        l1_vals = [1e-4, 1e-3] if l1 == 0 else [_nice(3 * l1), _nice(10 * l1)]
+        add(1.2, "regularization.l1", ("add L1" if l1 == 0 else f"stronger L1 than {l1:g}") + f": {l1_vals}",
+            f"{NOTES['2.2']}: L1 drives weights to exactly zero (l1_mode: proximal)", l1_vals)
+    elif label == "not_converged":
+        add(3.0, "train.epochs", f"more epochs: {epochs} → {2 * epochs} or {4 * epochs}",
+            f"train loss still fell {_pct(-ev['train_trend'])} over the last {ev['window']} epochs",
+            [2 * epochs, 4 * epochs])
+        if _finite(lr):
+            add(2.5, "optimizer.lr", f"higher learning rate: {lr:g} → {_nice(3 * lr):g} or {_nice(10 * lr):g}",
+                f"{NOTES['3']}: each step is too small to arrive in {epochs} epochs", [_nice(3 * lr), _nice(10 * lr)])
+        better = _better_optimizer(cfg)
+        if better:
+            add(2.3, "optimizer", *better)
+    elif label == "diverged":
+        if _finite(lr):
+            add(3.0, "optimizer.lr", f"lower learning rate: {lr:g} → {_nice(lr / 3):g} or {_nice(lr / 10):g}",
+                f"{NOTES['3']}: steps overshoot the minimum and grow", [_nice(lr / 3), _nice(lr / 10)])
+        clip = g("optimizer.clip_norm")
+        vals = [1.0, 5.0] if clip is None else [_nice(clip / 3), _nice(clip / 10)]
+        add(2.5 if clip is None else 1.5, "optimizer.clip_norm",
+            ("clip the gradient norm" if clip is None else f"clip harder than {clip:g}") + f": {vals}",
+            "bounds each step, whatever the gradient's size", vals)
+        if hidden and g("model.norm", "none") == "none":
+            norm = "layernorm" if g("train.batch_size") in (1, 2) else "batchnorm"
+            add(2.0, "model.norm", f"normalize the layers: {norm}",
+                f"{NOTES['4.2']}: 可以采用更高的学习率, avoids exploding activations", [norm])
+    return [r for _, r in sorted(out, key=lambda t: -t[0])]
+
+
+def _more_data(cfg, ev):
+    """(key, action, why, values[, base patch]) for more training rows, or None if none can be had.
+
+    Synthetic data can always make more rows: when the split leaves none free, the follow-up's
+    base raises data.n_samples (an int val/test size keeps its rows; fractions grow with it).
+    """
+    n_train, n_val, n_test = ev.get("n_train"), ev.get("n_val") or 0, ev.get("n_test") or 0
+    if not n_train:
+        return None
+    from .data import SYNTHETIC
+
+    name, n, size = get_dotted(cfg, "data.name"), get_dotted(cfg, "data.n_samples"), get_dotted(cfg, "data.train_size")
+    why = f"{NOTES['1.2']} (获得更多的训练数据): only {n_train} training rows"
+    free = (int(n) - n_train - n_val - n_test) if name in SYNTHETIC and n else 0
+    if free >= n_train:
+        vals = sorted({2 * n_train, min(4 * n_train, n_train + free)})
+        return "data.train_size", f"more training data: {n_train} → {' or '.join(map(str, vals))} rows", why, vals
+    if name not in SYNTHETIC or not n:
+        return None
+    if isinstance(size, int):
+        vals, need = [2 * n_train, 4 * n_train], int(n) + 4 * n_train - free
+        return ("data.train_size", f"more training data: {n_train} → {2 * n_train} or {4 * n_train} rows "
+                f"(data.n_samples raised to {need} in the follow-up's base)", why, vals, {"data": {"n_samples": need}})
+    return ("data.n_samples", f"generate more data: n_samples {n} → {2 * n} or {4 * n} (val and test grow too)",
+            why, [2 * int(n), 4 * int(n)])
+
+
+def _better_optimizer(cfg):
+    opt = dict(get_dotted(cfg, "optimizer") or {})
+    keep = {k: opt[k] for k in ("schedule", "clip_norm") if k in opt}
+    name = opt.get("name")
+    if name == "sgd" and not opt.get("momentum"):
+        return ("SGD with momentum 0.9", f"{NOTES['3']} (动量梯度下降法): momentum keeps the direction of past steps",
+                [{**opt, "momentum": 0.9}])
+    if name in ("sgd", "adagrad", "adadelta"):
+        return (f"Adam instead of {name}", f"{NOTES['3']} (自适应学习率): per-parameter step sizes",
+                [{"name": "adam", "lr": 1e-3, **keep}])
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The diagnosis of one run
+
+def diagnose_run(run, peers=None, thresholds=None) -> dict:
+    """{"label", "reason", "also", "evidence", "remedies": [{key, action, why, values}]}; writes nothing."""
+    th = thresholds_from(thresholds or {})
+    ev = evidence(run, peers, th)
+    hits = rules(ev, th)
+    label, reason = hits[0]
+    ctx = dict(ev, reason=reason, n_train=run.summary.get("n_train"), n_val=run.summary.get("n_val"),
+               n_test=run.summary.get("n_test"), n_params=run.summary.get("n_params"), n_inputs=_n_inputs(run))
+    return {"label": label, "reason": reason, "also": [lab for lab, _ in hits[1:] if lab != label],
+            "evidence": ev, "remedies": remedies(label, ctx, run.config, th)}
+
+
+def _n_inputs(run) -> int | None:
+    try:
+        return int(run.model()["dense0.W"].shape[0])
+    except (ResultError, KeyError):
+        return None
+
+
+def format_text(run, d: dict) -> str:
+    """A block a person reads: label and reason, the evidence, the ranked remedies."""
+    ev = d["evidence"]
+    where = f" ({run.label})" if run.point and "/" not in run.name else ""  # sweep runs: name = sweep/point
+    lines = [f"{run.run_id} {run.name}{where}: {d['label']}", f"  because {d['reason']}"]
+    if d.get("also"):
+        lines.append(f"  also: {', '.join(d['also'])}")
+    shown = [(k, v) for k, v in ev.items() if v is not None and k not in ("status", "task")]
+    lines += textwrap.wrap(" · ".join(f"{k} {_g(v) if isinstance(v, float) else v}" for k, v in shown), 100,
+                           initial_indent="  evidence: ", subsequent_indent="    ", break_on_hyphens=False)
+    for i, r in enumerate(d["remedies"], 1):
+        lines.append(f"  {i}. {r['key']}: {r['action']}\n     why: {r['why']}")
+    if not d["remedies"]:
+        lines.append("  no remedy needed")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files: summary.json, the sweep's summary.csv, a follow-up sweep spec
+
+def record(run, d: dict) -> None:
+    """Put `d` into the run's summary.json (atomic rewrite of the file as it is on disk now)."""
+    from .store import read_json, write_json
+
+    summary = read_json(run.folder / "summary.json")
+    summary["diagnosis"] = d
+    write_json(run.folder / "summary.json", summary)
+    run.summary = summary
+
+
+def record_sweep_csv(folder: Path, labels: dict[str, str]) -> bool:
+    """Set the `diagnosis` column of <sweep>/summary.csv for the run ids in `labels` (atomic)."""
+    from .store import atomic_write_text, csv_text
+
+    path = Path(folder) / "summary.csv"
+    if not path.exists():
+        return False
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    columns = list(rows[0].keys()) if rows else []
+    if "diagnosis" not in columns:
+        columns.append("diagnosis")
+    for row in rows:
+        if row.get("run_id") in labels:
+            row["diagnosis"] = labels[row["run_id"]]
+    atomic_write_text(path, csv_text(rows, columns))
+    return True
+
+
+def follow_up_spec(run, d: dict, n_keys: int = 3) -> dict:
+    """A sweep spec over the top remedies' keys: the current value, then the suggested ones.
+
+    `base` is the run's resolved config.yaml; a remedy that needs a changed base (more synthetic
+    rows) makes it an inline mapping that `extends:` that file.
+    """
+    from .config import deep_merge
+
+    grid, patch = {}, {}
+    for r in d["remedies"]:
+        if not r.get("values") or r["key"] in grid:
+            continue
+        current = get_dotted(run.config, r["key"])
+        values = [copy.deepcopy(current)]
+        values += [v for i, v in enumerate(r["values"]) if v != current and v not in r["values"][:i]]
+        grid[r["key"]] = values
+        patch = deep_merge(patch, r.get("base") or {})
+        if len(grid) == n_keys:
+            break
+    name = re.sub(r"[^\w.+=,@-]+", "-", re.sub(r"[\[\]\s]", "", f"{run.name}-followup")).strip("-.") or "followup"
+    path = str((run.folder / "config.yaml").resolve())
+    return {"name": name, "base": {"extends": path, **patch} if patch else path, "grid": grid}
+
+
+def write_follow_up(path: Path, run, d: dict) -> Path:
+    """Write the follow-up spec of `run` to `path` and check that the sweep module loads it."""
+    from .config import dump_yaml
+    from .store import atomic_write_text
+
+    spec = follow_up_spec(run, d)
+    if not spec["grid"]:
+        raise UsageError(f"{run.run_id} is {d['label']}: no remedy to sweep, nothing written to {path}")
+    head = (f"# Follow-up of run {run.run_id} ({d['label']}: {d['reason']}).\n"
+            f"# Written by `dlexp diagnose --emit`; run it with: dlexp sweep {path}\n")
+    atomic_write_text(Path(path), head + dump_yaml(spec))
+    from .sweepspec import load_sweep
+
+    try:
+        load_sweep(path)
+    except ConfigError as exc:
+        raise ConfigError([f"the follow-up spec {path} does not load: {p}" for p in exc.problems]) from None
+    return Path(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# dlexp diagnose
+
+def sweep_of(run, out: Path):
+    """The first sweep (by name) under `out` that holds `run`, or None."""
+    from .results import Sweep
+
+    for manifest in sorted((Path(out) / "sweeps").glob("*/manifest.json")):
+        try:
+            ids = [p.get("run_id") for p in json.loads(manifest.read_text(encoding="utf-8")).get("points", [])]
+        except (OSError, ValueError):
+            continue
+        if run.run_id in ids:
+            return Sweep.load(manifest.parent)
+    return None
+
+
+def diagnose(targets, out: Path = Path("results"), thresholds=(), *, save: bool = True) -> list[tuple]:
+    """(run, diagnosis) for every run named by `targets`; with `save`, record them in the files."""
+    from .results import Sweep, resolve, warn
+
+    th = thresholds_from(thresholds)
+    found = []
+    for t in targets:
+        try:
+            found.append(resolve(t, out))
+        except ResultError as exc:
+            warn(f"skipping {t}: {exc}")
+    results = []
+    for f in found:
+        runs = f.runs if isinstance(f, Sweep) else [f]
+        sweep = f if isinstance(f, Sweep) else sweep_of(f, out)  # its runs are the peers
+        peers = sweep.runs if sweep else []
+        labels = {}
+        for run in runs:
+            if run.status == "failed":
+                warn(f"skipping {run.run_id}: the run failed ({run.summary.get('error', 'see traceback.txt')})")
+                continue
+            try:
+                d = diagnose_run(run, peers, th)
+            except ResultError as exc:
+                warn(f"skipping {run.run_id}: {exc}")
+                continue
+            if save:
+                record(run, d)
+            labels[run.run_id] = d["label"]
+            results.append((run, d))
+        if save and sweep is not None:
+            record_sweep_csv(sweep.folder, labels)
+    if not results:
+        raise UsageError("nothing to diagnose: " + ", ".join(map(str, targets)) + " hold no finished run")
+    return results
+
+
+def pick_for_emit(results: list[tuple]) -> tuple | None:
+    """The run to follow up: lowest val loss among those with remedies."""
+    cands = [(r, d) for r, d in results if d["remedies"]]
+    return min(cands, key=lambda rd: rd[0].summary.get("val_loss") if _finite(rd[0].summary.get("val_loss"))
+               else math.inf) if cands else None
+
+
+def json_report(results: list[tuple]) -> str:
+    from .store import json_text
+
+    return json_text([{"run_id": r.run_id, "name": r.name, "folder": str(r.folder), "point": r.point,
+                       "diagnosis": d} for r, d in results]).rstrip("\n")

@@ -1,0 +1,364 @@
+"""`dlexp diagnose`: labels on scripted and real runs, remedies that fit the config, --emit, --json,
+atomic updates of summary.json and summary.csv, damaged runs skipped."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy  # noqa: F401  (loaded before threadpool_limits, so its BLAS pool is the one limited)
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from dlexp.cli import main
+from dlexp.config import config_from_dict, dump_yaml, get_dotted, resolved_dict, run_id, set_dotted
+from dlexp.diagnose import DEFAULT_THRESHOLDS, diagnose_run, follow_up_spec, thresholds_from, trend
+from dlexp.errors import UsageError
+from dlexp.experiment import execute
+from dlexp.results import Run
+from dlexp.store import npz_bytes, write_run
+from dlexp.sweep import run_sweep
+from dlexp.sweepspec import load_sweep
+
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread():
+    """Small matrices: one BLAS thread is ~10× faster than a pool fighting over 2 cores."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
+SINE = {"name": "fake", "data": {"name": "sine", "n_samples": 200, "noise": 0.3},
+        "model": {"hidden": [16, 16]}, "optimizer": {"name": "adam", "lr": 0.01}, "train": {"epochs": 100}}
+
+
+# ---- scripted run folders -------------------------------------------------------------------------
+
+def curve(start, stop, n, bend=None, end=None):
+    """n values from start to stop (linear), then optionally on to `end` after epoch `bend`."""
+    if bend is None:
+        return [start + (stop - start) * i / (n - 1) for i in range(n)]
+    first = [start + (stop - start) * i / (bend - 1) for i in range(bend)]
+    return first + [stop + (end - stop) * (i + 1) / (n - bend) for i in range(n - bend)]
+
+
+def fake_run(out: Path, name: str, train: list, val: list, config: dict | None = None, **summary) -> Run:
+    """A run folder with scripted metrics.csv and summary.json (final figures = last epoch)."""
+    raw = json.loads(json.dumps(SINE))
+    for k, v in (config or {}).items():
+        set_dotted(raw, k, v)
+    raw["name"] = name
+    exp = config_from_dict(raw)
+    folder = out / "runs" / f"{name}-{run_id(exp)}"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(dump_yaml(resolved_dict(exp)))
+    rows = ["epoch,train_loss,val_loss,train_r2,val_r2,penalty,lr"]
+    rows += [f"{i + 1},{t!r},{v!r},{1 - t!r},{1 - v!r},0.0,0.01" for i, (t, v) in enumerate(zip(train, val))]
+    (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
+    base = {"run_id": folder.name, "name": name, "kind": "single", "status": "completed", "task": "regression",
+            "metric": "r2", "epochs_run": len(train), "stopped_early": False, "restored_best": False,
+            "train_loss": train[-1], "val_loss": val[-1], "train_r2": 1 - train[-1], "val_r2": 1 - val[-1],
+            "gap": val[-1] - train[-1], "n_params": 337, "n_train": 120, "n_val": 40, "n_test": 40}
+    base.update(summary)
+    (folder / "summary.json").write_text(json.dumps(base))
+    (folder / "model.npz").write_bytes(npz_bytes({"dense0.W": [[0.0] * 16], "dense0.b": [0.0] * 16}))
+    return Run.load(folder)
+
+
+@pytest.fixture
+def runs(tmp_path):
+    n = 100
+    r = {
+        "underfit": fake_run(tmp_path, "underfit", curve(1.0, 0.9, n), curve(1.0, 0.92, n)),
+        "overfit": fake_run(tmp_path, "overfit", curve(0.9, 0.05, n), curve(0.9, 0.30, n, bend=30, end=0.60)),
+        "gap": fake_run(tmp_path, "gap", curve(0.9, 0.05, n), curve(0.9, 0.30, n, bend=30, end=0.60),
+                        config={"train.early_stopping": {"patience": 70}},
+                        stopped_early=True, restored_best=True, train_loss=0.08, val_loss=0.30,
+                        train_r2=0.92, val_r2=0.70),
+        "good": fake_run(tmp_path, "good", curve(0.9, 0.20, n, bend=60, end=0.199),
+                         curve(0.9, 0.23, n, bend=60, end=0.229)),
+        "slow": fake_run(tmp_path, "slow", curve(0.95, 0.40, n), curve(0.96, 0.45, n)),
+        "diverged": fake_run(tmp_path, "diverged", curve(0.9, 0.5, 10), curve(0.9, 0.5, 10), status="diverged",
+                             train_loss=None, val_loss=None, train_r2=None, val_r2=None, diverged_epoch=10),
+        "exploded": fake_run(tmp_path, "exploded", curve(0.9, 5.0, 20), curve(0.9, 5.2, 20), train_r2=-4.0),
+    }
+    return r
+
+
+@pytest.mark.parametrize("name, label", [("underfit", "underfitting"), ("overfit", "overfitting"),
+                                         ("gap", "overfitting"), ("good", "good_fit"), ("slow", "not_converged"),
+                                         ("diverged", "diverged"), ("exploded", "diverged")])
+def test_labels_of_scripted_runs(runs, name, label):
+    d = diagnose_run(runs[name])
+    assert d["label"] == label, d["reason"]
+    assert set(d) >= {"label", "reason", "evidence", "remedies"}
+    assert all(set(r) >= {"key", "action", "why"} for r in d["remedies"])
+    assert (d["remedies"] == []) == (label == "good_fit")
+
+
+def test_evidence_is_numbers(runs):
+    ev = diagnose_run(runs["overfit"])["evidence"]
+    assert ev["baseline"] == "mean predictor" and ev["baseline_loss"] == pytest.approx(1.0)
+    assert ev["min_val_epoch"] == 30 and ev["min_val_loss"] == pytest.approx(0.30)
+    assert ev["val_rise"] == pytest.approx(1.0)  # 0.30 → 0.60
+    assert ev["gap"] == pytest.approx(0.55) and ev["rel_gap"] == pytest.approx(0.55 / 0.60)
+    assert ev["window"] == 10 and ev["train_trend"] < 0 < ev["val_trend"]
+    # restored best weights: the rise of the curve is not held against the run, the gap is
+    d = diagnose_run(runs["gap"])
+    assert d["evidence"]["restored_best"] and "of the val loss" in d["reason"]
+
+
+def test_val_rising_with_train_rising_is_not_overfitting(tmp_path):
+    """A strong penalty can push train and val loss up together after an early dip: no overfitting."""
+    pulled = fake_run(tmp_path, "pulled", curve(0.5, 0.3, 100, bend=10, end=0.42), curve(0.5, 0.35, 100, bend=10,
+                      end=0.44), config={"regularization.l2": 0.3})
+    d = diagnose_run(pulled)
+    assert d["evidence"]["val_rise"] > 0.2 and d["evidence"]["train_change_after_min"] > 0
+    assert d["label"] != "overfitting", d["reason"]
+
+
+def test_trend():
+    assert trend([3, 2, 1]) == pytest.approx(-1.0)      # fell by its mean over the window
+    assert trend([1, 1, 1, 1]) == 0.0
+    assert trend([1, 2]) is None and trend([0, 0, 0]) is None
+
+
+def test_thresholds_are_configurable(runs):
+    assert diagnose_run(runs["good"])["label"] == "good_fit"
+    # a gap of 13% of the val loss counts as overfitting once the threshold is 10%
+    assert diagnose_run(runs["good"], thresholds={"overfit_gap": 0.1})["label"] == "overfitting"
+    assert thresholds_from(["overfit_gap=0.1"])["overfit_gap"] == 0.1
+    assert DEFAULT_THRESHOLDS["overfit_gap"] == 0.35  # the defaults are left alone
+    with pytest.raises(UsageError, match="did you mean 'overfit_gap'"):
+        thresholds_from(["overfit_gpa=1"])
+    with pytest.raises(UsageError, match="expected a number"):
+        thresholds_from(["overfit_gap=big"])
+
+
+def test_peers_reveal_underfitting(tmp_path):
+    """A run at R² 0.6 is no worse than the baseline rule allows, but far from the sweep's best."""
+    mid = fake_run(tmp_path, "mid", curve(0.9, 0.4, 50, bend=30, end=0.4), curve(0.9, 0.42, 50, bend=30, end=0.42))
+    best = fake_run(tmp_path, "best", curve(0.9, 0.15, 50, bend=30, end=0.15), curve(0.9, 0.2, 50, bend=30, end=0.2),
+                    config={"model.hidden": [64]})
+    other_data = fake_run(tmp_path, "other", curve(0.9, 0.05, 50, bend=30, end=0.05), curve(0.9, 0.06, 50, bend=30,
+                          end=0.06), config={"data.noise": 0.0})
+    assert diagnose_run(mid)["label"] == "good_fit"
+    d = diagnose_run(mid, peers=[mid, best, other_data])
+    assert d["label"] == "underfitting" and "best val loss" in d["reason"]
+    assert d["evidence"]["best_peer_run"] == best.run_id  # the noise-free run is not comparable
+    assert d["evidence"]["train_vs_best_peer"] == pytest.approx(2.0)
+
+
+# ---- remedies follow the run's own config ---------------------------------------------------------
+
+def keys(d):
+    return [r["key"] for r in d["remedies"]]
+
+
+def test_overfitting_remedies_respect_the_config(tmp_path):
+    over = dict(train=curve(0.9, 0.05, 100), val=curve(0.9, 0.30, 100, bend=30, end=0.60))
+    plain = diagnose_run(fake_run(tmp_path, "plain", **over))
+    assert keys(plain)[0] == "train.early_stopping"  # the curve rose: stopping early comes first
+    assert {"data.n_samples", "model.hidden", "regularization.l2", "model.dropout.rate"} <= set(keys(plain))
+    more = next(r for r in plain["remedies"] if r["key"] == "data.n_samples")
+    assert more["values"] == [400, 800]  # every row is in a split already: generate more
+    drop = next(r for r in plain["remedies"] if r["key"] == "model.dropout.rate")
+    assert drop["values"] == [0.2, 0.5] and drop["action"].startswith("add dropout")
+
+    heavy = diagnose_run(fake_run(tmp_path, "heavy", **over, config={
+        "model.dropout": 0.5, "regularization.l2": 0.01, "train.early_stopping": {"patience": 90}}))
+    assert "train.early_stopping" not in keys(heavy)  # it is on already
+    drop = next(r for r in heavy["remedies"] if r["key"] == "model.dropout.rate")
+    assert drop["action"].startswith("more dropout") and min(drop["values"]) > 0.5
+    l2 = next(r for r in heavy["remedies"] if r["key"] == "regularization.l2")
+    assert min(l2["values"]) > 0.01
+    capped = diagnose_run(fake_run(tmp_path, "capped", **over, config={"model.dropout": 0.85}))
+    assert "model.dropout.rate" not in keys(capped)
+
+
+def test_underfitting_remedies_respect_the_config(tmp_path):
+    flat = dict(train=curve(1.0, 0.9, 100, bend=50, end=0.9), val=curve(1.0, 0.92, 100, bend=50, end=0.92))
+    reg = diagnose_run(fake_run(tmp_path, "reg", **flat, config={"regularization.l2": 0.1}))
+    assert reg["label"] == "underfitting" and keys(reg)[0] == "regularization.l2"
+    assert reg["remedies"][0]["values"] == [0.01, 0.0]
+    free = diagnose_run(fake_run(tmp_path, "free", **flat))
+    assert not any(k.startswith("regularization") or k.startswith("model.dropout") for k in keys(free))
+    assert keys(free)[0] == "model.hidden" and free["remedies"][0]["values"] == [[32, 32], [64, 64]]
+    linear = diagnose_run(fake_run(tmp_path, "linear", **flat, config={"model.hidden": []}))
+    assert keys(linear)[0] == "data.poly_degree"  # a linear model needs features first (notes §1.1)
+    assert "train.epochs" not in keys(free)  # the curve is flat: more epochs would not help
+    falling = diagnose_run(fake_run(tmp_path, "falling", curve(1.0, 0.7, 100), curve(1.0, 0.95, 100, bend=20, end=0.95)))
+    assert falling["label"] == "underfitting" and keys(falling)[0] == "train.epochs"
+
+
+def test_not_converged_and_diverged_remedies(tmp_path, runs):
+    slow = diagnose_run(fake_run(tmp_path, "sgd", curve(0.95, 0.40, 100), curve(0.96, 0.45, 100),
+                                 config={"optimizer": {"name": "sgd", "lr": 0.01}}))
+    assert keys(slow)[:2] == ["train.epochs", "optimizer.lr"]
+    assert slow["remedies"][1]["values"] == [0.03, 0.1]
+    opt = next(r for r in slow["remedies"] if r["key"] == "optimizer")
+    assert opt["values"][0]["momentum"] == 0.9
+    d = diagnose_run(runs["diverged"])
+    assert keys(d) == ["optimizer.lr", "optimizer.clip_norm", "model.norm"]
+    assert d["remedies"][0]["values"] == [0.0033, 0.001]
+    clipped = diagnose_run(fake_run(tmp_path, "clipped", curve(0.9, 0.5, 10), curve(0.9, 0.5, 10),
+                                    config={"optimizer.clip_norm": 1.0, "model.norm": "batchnorm"},
+                                    status="diverged", train_loss=None, val_loss=None))
+    assert "model.norm" not in keys(clipped)
+    assert next(r for r in clipped["remedies"] if r["key"] == "optimizer.clip_norm")["values"][0] < 1.0
+
+
+def test_follow_up_spec_loads_with_the_sweep_module(tmp_path, runs):
+    d = diagnose_run(runs["overfit"])
+    spec = follow_up_spec(runs["overfit"], d)
+    assert list(spec["grid"]) == keys(d)[:3]
+    assert all(v[0] == get_dotted(runs["overfit"].config, k) for k, v in spec["grid"].items())  # current first
+    path = tmp_path / "follow.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    plan = load_sweep(path)
+    assert plan.swept == list(spec["grid"]) and len(plan.points) == math.prod(len(v) for v in spec["grid"].values())
+
+
+# ---- real tiny runs ----------------------------------------------------------------------------------
+
+def train(out: Path, raw: dict) -> Run:
+    exp = config_from_dict(raw)
+    return Run.load(write_run(out, run_id(exp), execute(exp), dump_yaml(resolved_dict(exp))))
+
+
+def test_real_runs_linear_on_circles_underfits_big_net_on_few_points_overfits(tmp_path):
+    linear = train(tmp_path, {"name": "linear", "data": {"name": "circles", "n_samples": 300, "noise": 0.1},
+                              "model": {"hidden": []}, "optimizer": {"name": "adam", "lr": 0.05},
+                              "train": {"epochs": 60, "batch_size": 32}})
+    d = diagnose_run(linear)
+    assert d["label"] == "underfitting", d["reason"]
+    assert d["evidence"]["baseline"] == "class-prior predictor"
+    assert d["evidence"]["baseline_loss"] == pytest.approx(math.log(2), abs=1e-3)  # balanced classes
+    assert d["evidence"]["train_vs_baseline"] > 0.9
+    assert keys(d)[0] == "data.poly_degree"
+
+    big = train(tmp_path, {"name": "big", "data": {"name": "moons", "n_samples": 240, "noise": 0.4,
+                                                   "train_size": 40, "val_size": 100, "test_size": 100},
+                           "model": {"hidden": [128, 128]}, "optimizer": {"name": "adam", "lr": 0.01},
+                           "train": {"epochs": 300, "batch_size": "full"}})
+    d = diagnose_run(big)
+    assert d["label"] == "overfitting", d["reason"]
+    assert d["evidence"]["val_rise"] > 0.5 and d["evidence"]["rel_gap"] > 0.5
+
+
+# ---- the command -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sweep_results(tmp_path_factory):
+    """A small real sweep (hidden [1] / [16] / [64, 64] on 20 noisy sine points), trained in-process."""
+    out = tmp_path_factory.mktemp("diag")
+    spec = out / "cap.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "cap", "base": {"data": {"name": "sine", "n_samples": 520, "noise": 0.3, "train_size": 20,
+                                         "val_size": 250, "test_size": 250},
+                                "optimizer": {"name": "adam", "lr": 0.01},
+                                "train": {"epochs": 600, "batch_size": "full"}},
+        "grid": {"model.hidden": [[1], [16], [64, 64]]}}))
+    run_sweep(load_sweep(spec), out, jobs=1, quiet=True, echo=lambda *a: None)
+    return out
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["diagnose", *map(str, args)])
+
+
+def test_cli_text_json_and_files(sweep_results, tmp_path, monkeypatch):
+    import shutil
+
+    out = tmp_path / "results"
+    shutil.copytree(sweep_results, out)
+    replaced = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (replaced.append(Path(b).name), real_replace(a, b))[1])
+
+    res = invoke("cap", "--results", out)
+    assert res.exit_code == 0, res.output
+    assert [line.split(": ")[-1] for line in res.stdout.splitlines() if line[:1] not in (" ", "")] == \
+        ["underfitting", "good_fit", "overfitting"]
+    assert "evidence:" in res.stdout and "1. " in res.stdout
+    # written atomically: a temporary file renamed over summary.json / summary.csv, none left over
+    assert replaced.count("summary.json") == 3 and replaced.count("summary.csv") == 1
+    assert not list(out.rglob(".*.tmp"))
+    rows = list(csv.DictReader(io.StringIO((out / "sweeps" / "cap" / "summary.csv").read_text())))
+    assert [r["diagnosis"] for r in rows] == ["underfitting", "good_fit", "overfitting"]
+    before = list(csv.DictReader(io.StringIO((sweep_results / "sweeps" / "cap" / "summary.csv").read_text())))
+    assert [{k: v for k, v in r.items() if k != "diagnosis"} for r in rows] == before  # nothing else changed
+    manifest = json.loads((out / "sweeps" / "cap" / "manifest.json").read_text())
+    for point, row in zip(manifest["points"], rows):
+        summary = json.loads((out / "runs" / point["run_id"] / "summary.json").read_text())
+        assert summary["diagnosis"]["label"] == row["diagnosis"]
+        assert summary["val_loss"] is not None  # the rest of the summary is kept
+
+    res = invoke("cap", "--results", out, "--json", "--no-save")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert [d["diagnosis"]["label"] for d in data] == ["underfitting", "good_fit", "overfitting"]
+    for d in data:
+        assert set(d) == {"run_id", "name", "folder", "point", "diagnosis"}
+        assert isinstance(d["diagnosis"]["evidence"], dict)
+        assert all(isinstance(v, (int, float, str, bool, type(None))) for v in d["diagnosis"]["evidence"].values())
+        assert all(set(r) >= {"key", "action", "why"} for r in d["diagnosis"]["remedies"])
+    assert data[2]["point"] == {"model.hidden": [64, 64]}
+
+    # a single run id finds its sweep, and with it the best val loss to compare with
+    rid = manifest["points"][0]["run_id"]
+    res = invoke(rid, "--results", out, "--json", "--no-save")
+    assert json.loads(res.stdout)[0]["diagnosis"]["evidence"]["n_peers"] == 3
+
+
+def test_a_run_of_a_sweep_is_recorded_in_the_sweep_csv_too(sweep_results, tmp_path):
+    import shutil
+
+    out = tmp_path / "results"
+    shutil.copytree(sweep_results, out)
+    rid = json.loads((out / "sweeps" / "cap" / "manifest.json").read_text())["points"][2]["run_id"]
+    res = invoke(out / "runs" / rid, "--results", out)
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO((out / "sweeps" / "cap" / "summary.csv").read_text())))
+    assert [r["diagnosis"] for r in rows] == ["", "", "overfitting"]
+
+
+def test_cli_emit(sweep_results, tmp_path):
+    spec = tmp_path / "follow.yaml"
+    res = invoke("cap", "--results", sweep_results, "--no-save", "--emit", spec)
+    assert res.exit_code == 0, res.output
+    assert "written to" in res.stderr
+    plan = load_sweep(spec)
+    data = yaml.safe_load(spec.read_text())
+    assert 2 <= len(data["grid"]) <= 3 and plan.swept == list(data["grid"])
+    base = data["base"] if isinstance(data["base"], str) else data["base"]["extends"]
+    assert Path(base).name == "config.yaml" and Path(base).exists()
+
+
+def test_cli_bad_targets_and_damaged_runs(sweep_results, tmp_path):
+    import shutil
+
+    res = invoke("no-such-run", "--results", sweep_results)
+    assert res.exit_code == 2 and "not a run folder" in res.stderr
+    res = invoke("cap", "--results", sweep_results, "--threshold", "nope=1")
+    assert res.exit_code == 2 and "unknown name 'nope'" in res.stderr
+
+    out = tmp_path / "results"
+    shutil.copytree(sweep_results, out)
+    manifest = json.loads((out / "sweeps" / "cap" / "manifest.json").read_text())
+    broken = out / "runs" / manifest["points"][1]["run_id"]
+    (broken / "metrics.csv").write_text("epoch,train_loss\n1,0.5,0.3\n")
+    res = invoke("cap", "--results", out, "--json")
+    assert res.exit_code == 0, res.output
+    assert "warning: skipping" in res.stderr and broken.name in res.stderr
+    assert len(json.loads(res.stdout)) == 2
+    rows = list(csv.DictReader(io.StringIO((out / "sweeps" / "cap" / "summary.csv").read_text())))
+    assert [r["diagnosis"] for r in rows] == ["underfitting", "", "overfitting"]
+    res = invoke(broken, "--results", out)
+    assert res.exit_code == 2 and "nothing to diagnose" in res.stderr
