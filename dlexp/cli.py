@@ -96,5 +96,136 @@ def schema():
     click.echo(json.dumps(config_schema(), indent=2))
 
 
+@main.command()
+@click.argument("spec", metavar="SPEC_OR_CONFIG", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--grid", "grids", multiple=True, metavar="KEY=V1,V2,…",
+              help="Sweep a key over values (split on top-level commas, each parsed as YAML), "
+                   "e.g. --grid model.hidden='[8],[64]'.")
+@set_option
+@click.option("--name", default=None, help="Sweep name (default: the spec's name, or CONFIG's stem + '-sweep').")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Runs trained at once by the local executor (default: the number of CPUs; 1 = in this process).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
+              help="local process pool, or a Dask cluster (default: local; dask when --address is given).")
+@click.option("--address", default=None, metavar="ADDR",
+              help="Dask scheduler address, tcp://HOST:PORT (default: $DASK_SCHEDULER_ADDRESS).")
+@click.option("--retry-failed", is_flag=True, help="Train runs that failed before again.")
+@click.option("--max-crash-retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Retries of a run whose worker process died (killed, out of memory).")
+@out_option
+@click.option("--dry-run", is_flag=True, help="Validate and list the points (run_id, status, values); train nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the sweep's result as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@report_errors
+def sweep(spec, grids, sets, name, jobs, executor, address, retry_failed, max_crash_retries, out, dry_run,
+          as_json, quiet):
+    """Train every point of a grid/random sweep (a spec file, or CONFIG with --grid); resumable."""
+    from .sweep import dry_run as list_points, run_sweep
+    from .sweepspec import load_spec
+
+    plan = load_spec(spec, grids, sets, name)
+    if dry_run:
+        click.echo(list_points(plan, out), nl=False)
+        return
+    result = run_sweep(plan, out, jobs=jobs, executor=executor or ("dask" if address else "local"),
+                       address=address, retry_failed=retry_failed, max_crash_retries=max_crash_retries,
+                       quiet=quiet, echo=echo_err)
+    click.echo(result.json_text if as_json else str(result.folder))
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv", "json"]), default="text",
+              show_default=True, help="text: a table for people; markdown, csv, json: for documents and scripts.")
+@click.option("--sort", default=None, metavar="COL", help="Sort by a column; --sort=-COL for descending.")
+@click.option("--columns", default=None, metavar="A,B,…", help="Columns to show, in this order.")
+@out_option
+@report_errors
+def table(targets, fmt, sort, columns, out):
+    """Summary table of runs and sweeps: run folders or ids, sweep folders or names."""
+    from .tables import show_table
+
+    show_table(targets, out, fmt, sort, columns)
+
+
+@main.command(name="ls")
+@out_option
+@click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
+@report_errors
+def ls_command(out, as_json):
+    """List the runs (status, epochs, validation figure) and sweeps (points done) in the results folder."""
+    from .tables import show_listing
+
+    show_listing(out, as_json)
+
+
+results_option = click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+                              show_default=True, help="Results folder that run ids and sweep names are looked up in.")
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
+@click.option("--kind", type=click.Choice(["curves", "compare", "validation", "learning", "boundary", "weights",
+                                           "activations"]), default=None,
+              help="Figure (default: curves for a run; learning for a sweep over data.train_size; validation for "
+                   "a sweep over a numeric key; compare otherwise or for several targets).")
+@click.option("--metric", type=click.Choice(["loss", "acc", "r2"]), default=None,
+              help="What compare, validation and learning curves show (default: loss).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output FILE (default: <run or sweep folder>/<kind>.<format>; results/plots/ for several targets).")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default=None,
+              help="File format (default: from --out's suffix, else png).")
+@results_option
+@report_errors
+def plot(targets, kind, metric, out, fmt, results):
+    """Draw a figure of runs or sweeps (folders, run ids, sweep names); prints the file written."""
+    from .plots import plot as draw
+
+    click.echo(str(draw(targets, kind=kind, metric=metric, out=out, fmt=fmt, results=results)))
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output FILE (default: <run or sweep folder>/report.html).")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default="png", show_default=True,
+              help="How figures are embedded: base64 PNG, or inline SVG (sharp at any zoom, larger file).")
+@results_option
+@report_errors
+def report(targets, out, fmt, results):
+    """Write one self-contained report.html (table, figures, configs) for a run or sweep; prints its path."""
+    from .report import report as write_report
+
+    click.echo(str(write_report(targets, out=out, results=results, fmt=fmt)))
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
+@click.option("--json", "as_json", is_flag=True, help="Print the diagnoses as JSON on stdout instead of text.")
+@click.option("--emit", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="SPEC.yaml",
+              help="Write a follow-up sweep spec over the top remedies of the run (of the best run with remedies).")
+@click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
+              help="Override a rule threshold, e.g. --threshold overfit_gap=0.5 (see dlexp.diagnose.DEFAULT_THRESHOLDS).")
+@click.option("--no-save", is_flag=True, help="Do not record the diagnosis in summary.json and the sweep's summary.csv.")
+@results_option
+@report_errors
+def diagnose(targets, as_json, emit, thresholds, no_save, results):
+    """Label runs (run folders or ids, sweeps) underfitting, overfitting, good_fit, not_converged or diverged,
+    with the evidence and ranked remedies."""
+    from .diagnose import diagnose as run_diagnosis, format_text, json_report, pick_for_emit, write_follow_up
+
+    found = run_diagnosis(targets, results, thresholds, save=not no_save)
+    click.echo(json_report(found) if as_json else "\n\n".join(format_text(r, d) for r, d in found))
+    if emit is not None:
+        chosen = pick_for_emit(found)
+        if chosen is None:
+            echo_err(f"nothing to emit: no diagnosed run has a remedy to sweep ({emit} not written)")
+        else:
+            write_follow_up(emit, *chosen)
+            echo_err(f"follow-up of {chosen[0].run_id} ({chosen[1]['label']}) written to {emit}; "
+                     f"run it with: dlexp sweep {emit}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -59,7 +60,8 @@ class DataConfig(Section):
     name: Literal[DATASETS] = "moons"  # type: ignore[valid-type]
     n_samples: int = Field(400, ge=4, description="samples generated (synthetic data only)")
     noise: float = Field(0.2, ge=0.0, description="noise level of synthetic data")
-    seed: int = Field(0, description="generation and split seed (separate from the training seed)")
+    seed: int = Field(0, ge=0, le=2**32 - 1,
+                      description="generation and split seed (separate from the training seed)")
     train_size: Union[int, float, None] = Field(0.6, description="int count or fraction of the data; "
                                                                  "null = every row not in val or test")
     val_size: Union[int, float] = 0.2
@@ -253,7 +255,7 @@ class EvalConfig(Section):
 class Experiment(Section):
     extends: Optional[str] = Field(None, exclude=True, description="base config, relative to this file")
     name: str = "experiment"
-    seed: int = Field(0, description="training seed: init, shuffling, dropout masks")
+    seed: int = Field(0, ge=0, description="training seed: init, shuffling, dropout masks")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
@@ -261,7 +263,7 @@ class Experiment(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     repeats: int = Field(1, ge=1, le=1000)
-    seeds: Optional[list[int]] = None
+    seeds: Optional[list[NonNegativeInt]] = None
     repeat_data: bool = False
 
     @model_validator(mode="after")
@@ -321,6 +323,21 @@ def _record_lines(node, path: tuple, file: str, lines: dict) -> None:
             _record_lines(item, path + (i,), file, lines)
 
 
+def yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[str, int | None]:
+    """(one-line description, line number or None) of a YAML parse error."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark else None
+    if isinstance(exc, yaml.reader.ReaderError):  # a control character: it has a position, no mark
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        what = f"unacceptable character {char!r} ({exc.reason})"
+        line = text[:exc.position].count("\n") + 1
+    else:
+        what = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    if isinstance(exc, yaml.constructor.ConstructorError):  # e.g. !!python/object: safe_load refuses it
+        what += " (only plain YAML data is read: tags that build Python objects are refused)"
+    return what, line
+
+
 def read_yaml(path: Path, display: str) -> tuple[Any, dict]:
     """safe_load a YAML file; also return {dotted path tuple: (file, line)}."""
     try:
@@ -333,13 +350,17 @@ def read_yaml(path: Path, display: str) -> tuple[Any, dict]:
         data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        what = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(Problem(f"invalid YAML: {what}", file=display,
-                                  line=mark.line + 1 if mark else None)) from None
+        what, line = yaml_problem(exc, text)
+        raise ConfigError(Problem(f"invalid YAML: {what}", file=display, line=line)) from None
+    except RecursionError:
+        raise ConfigError(Problem("invalid YAML: nested too deeply", file=display)) from None
     lines: dict = {}
     if node is not None:
-        _record_lines(node, (), display, lines)
+        try:
+            _record_lines(node, (), display, lines)
+        except RecursionError:  # an alias inside its own anchor (&a [*a]) or absurd nesting
+            raise ConfigError(Problem("invalid YAML: a structure that contains itself (an alias inside its "
+                                      "own anchor) or is nested too deeply", file=display)) from None
     return data, lines
 
 
@@ -398,8 +419,10 @@ def parse_overrides(items) -> dict[str, Any]:
         try:
             out[key] = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError as exc:
-            problems.append(Problem(f"cannot parse value {text!r}: {getattr(exc, 'problem', exc)}",
+            problems.append(Problem(f"cannot parse value {text!r}: {yaml_problem(exc, text)[0]}",
                                     key=key, file="--set"))
+        except RecursionError:
+            problems.append(Problem(f"cannot parse value {text[:40]!r}…: nested too deeply", key=key, file="--set"))
     if problems:
         raise ConfigError(problems)
     return out
@@ -614,8 +637,17 @@ def load_config(path: str | Path, overrides=(), *, extra: dict | None = None) ->
         items = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
         for k, v in items.items():
             set_dotted(raw, k, v)
-            source.lines[tuple(k.split("."))] = ("--set", None)
+            mark_override(source, k)
     return validate(raw, source)
+
+
+def mark_override(source: Source, key: str) -> None:
+    """Locate `key` (and whatever it created) at --set: the file's lines under it no longer apply."""
+    parts = tuple(key.split("."))
+    for p in [p for p in source.lines if p[:len(parts)] == parts]:
+        del source.lines[p]
+    for n in range(1, len(parts) + 1):
+        source.lines.setdefault(parts[:n], ("--set", None))
 
 
 def config_from_dict(raw: dict, *, file: str | None = None, base_dir: Path | None = None) -> Experiment:

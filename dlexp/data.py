@@ -21,13 +21,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import heapq
+import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from sklearn import datasets as skd
-from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.preprocessing import PolynomialFeatures
 
 from .errors import DataError, Problem, did_you_mean
 
@@ -69,19 +67,27 @@ class Dataset:
 
 # --- synthetic data: (cfg) -> (X (N, D), y (N,)) -------------------------------------------------
 
+def _skd():
+    """sklearn.datasets, imported on first use: scikit-learn and the scipy it loads cost ~0.5 s,
+    which `dlexp --help`, the CSV and NumPy-made datasets never need."""
+    from sklearn import datasets
+
+    return datasets
+
+
 def _moons(cfg):
-    return skd.make_moons(cfg.n_samples, noise=cfg.noise, random_state=cfg.seed)
+    return _skd().make_moons(cfg.n_samples, noise=cfg.noise, random_state=cfg.seed)
 
 
 def _circles(cfg):
-    return skd.make_circles(cfg.n_samples, noise=cfg.noise, factor=0.5, random_state=cfg.seed)
+    return _skd().make_circles(cfg.n_samples, noise=cfg.noise, factor=0.5, random_state=cfg.seed)
 
 
 def _blobs(cfg):
     """`n_classes` (3) Gaussian blobs in `n_features` (2) dimensions, cluster_std = 1 + 5·noise."""
-    return skd.make_blobs(cfg.n_samples, centers=cfg.n_classes or 3,
-                          n_features=cfg.n_features or 2, cluster_std=1.0 + 5.0 * cfg.noise,
-                          random_state=cfg.seed)
+    return _skd().make_blobs(cfg.n_samples, centers=cfg.n_classes or 3,
+                             n_features=cfg.n_features or 2, cluster_std=1.0 + 5.0 * cfg.noise,
+                             random_state=cfg.seed)
 
 
 def _spirals(cfg):
@@ -104,7 +110,7 @@ def _xor(cfg):
 
 def _classification(cfg):
     """make_classification; `noise` is unused: class_sep and flip_y set the difficulty."""
-    return skd.make_classification(
+    return _skd().make_classification(
         cfg.n_samples, n_features=cfg.n_features or 20, n_informative=cfg.n_informative or 2,
         n_redundant=2 if cfg.n_redundant is None else cfg.n_redundant,
         n_classes=cfg.n_classes or 2, class_sep=cfg.class_sep, flip_y=cfg.flip_y,
@@ -114,8 +120,8 @@ def _classification(cfg):
 def _regression(cfg):
     """make_regression (10 features, all informative), y = signal + noise·std(signal)·N(0, 1)."""
     d = cfg.n_features or 10
-    X, signal = skd.make_regression(cfg.n_samples, n_features=d,
-                                    n_informative=cfg.n_informative or d, random_state=cfg.seed)
+    X, signal = _skd().make_regression(cfg.n_samples, n_features=d,
+                                       n_informative=cfg.n_informative or d, random_state=cfg.seed)
     eps = np.random.default_rng(cfg.seed).standard_normal(cfg.n_samples)
     return X, signal + cfg.noise * signal.std() * eps  # noise relative to the signal's scale
 
@@ -137,8 +143,8 @@ def _polynomial(cfg):
 SYNTHETIC = {"moons": _moons, "circles": _circles, "blobs": _blobs, "spirals": _spirals,
              "xor": _xor, "classification": _classification, "regression": _regression,
              "sine": _sine, "polynomial": _polynomial}
-BUNDLED = {"iris": skd.load_iris, "wine": skd.load_wine, "breast_cancer": skd.load_breast_cancer,
-           "digits": skd.load_digits, "diabetes": skd.load_diabetes}  # shipped with sklearn
+BUNDLED = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breast_cancer",
+           "digits": "load_digits", "diabetes": "load_diabetes"}  # sklearn.datasets' loaders
 DATASETS = (*SYNTHETIC, *BUNDLED, "csv")
 REGRESSION_SETS = {"regression", "sine", "polynomial", "diabetes"}
 
@@ -170,6 +176,8 @@ def make_cv_folds(cfg, base_dir: Path, k: int) -> list[Dataset]:
             raise DataError(Problem(f"{k} stratified folds need at least {need} rows of every "
                                     f"class in train+val, but class '{raw.class_names[c]}' has "
                                     f"{counts[c]}", key="eval.cv"))
+    from sklearn.model_selection import KFold, StratifiedKFold  # on first use, as _skd()
+
     splitter = (StratifiedKFold if stratify else KFold)(k, shuffle=True, random_state=cfg.seed)
     return [_finish(cfg, replace(raw, X_train=X[tr], y_train=y[tr], X_val=X[va], y_val=y[va]))
             for tr, va in splitter.split(X, y)]
@@ -202,7 +210,7 @@ def _raw(cfg, base_dir: Path) -> Dataset:
             raise DataError(Problem(f"{cfg.name}: {e}", key="data")) from None
         features, classes = [f"x{j}" for j in range(X.shape[1])], None
     else:
-        bunch = BUNDLED[cfg.name]()
+        bunch = getattr(_skd(), BUNDLED[cfg.name])()
         X, y, features = bunch.data, bunch.target, [str(f) for f in bunch.feature_names]
         classes = [str(c) for c in bunch.target_names] if "target_names" in bunch else None
     natural = REGRESSION if cfg.name in REGRESSION_SETS else CLASSIFICATION
@@ -342,6 +350,8 @@ def _finish(cfg, raw: Dataset) -> Dataset:
     features = raw.feature_names
     if cfg.poly_degree > 1:
         # stateless given degree and width: expand all splits at once (sklearn refuses 0 rows)
+        from sklearn.preprocessing import PolynomialFeatures  # on first use, as _skd()
+
         poly = PolynomialFeatures(cfg.poly_degree, include_bias=False)
         Xs = np.split(poly.fit_transform(np.concatenate(Xs)), np.cumsum([len(X) for X in Xs])[:2])
         features = [str(f) for f in poly.get_feature_names_out(features)]
@@ -421,12 +431,22 @@ def _read_csv(key: str, path: Path, target: str, main: _Table | None = None) -> 
         raise DataError(Problem(f"no such file: {path}", key=key))
     where = dict(key=key, file=str(path))
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            rows = [([c.strip() for c in row], reader.line_num) for row in reader
-                    if any(c.strip() for c in row)]  # blank lines are skipped
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise DataError(Problem(f"cannot read it as a UTF-8 CSV file: {e}", **where)) from None
+        raw = path.read_bytes()
+    except OSError as e:  # unreadable: permissions, I/O error
+        raise DataError(Problem(f"cannot read it: {e.strerror or e}", **where)) from None
+    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0  # a UTF-8 byte-order mark (Excel writes one)
+    try:
+        text = raw[bom:].decode("utf-8")
+    except UnicodeDecodeError as e:  # binary junk: say where the first bad byte is
+        at = bom + e.start
+        raise DataError(Problem(f"cannot read it as a UTF-8 CSV file: byte {raw[at]:#04x} at offset {at} "
+                                "is not UTF-8 text", line=raw[:at].count(b"\n") + 1, **where)) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = [([c.strip() for c in row], reader.line_num) for row in reader
+                if any(c.strip() for c in row)]  # blank lines are skipped
+    except csv.Error as e:
+        raise DataError(Problem(f"cannot read it as a CSV file: {e}", line=reader.line_num, **where)) from None
     if not rows:
         raise DataError(Problem("the file is empty; a header row and data rows are needed",
                                 **where))

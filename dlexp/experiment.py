@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import Experiment, resolved_dict, run_id
+from .errors import DataError, Problem
 from .resources import check_memory
 
 
@@ -62,6 +63,10 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
             base = Path.cwd()
             datasets[key] = make_cv_folds(data_cfg, base, exp.eval.cv) if exp.eval.cv else load_dataset(data_cfg, base)
         ds = datasets[key][fold] if fold is not None else datasets[key]
+        if len(ds.X_val) == 0:  # the val loss would be 0/0: a NaN that reads as divergence
+            raise DataError(Problem(f"the validation split is empty ({len(ds.X_train)} train rows, 0 val rows): "
+                                    "the curves, the best epoch and early stopping need one; give data.val_size "
+                                    ">= 1 row or a fraction that leaves at least one", key="data.val_size"))
         res = fit(exp, ds, seed, on_epoch=on_epoch)
         summary = dict(res.summary)
         if fold is not None:

@@ -71,8 +71,8 @@ class Dense(Layer):
 
     def backward(self, dout):
         x, W = self._x, self.params["W"]
-        np.matmul(x.T, dout, out=self.grads["W"])  # (in, N) @ (N, out) -> (in, out)
-        np.sum(dout, axis=0, out=self.grads["b"])  # (out,)
+        np.dot(x.T, dout, out=self.grads["W"])  # (in, N) @ (N, out) -> (in, out)
+        dout.sum(axis=0, out=self.grads["b"])  # (out,)
         if not self.need_dx:
             return None
         return dout @ W.T  # (N, out) @ (out, in) -> (N, in)

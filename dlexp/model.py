@@ -70,6 +70,29 @@ class MLP:
         for layer in layers:
             layer.name = f"{layer.kind}{counts[layer.kind]}"
             counts[layer.kind] += 1
+        self._pack()
+
+    def _pack(self) -> None:
+        """Make every parameter a view into one flat buffer, and every grad into another, Dense
+        weights first (what penalties and weight decay touch), then the rest (b, γ, β).
+
+        Element-wise updates then run over the whole model at once: an optimizer step is a
+        dozen NumPy calls whatever the depth. Layers still see their (in, out) arrays.
+        """
+        named = [(l, k) for l in self.layers for k in l.params]
+        decays = [l.kind == "dense" and k == "W" for l, k in named]
+        keys = [lk for lk, d in zip(named, decays) if d] + [lk for lk, d in zip(named, decays) if not d]
+        self._n_decay = sum(l.params[k].size for (l, k), d in zip(named, decays) if d)
+        size = sum(l.params[k].size for l, k in keys)
+        self._flat_params, self._flat_grads = np.empty(size, self.dtype), np.empty(size, self.dtype)
+        start = 0
+        for l, k in keys:
+            shape, stop = l.params[k].shape, start + l.params[k].size
+            self._flat_params[start:stop] = l.params[k].ravel()
+            self._flat_grads[start:stop] = l.grads[k].ravel()
+            l.params[k] = self._flat_params[start:stop].reshape(shape)  # views into the buffer
+            l.grads[k] = self._flat_grads[start:stop].reshape(shape)
+            start = stop
 
     # ---- forward / backward -------------------------------------------------------------------
 
@@ -86,8 +109,9 @@ class MLP:
         for layer in reversed(self.layers):
             dout = layer.backward(dout)
 
-    def predict(self, X: np.ndarray, batch: int = 8192) -> np.ndarray:
-        """Eval-mode outputs (N, n_out), computed in chunks of `batch` rows to bound memory."""
+    def predict(self, X: np.ndarray, batch: int = 1024) -> np.ndarray:
+        """Eval-mode outputs (N, n_out), in chunks of `batch` rows: memory stays bounded and the
+        activations of a chunk stay in cache."""
         out = np.empty((len(X), self.n_out), self.dtype)
         for start in range(0, len(X), batch):
             out[start:start + batch] = self.forward(X[start:start + batch], training=False)
@@ -113,6 +137,17 @@ class MLP:
     def gradients(self) -> list[np.ndarray]:
         """The grad arrays in parameters() order; stable buffers that backward overwrites."""
         return [g for l in self.layers for g in l.grads.values()]
+
+    def flat_groups(self, split: bool = True) -> tuple[list[np.ndarray], list[np.ndarray], list[bool]]:
+        """(params, grads, decay) over the flat buffers that every parameter and grad is a view of:
+        [Dense weights, the rest] with decay [True, False]; or, with split=False, the whole
+        buffers as one group (when nothing decays). `optimizer.step(*model.flat_groups())`
+        updates the whole model, element by element the same as a step over parameters().
+        """
+        p, g, n = self._flat_params, self._flat_grads, self._n_decay
+        if not split:
+            return [p], [g], [True]
+        return [p[:n], p[n:]], [g[:n], g[n:]], [True, False]
 
     def decay_mask(self) -> list[bool]:
         """True for Dense weights only: penalties and weight decay never touch b, γ or β."""

@@ -287,7 +287,8 @@ class Adam(Optimizer):
 
     g ← g + λθ;  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  v_max ← max(v_max, v) (amsgrad);
     θ ← θ − γ m̂ / (√v̂ + ε) with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ) (or v_max/(1−β₂ᵗ)).
-    Computed as torch does: θ ← θ − (γ/(1−β₁ᵗ)) · m / (√v/√(1−β₂ᵗ) + ε).
+    torch computes θ ← θ − (γ/(1−β₁ᵗ)) · m / (√v/√(1−β₂ᵗ) + ε); this is the same update, with
+    the two bias corrections multiplied into γ and ε (equal up to rounding).
     Kingma & Ba 2014, https://arxiv.org/abs/1412.6980 (AMSGrad: Reddi et al. 2018)
     State per parameter: `step`, `exp_avg` (m), `exp_avg_sq` (v), `max_exp_avg_sq` (amsgrad).
     """
@@ -332,13 +333,14 @@ class Adam(Optimizer):
         if self.amsgrad:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
-        step_size = lr / (1 - beta1 ** t)
+        # The same step with both corrections folded into scalars (Kingma & Ba, end of §2), one
+        # pass fewer: θ ← θ − α·m/(√v + ε̂),  α = γ·√(1−β₂ᵗ)/(1−β₁ᵗ),  ε̂ = ε·√(1−β₂ᵗ)
+        bc2_sqrt = (1 - beta2 ** t) ** 0.5
         np.sqrt(v, out=tmp)
-        tmp /= (1 - beta2 ** t) ** 0.5
-        tmp += self.eps  # √v/√(1−β₂ᵗ) + ε
+        tmp += self.eps * bc2_sqrt
         np.divide(m, tmp, out=tmp)
-        tmp *= step_size
-        p -= tmp  # θ ← θ − (γ/(1−β₁ᵗ)) · m / (√v/√(1−β₂ᵗ) + ε)
+        tmp *= lr * bc2_sqrt / (1 - beta1 ** t)
+        p -= tmp
 
 
 class AdamW(Adam):

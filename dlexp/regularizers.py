@@ -16,12 +16,13 @@ L1_MODES = ("subgradient", "proximal")
 def penalty(weights: list[np.ndarray], l1: float, l2: float) -> float:
     """l1·Σ|W| + (l2/2)·ΣW² over all weight arrays."""
     total = 0.0
-    for W in weights:
-        if l1:
-            total += l1 * float(np.abs(W).sum())
-        if l2:
-            w = W.ravel()
-            total += 0.5 * l2 * float(np.dot(w, w))
+    with np.errstate(over="ignore", invalid="ignore"):  # diverged weights: inf is the answer, not a warning
+        for W in weights:
+            if l1:
+                total += l1 * float(np.abs(W).sum())
+            if l2:
+                w = W.ravel()
+                total += 0.5 * l2 * float(np.dot(w, w))
     return total
 
 
@@ -52,8 +53,9 @@ def proximal_l1(weights, lr: float, l1: float) -> None:
 def weight_stats(weights) -> dict[str, float]:
     """l1_norm Σ|W|, l2_norm sqrt(ΣW²), near_zero_fraction (|w| < 1e-3), zero_fraction (w == 0)."""
     n = sum(W.size for W in weights)
-    l1 = sum(float(np.abs(W).sum(dtype=np.float64)) for W in weights)
-    sq = sum(float(np.square(W, dtype=np.float64).sum()) for W in weights)
+    with np.errstate(over="ignore", invalid="ignore"):  # diverged weights: inf is the answer, not a warning
+        l1 = sum(float(np.abs(W).sum(dtype=np.float64)) for W in weights)
+        sq = sum(float(np.square(W, dtype=np.float64).sum()) for W in weights)
     near = sum(int(np.count_nonzero(np.abs(W) < 1e-3)) for W in weights)
     zero = sum(int(W.size - np.count_nonzero(W)) for W in weights)
     return {

@@ -119,12 +119,22 @@ class Sweep:
     def load(cls, folder: Path) -> "Sweep":
         folder = Path(folder)
         manifest = read_json(folder / "manifest.json")
+        points, swept = manifest.get("points", []), manifest.get("swept", [])
+        if not (isinstance(points, list) and all(isinstance(e, dict) and isinstance(e.get("point", {}), dict)
+                                                 for e in points) and isinstance(swept, list)):
+            raise ResultError(f"{folder / 'manifest.json'}: damaged (points and swept are not lists of entries)")
         out = folder.parent.parent  # <out>/sweeps/<name> → <out>
         runs = []
         for entry in manifest.get("points", []):
             rid = entry.get("run_id")
+            if not isinstance(rid, str) or rid in ("", ".", "..") or "/" in rid or "\\" in rid:
+                warn(f"skipping {rid!r} ({_fmt(entry.get('point'))}): not a run id")  # never a path out of <out>/runs
+                continue
+            run_folder = out / "runs" / rid
+            if entry.get("status") == "pending" and not (run_folder / "summary.json").exists():
+                continue  # not trained yet (an interrupted sweep): nothing to show, nothing wrong
             try:
-                runs.append(Run.load(out / "runs" / rid, entry.get("point", {})))
+                runs.append(Run.load(run_folder, entry.get("point", {})))
             except ResultError as exc:
                 warn(f"skipping {rid} ({_fmt(entry.get('point'))}): {exc}")
         return cls(folder, manifest, runs)

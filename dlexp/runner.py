@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .config import dump_yaml, load_config, resolved_dict, run_id
 from .errors import DlexpError
+from .locks import RunLock, describe
 from .store import is_done, json_text, read_json, run_dir, write_failed_run, write_run
 
 
@@ -52,11 +53,27 @@ def run_experiment(config: Path, sets=(), out: Path = Path("results"), *, force:
     rid = run_id(exp)
     folder = run_dir(out, rid)
     if not force and is_done(folder):
-        summary = read_json(folder / "summary.json")
-        echo(f"reusing completed run {rid} (same resolved config; --force to train again)")
-        echo(summary_line(summary))
-        return RunResult(folder, summary["status"], summary, True)
+        return _reuse(folder, rid, echo)
+    # The run's lock (locks.py): a sweep or another `dlexp run` training the same config is
+    # waited for, and its result reused, instead of training it twice at the same time.
+    lock = RunLock(out, rid)
+    lock.acquire(on_wait=lambda holder: echo(f"waiting for {describe(holder)}, which is training run {rid}"))
+    try:
+        if not force and is_done(folder):
+            return _reuse(folder, rid, echo)
+        return _train(exp, rid, out, quiet, echo)
+    finally:
+        lock.release()
 
+
+def _reuse(folder: Path, rid: str, echo) -> RunResult:
+    summary = read_json(folder / "summary.json")
+    echo(f"reusing completed run {rid} (same resolved config; --force to train again)")
+    echo(summary_line(summary))
+    return RunResult(folder, summary["status"], summary, True)
+
+
+def _train(exp, rid: str, out: Path, quiet: bool, echo) -> RunResult:
     config_yaml = dump_yaml(resolved_dict(exp))
     from .experiment import execute
 

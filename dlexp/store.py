@@ -269,8 +269,77 @@ def read_npz(path: Path) -> dict:
         raise ResultError(f"{path}: damaged ({type(exc).__name__}: {exc})") from None
 
 
+# summary.json figures that readers do arithmetic on: a number or null, nothing else.
+SUMMARY_NUMBERS = ("epochs_run", "best_epoch", "train_loss", "val_loss", "test_loss", "train_acc", "val_acc",
+                   "test_acc", "train_r2", "val_r2", "test_r2", "gap", "metric_gap", "penalty", "n_params",
+                   "n_train", "n_val", "n_test", "wall_time", "epoch_time")
+METRICS_COLUMNS = ("epoch", "train_loss", "val_loss")
+
+
+def _is_number(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _summary_problem(summary: dict) -> str | None:
+    """What makes a parseable summary.json unusable to the readers (wrong types), or None."""
+    if summary.get("metric", "acc") not in ("acc", "r2"):
+        return f"metric {summary.get('metric')!r}"
+    bad = [k for k in SUMMARY_NUMBERS if not _is_number(summary.get(k))]
+    if bad:
+        return f"{bad[0]} is {summary[bad[0]]!r}, not a number"
+    for k in ("run_id", "name"):
+        if not isinstance(summary.get(k, ""), str):
+            return f"{k} is {summary[k]!r}, not a string"
+    if not isinstance(summary.get("weights", {}), dict):
+        return f"weights is {summary['weights']!r}, not a mapping"
+    members = summary.get("members")
+    if members is not None and not (isinstance(members, list) and members and all(
+            isinstance(m, str) and m not in ("", ".", "..") and "/" not in m and "\\" not in m for m in members)):
+        return f"members is {members!r}, not a list of member folder names"
+    return None
+
+
+def _metrics_problem(path: Path) -> str | None:
+    rows = read_csv(path)
+    if not rows:
+        return f"{path}: damaged (no epoch rows)"
+    missing = [c for c in METRICS_COLUMNS if c not in rows[0]]
+    if missing:
+        return f"{path}: damaged (no column {missing[0]!r})"
+    for i, row in enumerate(rows, start=2):
+        bad = [c for c, v in row.items() if not _is_number(v)]
+        if bad:
+            return f"{path}:{i}: damaged (column {bad[0]!r} holds {row[bad[0]]!r}, not a number)"
+    return None
+
+
+def _model_problem(path: Path) -> str | None:
+    """model.npz read in full (CRCs checked, object arrays refused: no unpickling) and its Dense chain checked."""
+    import numpy as np
+
+    arrays = read_npz(path)
+    for name, a in arrays.items():
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+            return f"{path}: damaged ({name} has dtype {a.dtype})"
+    width = None
+    for i in range(len(arrays)):
+        W, b = arrays.get(f"dense{i}.W"), arrays.get(f"dense{i}.b")
+        if W is None and i > 0:
+            break
+        if W is None or b is None or W.ndim != 2 or b.shape != (W.shape[1],) or \
+                (width is not None and W.shape[0] != width):
+            return f"{path}: damaged (dense{i}.W/b missing or of the wrong shape)"
+        width = W.shape[1]
+    return None
+
+
 def check_run(folder: Path) -> str | None:
-    """None if the run folder is complete and readable, else what is wrong (one line)."""
+    """None if the run folder is complete and readable, else what is wrong (one line).
+
+    Complete means what the readers rely on: summary.json a mapping with a known status and
+    numbers where figures go, config.yaml a mapping, metrics.csv numeric with its columns, and
+    model.npz a pickle-free archive whose every byte reads back (CRC) with a chain of Dense layers.
+    """
     folder = Path(folder)
     try:
         summary = read_json(folder / "summary.json")
@@ -279,21 +348,37 @@ def check_run(folder: Path) -> str | None:
             return None
         if status not in DONE_STATUSES:
             return f"{folder / 'summary.json'}: damaged (status {status!r})"
-        read_csv(folder / "metrics.csv")
+        problem = _summary_problem(summary)
+        if problem:
+            return f"{folder / 'summary.json'}: damaged ({problem})"
+        problem = _config_problem(folder / "config.yaml") or _metrics_problem(folder / "metrics.csv")
+        if problem:
+            return problem
         if summary.get("members"):
             for label in summary["members"]:
                 problem = check_run(folder / "members" / label)
                 if problem:
                     return problem
         else:
-            with zipfile.ZipFile(folder / "model.npz") as zf:
-                bad = zf.testzip()
-            if bad is not None:
-                return f"{folder / 'model.npz'}: damaged ({bad})"
+            return _model_problem(folder / "model.npz")
     except ResultError as exc:
         return str(exc)
     except (OSError, zipfile.BadZipFile) as exc:
         return f"{folder / 'model.npz'}: damaged ({exc})"
+    return None
+
+
+def _config_problem(path: Path) -> str | None:
+    import yaml
+
+    try:
+        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"{path}: missing"
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return f"{path}: damaged ({' '.join(str(exc).split())})"
+    if not isinstance(config, dict) or not all(isinstance(config.get(k, {}), dict) for k in ("data", "model", "train")):
+        return f"{path}: damaged (not a resolved config mapping)"
     return None
 
 

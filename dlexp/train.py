@@ -21,7 +21,7 @@ from .optim import OPTIMIZERS, clip_grad_norm
 from .regularizers import add_penalty_grads, penalty, proximal_l1, weight_stats
 from .schedules import SCHEDULES
 
-EVAL_CHUNK = 8192      # rows per forward pass when evaluating a whole split
+EVAL_CHUNK = 1024      # rows per forward pass when evaluating a split: activations stay in cache
 PROBE_SIZE = 256       # samples of the fixed probe batch for activation tracking
 
 
@@ -70,8 +70,8 @@ def evaluate(model: MLP, loss, X: np.ndarray, y: np.ndarray, task: str) -> tuple
     return total / n, metric
 
 
-def _finite_params(model: MLP) -> bool:
-    return all(np.isfinite(p).all() for _, p in model.parameters())
+def _finite(arrays) -> bool:
+    return all(np.isfinite(a).all() for a in arrays)
 
 
 def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
@@ -117,14 +117,19 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
         raise ConfigError(Problem(f"{stopper.monitor} does not fit a {task} task; valid: val_loss, val_{mname}",
                                   key="train.early_stopping.monitor"))
 
-    params = [p for _, p in model.parameters()]
-    decay = model.decay_mask()
-    weights = model.dense_weights()
+    # Every parameter is a view into one flat buffer (and every grad into another; backward
+    # overwrites them in place), Dense weights first: the optimizer updates the whole model at
+    # once, as two parts only when weight decay must tell the Dense weights apart.
+    (W_all, _), (gW_all, _), _ = model.flat_groups()
+    weights, weight_grads = [W_all], [gW_all]  # every Dense W: what penalties touch
+    params, grads, decay = model.flat_groups(split=optimizer.weight_decay != 0.0)
 
     n = len(X_train)
     batch = n if exp.train.batch_size == "full" else min(int(exp.train.batch_size), n)
     has_bn = exp.model.norm == "batchnorm"
     probe = X_train[:PROBE_SIZE] if exp.train.track_activations else None
+    clip_norm = opt_cfg.clip_norm
+    Xs, ys = np.empty_like(X_train), np.empty_like(y_train)  # the shuffled epoch, reused
 
     metrics: list[dict] = []
     activations: list[dict] = []
@@ -138,9 +143,12 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
         for epoch in range(1, exp.train.epochs + 1):
             lr = optimizer.lr
             t0 = time.perf_counter()
-            # One gather per epoch; each batch is then a contiguous slice (a view, no copy).
+            # One gather per epoch, Xs, ys = X_train[order], y_train[order] into reused buffers
+            # ("clip": the indices are valid, and "raise" copies through a temporary); each batch
+            # is then a contiguous slice (a view, no copy).
             order = shuffle_rng.permutation(n) if exp.train.shuffle else np.arange(n)
-            Xs, ys = X_train[order], y_train[order]
+            np.take(X_train, order, axis=0, out=Xs, mode="clip")
+            np.take(y_train, order, axis=0, out=ys, mode="clip")
             bad_batch = False
             for start in range(0, n, batch):
                 stop = min(start + batch, n)
@@ -153,11 +161,10 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
                     bad_batch = True
                     break
                 model.backward(train_loss_fn.backward())
-                grads = model.gradients()
                 if penalized:
-                    add_penalty_grads(weights, _dense_grads(model), reg.l1, reg.l2, reg.l1_mode)
-                if opt_cfg.clip_norm is not None:
-                    clip_grad_norm(grads, opt_cfg.clip_norm)
+                    add_penalty_grads(weights, weight_grads, reg.l1, reg.l2, reg.l1_mode)
+                if clip_norm is not None:
+                    clip_grad_norm(grads, clip_norm)
                 optimizer.step(params, grads, decay)
                 if proximal:
                     proximal_l1(weights, optimizer.lr, reg.l1)
@@ -178,7 +185,7 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
             if on_epoch is not None:
                 on_epoch(row)
 
-            if bad_batch or not (math.isfinite(train_loss) and math.isfinite(val_loss)) or not _finite_params(model):
+            if bad_batch or not (math.isfinite(train_loss) and math.isfinite(val_loss)) or not _finite(params):
                 status, diverged_epoch, reason = "diverged", epoch, "non-finite loss or parameter"
                 break
             if threshold is not None and train_loss > threshold:
@@ -232,10 +239,6 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
         "weights": {k: _clean(v) for k, v in weight_stats(weights).items()},
     }
     return FitResult(summary=summary, metrics=metrics, state=model.state_dict(), activations=activations)
-
-
-def _dense_grads(model: MLP) -> list[np.ndarray]:
-    return [layer.grads["W"] for layer in model.layers if layer.kind == "dense"]
 
 
 def _activation_rows(model: MLP, probe: np.ndarray, epoch: int) -> list[dict]:

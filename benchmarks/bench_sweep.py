@@ -1,0 +1,122 @@
+"""Sweep machinery benchmark: parallel speed-up and per-run overhead.
+
+    python benchmarks/bench_sweep.py [--runs 8] [--epochs 500] [--trials 3]
+
+1. Speed-up: `dlexp sweep` of N equal runs (a grid over `seed`) with --jobs 2 against --jobs 1,
+   each as its own process into a fresh results folder, as a user would time it. Goal on a
+   2-core machine: ratio <= 0.55.
+2. Overhead: everything a sweep does besides training — validating and hashing the points,
+   checking what is done, locks, writing run folders, manifest and summary.csv — per run:
+   (wall time of load_spec + run_sweep with --jobs 1 − time inside experiment.execute) / N.
+   Goal: < 0.2 s. Also the cost per run of a rerun that finds everything done.
+
+The best of --trials is reported for each figure (the least disturbed by other load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+
+def spec_for(folder: Path, runs: int, epochs: int) -> Path:
+    base = {"name": "bench", "data": {"name": "moons", "n_samples": 1000, "noise": 0.3},
+            "model": {"hidden": [64, 64]}, "optimizer": {"name": "adam", "lr": 0.003},
+            "train": {"epochs": epochs, "batch_size": 32}}
+    (folder / "base.yaml").write_text(yaml.safe_dump(base))
+    spec = folder / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"name": "bench", "base": "base.yaml", "grid": {"seed": list(range(runs))}}))
+    return spec
+
+
+def timed_cli(spec: Path, out: Path, jobs: int) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--out", str(out), "-j", str(jobs), "-q"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def overhead(spec: Path, out: Path) -> tuple[float, float, float]:
+    """(total s, training s, rerun s) of an in-process sweep (--jobs 1)."""
+    import dlexp.executors as executors
+    from dlexp.sweep import run_sweep
+    from dlexp.sweepspec import load_spec
+
+    inside = []
+    real = executors.run_task
+
+    def counting(exp, *a, **kw):
+        t0 = time.perf_counter()
+        try:
+            return real(exp, *a, **kw)
+        finally:
+            inside.append(time.perf_counter() - t0)
+
+    executors.run_task = counting
+    try:
+        import dlexp.data  # noqa: F401  (imports are paid once per process, not per run)
+        import dlexp.train  # noqa: F401
+
+        t0 = time.perf_counter()
+        run_sweep(load_spec(spec), out, jobs=1, quiet=True, echo=lambda s: None)
+        total = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_sweep(load_spec(spec), out, jobs=1, quiet=True, echo=lambda s: None)
+        rerun = time.perf_counter() - t0
+    finally:
+        executors.run_task = real
+    return total, sum(inside), rerun
+
+
+def _load() -> str:
+    try:
+        return open("/proc/loadavg").read().split()[0]
+    except OSError:
+        return "?"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=500)
+    ap.add_argument("--trials", type=int, default=3)
+    args = ap.parse_args()
+    n = args.runs
+    load_before = _load()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        spec = spec_for(tmp, n, args.epochs)
+        one, two, per_run, rerun_per_run, train_per_run = [], [], [], [], []
+        for t in range(args.trials):
+            one.append(timed_cli(spec, tmp / f"j1-{t}", 1))
+            two.append(timed_cli(spec, tmp / f"j2-{t}", 2))
+            total, training, rerun = overhead(spec, tmp / f"ov-{t}")
+            per_run.append((total - training) / n)
+            train_per_run.append(training / n)
+            rerun_per_run.append(rerun / n)
+    best1, best2 = min(one), min(two)
+    rows = [
+        ("runs × training time each", f"{n} × {min(train_per_run):.2f} s", ""),
+        ("dlexp sweep --jobs 1", f"{best1:.2f} s", f"trials: {', '.join(f'{x:.2f}' for x in one)}"),
+        ("dlexp sweep --jobs 2", f"{best2:.2f} s", f"trials: {', '.join(f'{x:.2f}' for x in two)}"),
+        ("ratio jobs 2 / jobs 1", f"{best2 / best1:.2f}", "goal <= 0.55"),
+        ("overhead per run (not training)", f"{min(per_run) * 1000:.0f} ms",
+         f"goal < 200 ms; median {statistics.median(per_run) * 1000:.0f} ms"),
+        ("rerun, all done: per run", f"{min(rerun_per_run) * 1000:.1f} ms", "validate, hash, check, write"),
+        ("load average before / after", f"{load_before} / {_load()}", "other processes skew every figure"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'figure':{width}}  {'value':>14}  note")
+    for name, value, note in rows:
+        print(f"{name:{width}}  {value:>14}  {note}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,363 @@
+"""Where a sweep's runs are computed: in this process, in a local process pool, or on Dask.
+
+Every executor has the same small interface, used by sweep.py:
+
+    ex.free_slots()       how many more tasks it would start now
+    ex.submit(task)       start computing `task.exp` (no file I/O happens in workers)
+    ex.wait(timeout)      [(task, Outcome)] of the tasks finished so far (maybe none)
+    ex.shutdown(cancel)   stop; with cancel=True kill what is still running
+
+Workers call `run_task`, which runs `experiment.execute` and returns an `Outcome`: the RunOutput,
+or the error with its traceback. The parent (the sweep's driver) alone writes result files.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+
+from .errors import DlexpError, UsageError
+
+# BLAS thread pools, limited to one thread per worker: N workers on N cores, not N².
+BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+            "NUMEXPR_NUM_THREADS")
+# Test hook: a pool or Dask worker given this run id dies with os._exit(1) instead of training it.
+CRASH_HOOK = "DLEXP_TEST_CRASH_RUN"
+# Imported once by the forkserver, so each forked worker starts with them loaded.
+PRELOAD = ["numpy", "sklearn.datasets", "dlexp.experiment", "dlexp.data", "dlexp.train"]
+
+
+@dataclass
+class Task:
+    """One run to compute: its id, validated config and a label for messages."""
+
+    rid: str
+    exp: object
+    label: str = ""
+    crashes: int = 0
+
+
+@dataclass
+class Outcome:
+    """What computing a task gave: `output` (a RunOutput), or `error` + `traceback`."""
+
+    output: object = None
+    error: str | None = None
+    traceback: str = ""
+    wall_time: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def run_task(exp, crash_rid: str | None = None, limit_threads: bool = False) -> Outcome:
+    """Compute one run; never raises (except when told to crash, for tests)."""
+    t0 = time.perf_counter()
+    if crash_rid:
+        from .config import run_id
+
+        if run_id(exp) == crash_rid:
+            os._exit(1)
+    try:
+        from .experiment import execute
+
+        if limit_threads:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(1):
+                output = execute(exp)
+        else:
+            output = execute(exp)
+        return Outcome(output=output, wall_time=time.perf_counter() - t0)
+    except DlexpError as exc:  # bad input for this point (e.g. a DataError): its message says it all
+        return Outcome(error=str(exc), traceback=traceback.format_exc(), wall_time=time.perf_counter() - t0)
+    except Exception as exc:
+        return Outcome(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                       wall_time=time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------------------
+# In this process
+
+class InProcessExecutor:
+    """`--jobs 1`: runs each task in the calling process, one at a time.
+
+    With one BLAS thread, as in pool and Dask workers: the small matrices of these networks
+    train several times faster than with a BLAS thread pool, and the numbers match the pool's.
+    """
+
+    def __init__(self):
+        self.pending: deque[Task] = deque()
+
+    def __repr__(self) -> str:
+        return "InProcessExecutor()"
+
+    def free_slots(self) -> int:
+        return 0 if self.pending else 1
+
+    def busy(self) -> int:
+        return len(self.pending)
+
+    def submit(self, task: Task) -> None:
+        self.pending.append(task)
+
+    def wait(self, timeout: float | None = None) -> list[tuple[Task, Outcome]]:
+        if not self.pending:
+            return []
+        task = self.pending.popleft()
+        return [(task, run_task(task.exp, limit_threads=True))]
+
+    def shutdown(self, cancel: bool = False) -> None:
+        self.pending.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Local process pool
+
+_WORKER: dict = {}
+
+
+def _worker_init(parent_pid: int, crash_rid: str | None) -> None:
+    """Runs first in every pool worker: one BLAS thread, Ctrl-C left to the parent, and exit
+    when the parent dies (a SIGKILLed sweep leaves no orphans computing for nobody)."""
+    for name in BLAS_ENV:
+        os.environ[name] = "1"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from threadpoolctl import threadpool_limits
+
+    import numpy  # noqa: F401  (loaded before limiting, so its BLAS pool is the one limited)
+
+    _WORKER["limits"] = threadpool_limits(1)
+    _WORKER["crash_rid"] = crash_rid
+    start_ppid = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+            if os.getppid() != start_ppid:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="dlexp-parent-watch", daemon=True).start()
+
+
+def _pool_task(exp) -> Outcome:
+    return run_task(exp, crash_rid=_WORKER.get("crash_rid"))
+
+
+def _mp_context():
+    methods = mp.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+    return mp.get_context("spawn")
+
+
+class PoolExecutor:
+    """`--jobs N`: a process pool (forkserver, else spawn), rebuilt when a worker dies.
+
+    A dead worker breaks the whole pool and every task in flight fails with it, so the culprit is
+    unknown. Those tasks become suspects and are rerun one at a time: a crash with a single task
+    in flight is that task's. It is retried up to `max_crash_retries` times, then reported failed.
+    """
+
+    def __init__(self, jobs: int, max_crash_retries: int = 2):
+        self.jobs = jobs
+        self.max_crash_retries = max_crash_retries
+        self.pool: cf.ProcessPoolExecutor | None = None
+        self.futures: dict[cf.Future, Task] = {}
+        self.suspects: deque[Task] = deque()
+        self.crash_rid = os.environ.get(CRASH_HOOK) or None
+        self._saved_env: dict[str, str | None] = {}
+
+    def __repr__(self) -> str:
+        return f"PoolExecutor(jobs={self.jobs})"
+
+    def _ensure_pool(self) -> cf.ProcessPoolExecutor:
+        if self.pool is None:
+            # Workers (and the forkserver) inherit the environment: BLAS must see it before
+            # numpy is first imported there.
+            for name in BLAS_ENV:
+                self._saved_env.setdefault(name, os.environ.get(name))
+                os.environ[name] = "1"
+            self.pool = cf.ProcessPoolExecutor(self.jobs, mp_context=_mp_context(), initializer=_worker_init,
+                                               initargs=(os.getpid(), self.crash_rid))
+        return self.pool
+
+    def free_slots(self) -> int:
+        if self.suspects:
+            return 0
+        return self.jobs - len(self.futures)
+
+    def busy(self) -> int:
+        return len(self.futures) + len(self.suspects)
+
+    def submit(self, task: Task) -> None:
+        try:
+            fut = self._ensure_pool().submit(_pool_task, task.exp)
+        except cf.process.BrokenProcessPool:
+            if self.futures:  # it broke under tasks still in flight: wait() sorts them out
+                self.suspects.append(task)
+                return
+            self.pool.shutdown(wait=True)  # a worker died while idle: a fresh pool will do
+            self.pool = None
+            fut = self._ensure_pool().submit(_pool_task, task.exp)
+        self.futures[fut] = task
+
+    def wait(self, timeout: float | None = None) -> list[tuple[Task, Outcome]]:
+        if not self.futures and self.suspects:
+            self.submit(self.suspects.popleft())
+        if not self.futures:
+            return []
+        in_flight = len(self.futures)
+        done, _ = cf.wait(list(self.futures), timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        results, broken = [], []
+        for fut in done:
+            self._collect(fut, results, broken)
+        if broken:
+            # Every other task in flight dies with the pool: collect them all, then rebuild.
+            for fut in list(self.futures):
+                fut.exception()  # waits; a broken pool fails its futures within moments
+                self._collect(fut, results, broken)
+            self.pool.shutdown(wait=True)
+            self.pool = None
+            if in_flight == 1:  # the pool died with one task in it: that task did it
+                task = broken[0]
+                task.crashes += 1
+                if task.crashes > self.max_crash_retries:
+                    results.append((task, Outcome(error=f"the worker process died {task.crashes} times while "
+                                                        "training it (killed, out of memory, or crashed)")))
+                else:
+                    self.suspects.append(task)
+            else:
+                self.suspects.extend(broken)
+        return results
+
+    def _collect(self, fut, results, broken) -> None:
+        task = self.futures.pop(fut)
+        try:
+            results.append((task, fut.result()))
+        except cf.process.BrokenProcessPool:
+            broken.append(task)
+        except Exception as exc:  # e.g. a result that cannot be pickled
+            results.append((task, Outcome(error=f"{type(exc).__name__}: {exc}",
+                                          traceback="".join(traceback.format_exception(exc)))))
+
+    def shutdown(self, cancel: bool = False) -> None:
+        if self.pool is not None:
+            if cancel:
+                # Python < 3.14 has no terminate_workers(): kill the pool's own processes.
+                for proc in list(getattr(self.pool, "_processes", {}).values()):
+                    try:
+                        proc.kill()
+                    except Exception:
+                        pass
+                self.pool.shutdown(wait=False, cancel_futures=True)
+            else:
+                self.pool.shutdown(wait=True)
+            self.pool = None
+        self.futures.clear()
+        self.suspects.clear()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Dask
+
+class DaskExecutor:
+    """`--executor dask`: the same tasks on a Dask distributed cluster; results come back here.
+
+    A worker that dies is handled by Dask itself (its scheduler retries the task on another worker
+    and gives up with KilledWorker); that is reported as a failed run.
+    """
+
+    def __init__(self, address: str | None):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UsageError("--executor dask needs dask.distributed: pip install -e '.[dask]'") from None
+        address = address or os.environ.get("DASK_SCHEDULER_ADDRESS")
+        if not address:
+            raise UsageError("--executor dask needs the scheduler's address: --address tcp://HOST:PORT "
+                             "or the environment variable DASK_SCHEDULER_ADDRESS")
+        try:
+            self.client = Client(address, timeout="15s")
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        self.address = address
+        self.futures: dict = {}
+        self.crash_rid = os.environ.get(CRASH_HOOK) or None
+        self._threads, self._checked = 0, -1e9
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor({self.address!r})"
+
+    def capacity(self) -> int:
+        if time.monotonic() - self._checked > 2.0:  # workers may come and go
+            self._threads = sum(self.client.nthreads().values())
+            self._checked = time.monotonic()
+        # One queued task per thread hides the round trip between a result and the next submit.
+        return max(1, 2 * self._threads)
+
+    def free_slots(self) -> int:
+        return self.capacity() - len(self.futures)
+
+    def busy(self) -> int:
+        return len(self.futures)
+
+    def submit(self, task: Task) -> None:
+        fut = self.client.submit(run_task, task.exp, self.crash_rid, True, pure=False,
+                                 key=f"dlexp-{task.rid}-{time.time_ns()}")
+        self.futures[fut] = task
+
+    def wait(self, timeout: float | None = None) -> list[tuple[Task, Outcome]]:
+        from distributed import wait as dask_wait
+
+        if not self.futures:
+            return []
+        try:
+            done, _ = dask_wait(list(self.futures), timeout=timeout, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return []
+        results = []
+        for fut in done:
+            task = self.futures.pop(fut)
+            try:
+                results.append((task, fut.result()))
+            except Exception as exc:  # KilledWorker, a cancelled future, a worker without dlexp…
+                results.append((task, Outcome(error=f"on the Dask cluster: {type(exc).__name__}: {exc}",
+                                              traceback="".join(traceback.format_exception(exc)))))
+        return results
+
+    def shutdown(self, cancel: bool = False) -> None:
+        try:
+            if cancel and self.futures:
+                self.client.cancel(list(self.futures))
+        finally:
+            self.futures.clear()
+            self.client.close()
+
+
+def make_executor(kind: str, jobs: int, *, address: str | None = None, max_crash_retries: int = 2):
+    """The executor for `--executor kind --jobs N` (a pool only when it can run two tasks at once)."""
+    if kind == "dask":
+        return DaskExecutor(address)
+    if kind != "local":
+        raise UsageError(f"unknown executor {kind!r}; valid: local, dask")
+    return InProcessExecutor() if jobs <= 1 else PoolExecutor(jobs, max_crash_retries)

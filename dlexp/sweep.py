@@ -1,0 +1,284 @@
+"""`dlexp sweep`: train every point of a sweep — in parallel, resumable, shared by content hash.
+
+A point's run lives in <out>/runs/<run_id>/ under the hash of its resolved config, so a finished
+point is never trained twice: not on a rerun, not after an edit of the spec, not in another sweep.
+Each run is trained under its lock (locks.py) by an executor (executors.py: in this process, a
+process pool or Dask); only this process writes files. <out>/sweeps/<name>/ holds sweep.yaml (the
+spec as resolved), manifest.json (point → run_id, status) and summary.csv (one row per point).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import dump_yaml, resolved_dict
+from .errors import ResultError
+from .executors import Task, make_executor
+from .locks import HOST, RunLock, describe
+from .store import (DONE_STATUSES, atomic_write_text, json_text, read_json, run_dir, run_status, write_failed_run,
+                    write_json, write_run)
+from .sweepspec import SweepPlan, load_spec  # noqa: F401  (dlexp.sweep.load_spec: the spec loader)
+from .tables import columns_of, csv_table, summary_row
+
+
+@dataclass
+class SweepResult:
+    name: str
+    folder: Path
+    counts: dict            # status → number of distinct runs
+    failures: list[dict]    # {point, run_id, error, folder}
+    rows: list[dict]        # summary.csv's rows
+    trained: int
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+    @property
+    def json_text(self) -> str:
+        return json_text({"name": self.name, "folder": str(self.folder), "counts": self.counts,
+                          "failures": self.failures, "rows": self.rows}).rstrip("\n")
+
+
+class _Ledger:
+    """The sweep's view of its runs (status and summary per run id); writes manifest and summary.csv."""
+
+    def __init__(self, plan: SweepPlan, out: Path):
+        self.plan, self.out = plan, out
+        self.folder = out / "sweeps" / plan.name
+        self.status: dict[str, str] = {}
+        self.summary: dict[str, dict] = {}
+        self._written = -1e9
+
+    def read(self, rid: str) -> str:
+        """Status of a run as it is on disk now; its summary remembered if it has one."""
+        try:
+            st = run_status(run_dir(self.out, rid))
+            if st in ("completed", "diverged", "failed"):
+                self.summary[rid] = read_json(run_dir(self.out, rid) / "summary.json")
+        except ResultError:  # being replaced by another process this very moment: as if missing
+            st = "missing"
+        self.status[rid] = st
+        return st
+
+    def record(self, rid: str, summary: dict) -> None:
+        self.status[rid], self.summary[rid] = summary["status"], summary
+
+    def shown(self, rid: str) -> str:
+        st = self.status.get(rid, "missing")
+        return "pending" if st == "missing" else st
+
+    def rows(self) -> list[dict]:
+        return [summary_row(self.summary.get(p.rid), p.values, p.rid, self.shown(p.rid)) for p in self.plan.points]
+
+    def write(self, force: bool = False) -> None:
+        """manifest.json and summary.csv, atomically; at most once a second unless forced."""
+        if not force and time.monotonic() - self._written < 1.0:
+            return
+        points = [{"point": p.values, "run_id": p.rid, "status": self.shown(p.rid)} for p in self.plan.points]
+        write_json(self.folder / "manifest.json", {"name": self.plan.name, "swept": self.plan.swept,
+                                                   "points": points})
+        rows = self.rows()
+        atomic_write_text(self.folder / "summary.csv", csv_table(rows, columns_of(rows, self.plan.swept)))
+        self._written = time.monotonic()
+
+
+def dry_run(plan: SweepPlan, out: Path) -> str:
+    """One line per point: run_id, its status now, the swept values."""
+    status = {p.rid: run_status(run_dir(out, p.rid)) for p in plan.points}
+    return "".join(f"{p.rid}  {status[p.rid].replace('missing', 'pending'):9}  {p.label}\n" for p in plan.points)
+
+
+def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None = None, executor: str = "local",
+              address: str | None = None, retry_failed: bool = False, max_crash_retries: int = 2,
+              quiet: bool = False, echo=print) -> SweepResult:
+    """Train every point of `plan` not yet done; write the sweep folder; report what failed."""
+    out = Path(out)
+    t0 = time.perf_counter()
+    ledger = _Ledger(plan, out)
+    spec_text = "# The sweep as resolved by dlexp; `dlexp sweep` on this file runs it again.\n" + dump_yaml(plan.spec)
+    previous = ledger.folder / "sweep.yaml"
+    if previous.exists() and previous.read_text(encoding="utf-8") != spec_text:
+        echo(f"sweep {plan.name}: the spec changed since the last run; runs whose config did not change are kept")
+    atomic_write_text(previous, spec_text)
+    first = {}
+    for p in plan.points:
+        first.setdefault(p.rid, p)
+    todo, initial, failed_before, damaged = [], {}, 0, 0
+    for rid, p in first.items():
+        st = ledger.read(rid)
+        if st == "failed" and not retry_failed:
+            failed_before += 1
+        elif st not in DONE_STATUSES:
+            damaged += st == "damaged"
+            initial[rid] = st
+            todo.append(Task(rid, p.exp, p.label))
+    n, done = len(first), len(first) - len(todo) - failed_before
+    distinct = f" ({len(plan.points)} points)" if len(plan.points) != n else ""
+    head = f"sweep {plan.name}: " + (f"{done} of {n} runs{distinct} already done; training {len(todo)}" if done
+                                     else f"training {len(todo)} runs{distinct}")
+    if damaged:
+        head += f" ({damaged} damaged, trained again)"
+    if failed_before:
+        head += f"; {failed_before} failed before (--retry-failed to train them again)"
+    echo(head)
+
+    restore = None
+    if threading.current_thread() is threading.main_thread():
+        def on_term(signum, frame):  # `kill` stops a sweep as cleanly as Ctrl-C does
+            raise KeyboardInterrupt
+        restore = signal.signal(signal.SIGTERM, on_term)
+    trained = 0
+    try:
+        ledger.write(force=True)
+        if todo:
+            n_jobs = jobs or _cpus()
+            ex = make_executor(executor, min(n_jobs, len(todo)), address=address,
+                               max_crash_retries=max_crash_retries)
+            trained = _train(todo, initial, ledger, ex, out, quiet, echo)
+    finally:
+        ledger.write(force=True)
+        if restore is not None:
+            signal.signal(signal.SIGTERM, restore)
+
+    counts: dict = {}
+    for rid in first:
+        counts[ledger.shown(rid)] = counts.get(ledger.shown(rid), 0) + 1
+    failures = [{"point": p.values, "label": p.label, "run_id": rid, "error": ledger.summary[rid].get("error"),
+                 "folder": str(run_dir(out, rid))} for rid, p in first.items() if ledger.status.get(rid) == "failed"]
+    echo(f"sweep {plan.name}: {n} runs · " + " · ".join(f"{v} {k}" for k, v in counts.items())
+         + f" · {trained} trained in {time.perf_counter() - t0:.1f} s")
+    if failures:
+        echo("failed runs:")
+        for f in failures:
+            echo(f"  {f['label']} · run {f['run_id']}: {f['error']} (see {f['folder']}/traceback.txt)")
+    return SweepResult(plan.name, ledger.folder, counts, failures, ledger.rows(), trained)
+
+
+def _cpus() -> int:
+    """CPUs this process may use (its affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, quiet: bool, echo) -> int:
+    """Feed the executor, holding each run's lock while it trains; publish results as they come."""
+    queue, deferred, held = deque(todo), {}, {}
+    progress = _Progress(len(todo), ledger.plan.name, quiet, echo)
+    told = False
+    trained = 0
+    clean = False
+    try:
+        while queue or deferred or ex.busy():
+            while queue and ex.free_slots() > 0:
+                task = queue.popleft()
+                lock = RunLock(out, task.rid)
+                if not lock.try_acquire():  # another process is training it: come back to it later
+                    deferred[task.rid] = task
+                    continue
+                st = run_status(run_dir(out, task.rid))
+                if st in DONE_STATUSES or (st == "failed" and initial[task.rid] != "failed"):
+                    lock.release()  # finished by another process meanwhile: take its result
+                    progress.advance(ledger.read(task.rid), None)
+                    continue
+                _clear_leftovers(out, task.rid)
+                held[task.rid] = lock
+                ex.submit(task)
+            if ex.busy():
+                finished = ex.wait(timeout=0.5 if deferred else None)
+            else:
+                finished = []
+                if deferred:
+                    if not told:
+                        lock = RunLock(out, next(iter(deferred)))
+                        holder = lock.holder()
+                        # A lock from another host cannot be checked from here: say how to clear it.
+                        hint = "" if not holder or holder.get("host") == HOST else \
+                            f" (if that process is gone, delete {lock.path.parent}/<run_id>.lock)"
+                        progress.print(f"waiting for {len(deferred)} run(s) that {describe(holder)} is training{hint}")
+                        told = True
+                    time.sleep(0.25)
+            for task, outcome in finished:
+                status = _publish(out, task, outcome, ledger)
+                held.pop(task.rid).release()
+                trained += 1
+                progress.advance(status, f"failed: {task.label} · run {task.rid}: {outcome.error}"
+                                 if status == "failed" else None)
+            for rid in [r for r in deferred if not RunLock(out, r).is_locked()]:
+                queue.append(deferred.pop(rid))
+            ledger.write()
+        clean = True
+    finally:
+        ex.shutdown(cancel=not clean)
+        for lock in held.values():
+            lock.release()
+        progress.stop()
+    return trained
+
+
+def _publish(out: Path, task, outcome, ledger: _Ledger) -> str:
+    """Write a finished task's run folder (the parent alone writes); return its status."""
+    config_yaml = dump_yaml(resolved_dict(task.exp))
+    if outcome.output is not None:
+        write_run(out, task.rid, outcome.output, config_yaml)
+        summary = outcome.output.summary
+    else:
+        summary = {"run_id": task.rid, "name": task.exp.name, "status": "failed", "error": outcome.error,
+                   "wall_time": outcome.wall_time}
+        write_failed_run(out, task.rid, config_yaml, summary, outcome.traceback or f"{outcome.error}\n")
+    ledger.record(task.rid, summary)
+    return summary["status"]
+
+
+def _clear_leftovers(out: Path, rid: str) -> None:
+    """Staging folders of `rid` left by a killed process (we hold its lock: nobody else writes it)."""
+    runs = Path(out) / "runs"
+    for p in list(runs.glob(f".stage-{rid}-*")) + list(runs.glob(f".old-{rid}-*")):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+class _Progress:
+    """done/failed/total with ETA on stderr (rich); failures printed as they happen."""
+
+    def __init__(self, total: int, name: str, quiet: bool, echo):
+        from rich.console import Console
+
+        self.echo, self.failed, self.bar = echo, 0, None
+        console = Console(stderr=True)
+        if quiet or not console.is_terminal:  # a bar only where a person watches it
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[failed]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                            TimeRemainingColumn(), console=console, transient=True)
+        self.task = self.bar.add_task(f"sweep {name}", total=total, failed="")
+        self.bar.start()
+
+    def advance(self, status: str, message: str | None) -> None:
+        if status == "failed":
+            self.failed += 1
+        if message and self.bar is not None:  # the final report lists failures for logs
+            self.print(message)
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, failed=f"{self.failed} failed" if self.failed else "")
+
+    def print(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(text, markup=False, highlight=False)
+        else:
+            self.echo(text)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,347 @@
+"""Summary tables of runs and sweeps, and the listing of a results folder.
+
+One row per run, built from summary.json only (never the trainer): the swept values first, then
+the run's figures. The same rows make a sweep's summary.csv and `dlexp table`'s output, in text
+(rich, on a terminal), markdown, csv or json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .errors import UsageError, did_you_mean
+
+# Figures of a row, in order; a `<name>_std` column follows each one that has it (repeats, CV).
+FIGURES = ("epochs_run", "best_epoch", "stopped_early", "train_loss", "val_loss", "test_loss",
+           "train_acc", "val_acc", "test_acc", "train_r2", "val_r2", "test_r2", "gap", "metric_gap",
+           "n_params", "wall_time", "weights.near_zero_fraction")
+TIMING_COLUMNS = ("wall_time", "wall_time_std")
+FORMATS = ("text", "markdown", "csv", "json")
+# What text and markdown show unless --columns says otherwise (csv and json show every column).
+COMPACT = ("name", "run_id", "status", "epochs_run", "best_epoch", "train_loss", "val_loss", "test_loss",
+           "train_acc", "val_acc", "test_acc", "train_r2", "val_r2", "test_r2", "gap", "diagnosis")
+
+
+def _get(summary: dict, key: str):
+    node = summary
+    for part in key.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def diagnosis_label(d) -> str | None:
+    """The one-word verdict of a summary's `diagnosis` (a string, or a mapping with a label)."""
+    if d is None or isinstance(d, str):
+        return d
+    if isinstance(d, dict):
+        for key in ("label", "verdict", "diagnosis", "kind"):
+            if isinstance(d.get(key), str):
+                return d[key]
+    return json.dumps(d)
+
+
+def summary_row(summary: dict | None, point: dict | None = None, run_id: str = "", status: str | None = None,
+                name: str | None = None) -> dict:
+    """One table row: [name,] swept values, run_id, status, figures (+ _std), [error], [diagnosis]."""
+    s = summary or {}
+    row: dict = {} if name is None else {"name": name}
+    row.update(point or {})
+    row["run_id"] = run_id or s.get("run_id", "")
+    row["status"] = status or s.get("status", "pending")
+    for key in FIGURES:
+        row[key] = _get(s, key)
+        std = _get(s, key + "_std")
+        if std is not None:
+            row[key + "_std"] = std
+    if s.get("n_members") is not None:
+        row["n_members"] = s["n_members"]
+    if s.get("error"):
+        row["error"] = s["error"]
+    if "diagnosis" in s:
+        row["diagnosis"] = diagnosis_label(s["diagnosis"])
+    return row
+
+
+def columns_of(rows: list[dict], lead: list[str]) -> list[str]:
+    """`lead` columns, then run_id and status, then every figure some row has, in FIGURES order."""
+    cols = list(lead) + ["run_id", "status"]
+    for key in FIGURES + ("n_members",):
+        if any(r.get(key) is not None for r in rows):
+            cols.append(key)
+        if any(r.get(key + "_std") is not None for r in rows):
+            cols.append(key + "_std")
+    cols += [c for c in ("error", "diagnosis") if any(c in r for r in rows)]
+    return cols
+
+
+def cell_text(v) -> str:
+    """A cell as CSV text: lists and mappings as JSON ([8, 8]), floats in full, booleans as true/false."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v)
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def csv_table(rows: list[dict], columns: list[str]) -> str:
+    from .store import csv_text
+
+    return csv_text([{c: cell_text(r.get(c)) for c in columns} for r in rows], columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# dlexp table
+
+def collect_rows(targets, out: Path) -> tuple[list[dict], list[str]]:
+    """Rows of every run named by `targets` (run folders or ids, sweep folders or names)."""
+    from .results import Sweep, resolve, warn
+    from .errors import ResultError
+
+    rows, swept, named = [], [], len(targets) > 1
+    for target in targets:
+        try:
+            found = resolve(target, out)
+        except ResultError as exc:
+            warn(f"skipping {target}: {exc}")
+            continue
+        if isinstance(found, Sweep):
+            swept += [k for k in found.swept if k not in swept]
+            rows += [summary_row(r.summary, r.point, r.run_id, name=found.name if named else None)
+                     for r in found.runs]
+        else:
+            named = True
+            rows.append(summary_row(found.summary, {}, found.run_id, name=found.name))
+    if named:
+        for r in rows:
+            r.setdefault("name", "")
+    return rows, (["name"] if named else []) + swept
+
+
+def _sort_key(value):
+    if value is None:
+        return (2, 0)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, value)
+    return (1, cell_text(value))
+
+
+def sort_rows(rows: list[dict], column: str, valid: list[str]) -> list[dict]:
+    """Sort by `column` (ascending; a leading '-' for descending); empty cells go last."""
+    desc = column.startswith("-")
+    name = column.lstrip("-")
+    if name not in valid:
+        raise UsageError(f"--sort: no column {name!r}{did_you_mean(name, valid)}; columns: {', '.join(valid)}")
+    present = [r for r in rows if r.get(name) is not None]
+    missing = [r for r in rows if r.get(name) is None]
+    return sorted(present, key=lambda r: _sort_key(r[name]), reverse=desc) + missing
+
+
+def pick_columns(rows: list[dict], lead: list[str], fmt: str, wanted: str | None) -> tuple[list[str], list[str]]:
+    """(columns shown, every column available)."""
+    available = columns_of(rows, lead)
+    std_free = [c for c in available if not c.endswith("_std")]
+    if wanted:
+        chosen = [c.strip() for c in wanted.split(",") if c.strip()]
+        for c in chosen:
+            if c not in available:
+                raise UsageError(f"--columns: no column {c!r}{did_you_mean(c, available)}; "
+                                 f"columns: {', '.join(available)}")
+        return chosen, available
+    if fmt in ("csv", "json"):
+        return available, available
+    return [c for c in std_free if c in lead or c in COMPACT], available
+
+
+def _text_cell(row: dict, col: str, shown: list[str]) -> str:
+    v = row.get(col)
+    if isinstance(v, float):
+        text = f"{v:.4g}"
+        std = row.get(col + "_std")
+        if std is not None and col + "_std" not in shown:
+            text += f" ± {std:.2g}"
+        return text
+    return cell_text(v)
+
+
+def render(rows: list[dict], columns: list[str], fmt: str, title: str = "") -> str:
+    """Rows as markdown, csv or json text (text format: see print_text)."""
+    if fmt == "csv":
+        return csv_table(rows, columns)
+    if fmt == "json":
+        from .store import json_text
+
+        return json_text([{c: r.get(c) for c in columns} for r in rows])
+    if fmt == "markdown":
+        def esc(s: str) -> str:
+            return s.replace("|", "\\|")
+
+        def align(c: str) -> str:
+            numeric = any(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows)
+            return "---:" if numeric else "---"
+
+        lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join(align(c) for c in columns) + " |"]
+        lines += ["| " + " | ".join(esc(_text_cell(r, c, columns)) for c in columns) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
+    raise UsageError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+
+
+STATUS_STYLE = {"completed": "green", "diverged": "yellow", "failed": "red", "damaged": "bold red",
+                "running": "cyan", "pending": "dim"}
+
+
+def print_text(rows: list[dict], columns: list[str], title: str = "", file=None) -> None:
+    """A rich table: coloured on a terminal; plain, unwrapped and without trailing blanks when piped."""
+    import io
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    file = file or sys.stdout
+    terminal = file.isatty() if hasattr(file, "isatty") else False
+    table = Table(title=title or None, box=box.SIMPLE_HEAD, title_justify="left")
+    for c in columns:
+        numeric = any(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows)
+        table.add_column(c, justify="right" if numeric else "left", overflow="fold")
+    for r in rows:
+        cells = []
+        for c in columns:
+            text = _text_cell(r, c, columns)
+            style = STATUS_STYLE.get(text, "") if c == "status" else ""
+            cells.append(f"[{style}]{_escape(text)}[/]" if style else _escape(text))
+        table.add_row(*cells)
+    if terminal:
+        Console(file=file, highlight=False).print(table)
+        return
+    buf = io.StringIO()
+    Console(file=buf, width=100_000, no_color=True, highlight=False).print(table)
+    file.write("\n".join(line.rstrip() for line in buf.getvalue().splitlines()).strip("\n") + "\n")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def show_table(targets, out: Path = Path("results"), fmt: str = "text", sort: str | None = None,
+               columns: str | None = None, file=None) -> int:
+    """`dlexp table`: print the runs of `targets`; returns how many rows were shown."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    rows, lead = collect_rows(targets, out)
+    if not rows:  # every target skipped (warned above) or not finished yet
+        raise UsageError("nothing to show: " + ", ".join(map(str, targets)) + " hold no readable finished run")
+    shown, available = pick_columns(rows, lead, fmt, columns)
+    if sort:
+        rows = sort_rows(rows, sort, available)
+    file = file or sys.stdout
+    if fmt == "text":
+        title = ", ".join(str(t) for t in targets) if len(targets) == 1 else ""
+        print_text(rows, shown, title, file)
+    else:
+        file.write(render(rows, shown, fmt))
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# dlexp ls
+
+def list_results(out: Path = Path("results")) -> dict:
+    """{'runs': [...], 'sweeps': [...]} of a results folder; damaged entries are flagged, never fatal."""
+    from .locks import live_locks
+    from .store import check_run, read_json
+
+    out = Path(out)
+    locked = live_locks(out)
+    runs, status_of = [], {}
+    runs_dir = out / "runs"
+    folders = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")] if runs_dir.is_dir() else []
+    for folder in sorted(folders, key=lambda p: (_mtime(p), p.name)):
+        row = {"run_id": folder.name, "name": "", "status": "damaged", "epochs": None, "metric": None,
+               "val": None, "val_loss": None, "problem": None}
+        try:
+            problem = check_run(folder) if (folder / "summary.json").exists() else \
+                "no summary.json (unfinished or damaged)"
+            if problem:
+                row["problem"] = problem
+            else:
+                s = read_json(folder / "summary.json")
+                metric = s.get("metric", "acc")
+                row.update(name=s.get("name", ""), status=s.get("status", "?"), epochs=s.get("epochs_run"),
+                           metric=metric, val=s.get(f"val_{metric}"), val_loss=s.get("val_loss"),
+                           problem=s.get("error"))
+        except Exception as exc:  # anything unreadable is a damaged run, not a crash
+            row["problem"] = f"{type(exc).__name__}: {exc}"
+        if folder.name in locked:
+            row["status"] = "running"
+        status_of[folder.name] = row["status"]
+        runs.append(row)
+    for rid, info in locked.items():
+        if rid not in status_of:
+            runs.append({"run_id": rid, "name": "", "status": "running", "epochs": None, "metric": None,
+                         "val": None, "val_loss": None, "problem": f"pid {info.get('pid')} on {info.get('host')}"})
+            status_of[rid] = "running"
+    return {"runs": runs, "sweeps": _list_sweeps(out, status_of)}
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed meanwhile (a rerun swapping it in)
+        return 0.0
+
+
+def _list_sweeps(out: Path, status_of: dict) -> list[dict]:
+    from .store import read_json
+
+    sweeps = []
+    folder = out / "sweeps"
+    for sweep in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if folder.is_dir() else []:
+        row = {"name": sweep.name, "points": None, "runs": None, "done": None, "failed": None,
+               "damaged": None, "swept": "", "problem": None}
+        try:
+            manifest = read_json(sweep / "manifest.json")
+            rids = list(dict.fromkeys(p.get("run_id") for p in manifest.get("points", [])))
+            states = [status_of.get(r, "pending") for r in rids]
+            row.update(points=len(manifest.get("points", [])), runs=len(rids),
+                       done=sum(s in ("completed", "diverged") for s in states),
+                       failed=states.count("failed"), damaged=states.count("damaged"),
+                       swept=", ".join(manifest.get("swept", [])))
+        except Exception as exc:
+            row["problem"] = str(exc)
+        sweeps.append(row)
+    return sweeps
+
+
+def show_listing(out: Path = Path("results"), as_json: bool = False, file=None) -> None:
+    """`dlexp ls`: runs (oldest first) and sweeps, as two tables or one JSON object."""
+    file = file or sys.stdout
+    found = list_results(out)
+    if as_json:
+        from .store import json_text
+
+        file.write(json_text(found))
+        return
+    if not found["runs"] and not found["sweeps"]:
+        print(f"no runs or sweeps in {out}", file=sys.stderr)
+        return
+    runs = [{"run_id": r["run_id"], "name": r["name"], "status": r["status"], "epochs": r["epochs"],
+             "val": (f"{r['metric']} {r['val']:.4g}" if isinstance(r["val"], (int, float)) else ""),
+             "val_loss": r["val_loss"], "note": r["problem"] or ""} for r in found["runs"]]
+    if runs:
+        print_text(runs, list(runs[0]), f"runs in {out}", file)
+    sweeps = [{"name": s["name"], "done": "" if s["runs"] is None else f"{s['done']}/{s['runs']}",
+               "failed": s["failed"] or "", "damaged": s["damaged"] or "", "points": s["points"],
+               "swept": s["swept"], "note": s["problem"] or ""} for s in found["sweeps"]]
+    if sweeps:
+        print_text(sweeps, list(sweeps[0]), f"sweeps in {out}", file)

@@ -1,0 +1,134 @@
+"""Crash safety: a sweep killed midway (SIGKILL) or interrupted (Ctrl-C) resumes cleanly."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from dlexp.cli import main
+from dlexp.store import check_run
+
+# Slow enough (a few tenths of a second a run) to be caught midway.
+BASE = {"name": "slow", "data": {"name": "moons", "n_samples": 400, "noise": 0.25},
+        "model": {"hidden": [32, 32]}, "optimizer": {"name": "adam", "lr": 0.01},
+        "train": {"epochs": 20, "batch_size": 16}}
+N = 8
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+@pytest.fixture
+def spec(tmp_path) -> Path:
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump({"name": "crash", "base": "base.yaml",
+                                                        "grid": {"seed": list(range(N))}}))
+    return tmp_path / "spec.yaml"
+
+
+def start(spec: Path, out: Path) -> subprocess.Popen:
+    # Its own session, so the test can tell when the sweep and all its workers are gone.
+    return subprocess.Popen([sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--out", str(out), "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def finished(out: Path) -> dict:
+    return {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/summary.json")
+            if not p.parent.name.startswith(".")}  # a staging folder is not a run
+
+
+def wait_for(out: Path, n: int, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while len(finished(out)) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the sweep made no progress"
+        time.sleep(0.02)
+
+
+def group_gone(pgid: int, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def rows(out: Path) -> list[dict]:
+    text = (out / "sweeps" / "crash" / "summary.csv").read_text()
+    return [{k: v for k, v in r.items() if k not in ("wall_time", "wall_time_std")}
+            for r in csv.DictReader(io.StringIO(text))]
+
+
+def assert_clean(out: Path) -> None:
+    """Every visible run folder is complete; no staging folder, no lock left behind."""
+    runs = out / "runs"
+    assert not list(runs.glob(".stage-*")) and not list(runs.glob(".old-*"))
+    assert not list((runs / ".locks").glob("*"))
+    for folder in runs.iterdir():
+        if not folder.name.startswith("."):
+            assert check_run(folder) is None, folder
+
+
+def test_sigkill_midway_then_resume(spec, tmp_path):
+    out = tmp_path / "killed"
+    proc = start(spec, out)
+    try:
+        wait_for(out, 2, proc)
+        os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers must notice and quit
+        proc.wait()
+        done = finished(out)
+        assert 2 <= len(done) < N
+        assert group_gone(proc.pid), "worker processes outlived the killed sweep"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    r = CliRunner().invoke(main, ["sweep", str(spec), "--out", str(out), "-j", "2"])
+    assert r.exit_code == 0, r.output
+    assert f"{len(done)} of {N} runs already done; training {N - len(done)}" in r.output
+    after = finished(out)
+    assert len(after) == N and all(after[rid] == t for rid, t in done.items())  # not recomputed
+    assert_clean(out)
+    reference = tmp_path / "reference"
+    assert CliRunner().invoke(main, ["sweep", str(spec), "--out", str(reference), "-j", "1"]).exit_code == 0
+    assert rows(out) == rows(reference)
+    assert all(r["status"] == "completed" for r in rows(out))
+
+
+def test_ctrl_c_stops_cleanly_with_130_and_resumes(spec, tmp_path):
+    out = tmp_path / "interrupted"
+    proc = start(spec, out)
+    try:
+        wait_for(out, 1, proc)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole foreground group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert group_gone(proc.pid)
+    assert_clean(out)
+    manifest = json.loads((out / "sweeps" / "crash" / "manifest.json").read_text())
+    statuses = [p["status"] for p in manifest["points"]]
+    assert "pending" in statuses and "completed" in statuses
+    done = finished(out)
+    r = CliRunner().invoke(main, ["sweep", str(spec), "--out", str(out), "-j", "1"])
+    assert r.exit_code == 0 and f"{len(done)} of {N} runs already done" in r.output
+    assert all(finished(out)[rid] == t for rid, t in done.items())

@@ -1,0 +1,118 @@
+"""`dlexp sweep --executor dask`: the same sweep on a Dask cluster gives the same results."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from dlexp.cli import main
+
+BASE = {"name": "tiny", "data": {"name": "moons", "n_samples": 120, "noise": 0.25},
+        "model": {"hidden": [8]}, "optimizer": {"name": "adam", "lr": 0.02},
+        "train": {"epochs": 3, "batch_size": 16}}
+SPEC = {"name": "det", "base": "base.yaml", "grid": {"model.hidden": [[4], [8, 8]]},
+        "random": {"samples": 2, "seed": 0, "params": {"optimizer.lr": {"dist": "loguniform", "low": 0.001,
+                                                                       "high": 0.1}}}}
+
+
+def spec_file(folder: Path) -> Path:
+    (folder / "base.yaml").write_text(yaml.safe_dump(BASE))
+    (folder / "spec.yaml").write_text(yaml.safe_dump(SPEC))
+    return folder / "spec.yaml"
+
+
+def sweep(*args):
+    return CliRunner().invoke(main, ["sweep", *map(str, args)])
+
+
+def rows(out: Path) -> list[dict]:
+    text = (out / "sweeps" / "det" / "summary.csv").read_text()
+    return [{k: v for k, v in r.items() if k not in ("wall_time", "wall_time_std")}
+            for r in csv.DictReader(io.StringIO(text))]
+
+
+def test_without_dask_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed → ImportError
+    r = sweep(spec_file(tmp_path), "--executor", "dask", "--address", "tcp://127.0.0.1:1", "--out", tmp_path / "r")
+    assert r.exit_code == 2
+    assert "pip install -e '.[dask]'" in r.output
+
+
+def test_dask_needs_an_address(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    r = sweep(spec_file(tmp_path), "--executor", "dask", "--out", tmp_path / "r")
+    assert r.exit_code == 2 and "--address tcp://HOST:PORT" in r.output
+
+
+def test_same_summary_with_jobs_1_jobs_2_and_dask(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec = spec_file(tmp_path)
+    assert sweep(spec, "--out", tmp_path / "one", "-j", "1").exit_code == 0
+    assert sweep(spec, "--out", tmp_path / "two", "-j", "2").exit_code == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as cluster:
+        r = sweep(spec, "--out", tmp_path / "dask", "--executor", "dask", "--address", cluster.scheduler_address)
+        assert r.exit_code == 0, r.output
+        # the driver wrote everything; a rerun finds it done
+        r = sweep(spec, "--out", tmp_path / "dask", "--address", cluster.scheduler_address)
+        assert "4 of 4 runs already done; training 0" in r.output
+    assert len(rows(tmp_path / "one")) == 4
+    assert rows(tmp_path / "one") == rows(tmp_path / "two") == rows(tmp_path / "dask")
+    models = sorted((tmp_path / "one" / "runs").glob("*/model.npz"))
+    assert all(m.read_bytes() == (tmp_path / "dask" / "runs" / m.parent.name / "model.npz").read_bytes()
+               for m in models)
+
+
+def _dask_cli(name: str) -> list[str]:
+    script = Path(sys.executable).with_name("dask")
+    found = str(script) if script.exists() else shutil.which("dask")
+    if not found:
+        pytest.skip("no `dask` command")
+    return [found, name]
+
+
+def test_on_real_scheduler_and_worker_processes(tmp_path):
+    pytest.importorskip("distributed")
+    scheduler_file = tmp_path / "scheduler.json"
+    env = dict(os.environ)
+    procs = [subprocess.Popen(_dask_cli("scheduler") + ["--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                                        "--scheduler-file", str(scheduler_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
+    try:
+        deadline = time.monotonic() + 30
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        procs.append(subprocess.Popen(_dask_cli("worker") + [address, "--nthreads", "1", "--no-nanny",
+                                                             "--no-dashboard", "--host", "127.0.0.1"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
+        spec = spec_file(tmp_path)
+        # the address from the environment, as a cluster job script would set it
+        result = subprocess.run([sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--executor", "dask",
+                                 "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120,
+                                env={**env, "DASK_SCHEDULER_ADDRESS": address})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == str(tmp_path / "r" / "sweeps" / "det")
+        assert [r["status"] for r in rows(tmp_path / "r")] == ["completed"] * 4
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()

@@ -1,0 +1,416 @@
+"""`dlexp sweep`: spec expansion and validation, result files, resume, failure isolation, locks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from dlexp.cli import main
+from dlexp.errors import ConfigError
+from dlexp.sweepspec import _random_axes, load_spec, parse_grid_args, random_samples, split_top_level
+
+BASE = {"name": "tiny", "data": {"name": "moons", "n_samples": 120, "noise": 0.25},
+        "model": {"hidden": [8]}, "optimizer": {"name": "adam", "lr": 0.02},
+        "train": {"epochs": 3, "batch_size": 16}}
+TIMING = ("wall_time", "wall_time_std")
+
+
+def write_spec(folder: Path, spec: dict, name: str = "spec.yaml", base: dict | None = BASE) -> Path:
+    if base is not None and "base" not in spec:
+        (folder / "base.yaml").write_text(yaml.safe_dump(base))
+        spec = {"base": "base.yaml", **spec}
+    path = folder / name
+    path.write_text(yaml.safe_dump(spec, sort_keys=False, default_flow_style=None))
+    return path
+
+
+def sweep(*args, env=None):
+    return CliRunner().invoke(main, ["sweep", *map(str, args)], env=env)
+
+
+def summary_rows(out: Path, name: str, drop=TIMING) -> list[dict]:
+    text = (out / "sweeps" / name / "summary.csv").read_text()
+    return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(io.StringIO(text))]
+
+
+def mtimes(out: Path) -> dict:
+    return {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/summary.json")
+            if not p.parent.name.startswith(".")}  # a staging folder is not a run
+
+
+# ---- expansion ----------------------------------------------------------------------------------
+
+
+def test_grid_is_the_cartesian_product_in_spec_order(tmp_path):
+    spec = write_spec(tmp_path, {"name": "g", "grid": {"model.hidden": [[4], [8, 8]],
+                                                       "regularization.l2": [0, 1e-4, 0.01]}})
+    plan = load_spec(spec)
+    assert plan.swept == ["model.hidden", "regularization.l2"]
+    assert [p.values for p in plan.points] == [
+        {"model.hidden": h, "regularization.l2": l2} for h in ([4], [8, 8]) for l2 in (0, 1e-4, 0.01)]
+    assert [p.exp.model.hidden for p in plan.points[:3]] == [[4]] * 3
+    assert len({p.rid for p in plan.points}) == 6
+
+
+def test_nested_grid_mapping_means_dotted_keys(tmp_path):
+    spec = write_spec(tmp_path, {"grid": {"model": {"hidden": [[4], [8]]}}})
+    assert [p.values for p in load_spec(spec).points] == [{"model.hidden": [4]}, {"model.hidden": [8]}]
+
+
+def test_random_samples_are_seeded_and_within_bounds():
+    params = {"optimizer.lr": {"dist": "loguniform", "low": 1e-4, "high": 0.1},
+              "model.dropout": {"dist": "uniform", "low": 0.1, "high": 0.5},
+              "train.batch_size": {"dist": "int", "low": 4, "high": 6},
+              "model.activation": {"dist": "choice", "values": ["relu", "tanh"]}}
+    problems = []
+    axes, n, seed = _random_axes({"samples": 200, "seed": 3, "params": params}, {}, "s.yaml", problems)
+    assert not problems and n == 200 and seed == 3
+    draws = random_samples(axes, n, seed)
+    assert draws == random_samples(axes, n, seed)
+    assert draws != random_samples(axes, n, seed + 1)
+    assert all(1e-4 <= d["optimizer.lr"] <= 0.1 and 0.1 <= d["model.dropout"] <= 0.5 for d in draws)
+    assert {d["train.batch_size"] for d in draws} == {4, 5, 6}
+    assert {d["model.activation"] for d in draws} == {"relu", "tanh"}
+    # log-uniform: about as many draws in each decade
+    decades = [sum(lo <= d["optimizer.lr"] < lo * 10 for d in draws) for lo in (1e-4, 1e-3, 1e-2)]
+    assert min(decades) > 40
+
+
+def test_grid_and_random_combine_every_sample_for_each_grid_point(tmp_path):
+    spec = write_spec(tmp_path, {"grid": {"model.hidden": [[4], [8]]},
+                                 "random": {"samples": 3, "params": {"optimizer.lr": {
+                                     "dist": "uniform", "low": 0.01, "high": 0.02}}},
+                                 "seeds": [0, 1]})
+    plan = load_spec(spec)
+    assert len(plan.points) == 6
+    lrs = [p.values["optimizer.lr"] for p in plan.points]
+    assert lrs[:3] == lrs[3:] and len(set(lrs)) == 3
+    assert plan.swept == ["model.hidden", "optimizer.lr"]
+    assert all(p.exp.seeds == [0, 1] for p in plan.points)
+
+
+def test_inline_grid_values_split_on_top_level_commas():
+    assert split_top_level("[8, 8],[64],{a: 1, b: 2},'x,y'") == ["[8, 8]", "[64]", "{a: 1, b: 2}", "'x,y'"]
+    assert parse_grid_args(["model.hidden=[8],[64, 64],[512]", "regularization.l2=0,1e-4,1e-2",
+                            "model.activation=relu,tanh"]) == [
+        ("model.hidden", [[8], [64, 64], [512]]), ("regularization.l2", [0, 1e-4, 1e-2]),
+        ("model.activation", ["relu", "tanh"])]
+    with pytest.raises(ConfigError, match="expected KEY=V1,V2"):
+        parse_grid_args(["model.hidden"])
+
+
+def test_config_with_grid_options_and_set(tmp_path):
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(BASE))
+    plan = load_spec(tmp_path / "exp.yaml", ["model.hidden=[4],[8]", "regularization.l2=0,1e-2"],
+                      ["train.epochs=2"])
+    assert plan.name == "exp-sweep" and len(plan.points) == 4
+    assert all(p.exp.train.epochs == 2 for p in plan.points)
+    assert load_spec(tmp_path / "exp.yaml", ["seed=1,2"], name="mine").name == "mine"
+
+
+def test_edited_spec_fragment_in_sweep_yaml_runs_the_same_points(tmp_path):
+    spec = write_spec(tmp_path, {"name": "s", "grid": {"seed": [1, 2]}, "repeats": 2})
+    out = tmp_path / "results"
+    assert sweep(spec, "--out", out, "-j", "1").exit_code == 0
+    again = load_spec(out / "sweeps" / "s" / "sweep.yaml")
+    assert [p.rid for p in again.points] == [p.rid for p in load_spec(spec).points]
+
+
+# ---- validation ---------------------------------------------------------------------------------
+
+
+def test_bad_point_stops_the_sweep_before_training_naming_it(tmp_path):
+    write_spec(tmp_path, {"grid": {"seed": [0]}})  # writes base.yaml
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: bad\nbase: base.yaml\ngrid:\n  model.hidden: [[4], [8], [0]]\n"
+                    "  regularization.l2:\n    - 0\n    - 0.01\n")
+    r = sweep(spec, "--out", tmp_path / "results")
+    assert r.exit_code == 2, r.output
+    assert f"{spec}:4: grid.model.hidden[2]: hidden widths must be >= 1, found 0" in r.output
+    assert "point 5 of 6: model.hidden=[0], regularization.l2=0; 2 points in all" in r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "results" / "runs").exists()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"grid": {"seed": [1]}, "gird": 1}, "spec.yaml:4: gird: unknown key (did you mean 'grid'?)"),
+    ({"grid": {}}, "spec.yaml:2: grid: empty"),
+    ({"grid": {"seed": 3}}, "grid.seed: expected a non-empty list of values, found 3"),
+    ({"random": {"samples": 2, "params": {"optimizer.lr": {"dist": "logunifrom", "low": 1, "high": 2}}}},
+     "unknown dist 'logunifrom' (did you mean 'loguniform'?)"),
+    ({"random": {"samples": 2, "params": {"optimizer.lr": {"dist": "uniform", "low": 2, "high": 1}}}},
+     "low must be below high"),
+    ({"base": "nowhere.yaml", "grid": {"seed": [1]}}, "spec.yaml:1: base: base config 'nowhere.yaml' not found"),
+    ({"base": {"model": {"activation": "rleu"}}, "grid": {"seed": [1]}}, "'rleu' is not valid"),
+])
+def test_spec_errors_are_one_clear_message(tmp_path, spec, message):
+    path = write_spec(tmp_path, spec)
+    r = sweep(path, "--out", tmp_path / "results")
+    assert r.exit_code == 2, r.output
+    assert message in r.output
+    assert "Traceback" not in r.output
+
+
+def test_inline_grid_error_names_the_option(tmp_path):
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(BASE))
+    r = sweep(tmp_path / "exp.yaml", "--grid", "model.activation=relu,tanhh", "--out", tmp_path / "r")
+    assert r.exit_code == 2
+    assert "--grid: model.activation[1]: 'tanhh' is not valid" in r.output
+    r = sweep(tmp_path / "exp.yaml", "--out", tmp_path / "r")
+    assert r.exit_code == 2 and "give --grid" in r.output
+
+
+# ---- results, resume ----------------------------------------------------------------------------
+
+
+def test_result_files(tmp_path):
+    from dlexp.results import Sweep
+
+    spec = write_spec(tmp_path, {"name": "files", "grid": {"model.hidden": [[4], [8, 8]]}})
+    out = tmp_path / "results"
+    r = sweep(spec, "--out", out, "-j", "1")
+    assert r.exit_code == 0, r.output
+    folder = out / "sweeps" / "files"
+    assert r.stdout.strip() == str(folder)
+    assert yaml.safe_load((folder / "sweep.yaml").read_text())["grid"] == {"model.hidden": [[4], [8, 8]]}
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["name"] == "files" and manifest["swept"] == ["model.hidden"]
+    assert [p["point"] for p in manifest["points"]] == [{"model.hidden": [4]}, {"model.hidden": [8, 8]}]
+    assert all(p["status"] == "completed" and (out / "runs" / p["run_id"] / "model.npz").exists()
+               for p in manifest["points"])
+    rows = summary_rows(out, "files", drop=())
+    assert list(rows[0])[:3] == ["model.hidden", "run_id", "status"]
+    assert [r["model.hidden"] for r in rows] == ["[4]", "[8, 8]"]
+    for col in ("epochs_run", "best_epoch", "stopped_early", "train_loss", "val_loss", "test_loss", "train_acc",
+                "val_acc", "test_acc", "gap", "metric_gap", "n_params", "wall_time", "weights.near_zero_fraction"):
+        assert col in rows[0]
+    assert rows[0]["epochs_run"] == "3" and rows[0]["stopped_early"] == "false"
+    loaded = Sweep.load(folder)
+    assert [run.point for run in loaded.runs] == [{"model.hidden": [4]}, {"model.hidden": [8, 8]}]
+
+
+def test_repeats_give_std_columns(tmp_path):
+    spec = write_spec(tmp_path, {"name": "rep", "grid": {"regularization.l2": [0.0, 0.01]}, "repeats": 2})
+    out = tmp_path / "results"
+    assert sweep(spec, "--out", out, "-j", "1").exit_code == 0
+    row = summary_rows(out, "rep")[0]
+    assert {"val_loss_std", "train_acc_std", "n_members"} <= set(row)
+    assert row["n_members"] == "2"
+
+
+def test_resume_skips_done_runs_and_edited_spec_keeps_unchanged_points(tmp_path):
+    out = tmp_path / "results"
+    spec = write_spec(tmp_path, {"name": "res", "grid": {"model.hidden": [[4], [8], [16]]}})
+    assert sweep(spec, "--out", out, "-j", "1").exit_code == 0
+    before = mtimes(out)
+    assert len(before) == 3
+    r = sweep(spec, "--out", out, "-j", "1")
+    assert r.exit_code == 0 and "all 3" not in r.output
+    assert "3 of 3 runs already done; training 0" in r.output
+    assert mtimes(out) == before
+    spec = write_spec(tmp_path, {"name": "res", "grid": {"model.hidden": [[4], [8], [16], [32]]}})
+    r = sweep(spec, "--out", out, "-j", "1")
+    assert "3 of 4 runs already done; training 1" in r.output
+    after = mtimes(out)
+    assert len(after) == 4 and all(after[k] == v for k, v in before.items())
+    # another sweep sharing two points trains only the new one
+    other = write_spec(tmp_path, {"name": "other", "grid": {"model.hidden": [[8], [16], [2]]}}, "other.yaml")
+    r = sweep(other, "--out", out, "-j", "1")
+    assert "2 of 3 runs already done; training 1" in r.output
+    # a damaged run counts as not done
+    victim = sorted(before)[0]
+    (out / "runs" / victim / "metrics.csv").write_text("epoch,train_loss\n1,2,3\n")
+    r = sweep(spec, "--out", out, "-j", "1")
+    assert "3 of 4 runs already done; training 1 (1 damaged, trained again)" in r.output
+    assert mtimes(out)[victim] != before[victim]
+
+
+def test_identical_points_train_once(tmp_path):
+    spec = write_spec(tmp_path, {"name": "dup", "grid": {"model.dropout": [0.0, 0, {"rate": 0.0}]}})
+    out = tmp_path / "results"
+    r = sweep(spec, "--out", out, "-j", "1")
+    assert r.exit_code == 0 and "training 1 runs (3 points)" in r.output
+    assert len(summary_rows(out, "dup")) == 3 and len(mtimes(out)) == 1
+
+
+# ---- failures -----------------------------------------------------------------------------------
+
+
+def test_failure_isolation_and_retry_failed(tmp_path, monkeypatch):
+    import dlexp.experiment
+
+    real = dlexp.experiment.execute
+
+    def flaky(exp, *a, **kw):
+        if exp.model.hidden == [8]:
+            raise RuntimeError("boom in the trainer")
+        return real(exp, *a, **kw)
+
+    monkeypatch.setattr(dlexp.experiment, "execute", flaky)
+    spec = write_spec(tmp_path, {"name": "iso", "grid": {"model.hidden": [[4], [8], [16]]}})
+    out = tmp_path / "results"
+    r = sweep(spec, "--out", out, "-j", "1")
+    assert r.exit_code == 1, r.output
+    assert "model.hidden=[8]" in r.output and "RuntimeError: boom in the trainer" in r.output
+    rows = summary_rows(out, "iso")
+    assert [row["status"] for row in rows] == ["completed", "failed", "completed"]
+    failed = out / "runs" / rows[1]["run_id"]
+    assert "boom in the trainer" in (failed / "traceback.txt").read_text()
+    assert "Traceback (most recent call last)" in (failed / "traceback.txt").read_text()
+    # failed runs are not retried without --retry-failed
+    r = sweep(spec, "--out", out, "-j", "1")
+    assert r.exit_code == 1 and "2 of 3 runs already done; training 0; 1 failed before" in r.output
+    monkeypatch.setattr(dlexp.experiment, "execute", real)
+    r = sweep(spec, "--out", out, "-j", "1", "--retry-failed")
+    assert r.exit_code == 0 and "training 1" in r.output
+    assert [row["status"] for row in summary_rows(out, "iso")] == ["completed"] * 3
+
+
+def test_data_error_in_a_point_fails_that_run_only(tmp_path):
+    # 100 folds of 96 train+val rows cannot be built: a DataError, raised in a pool worker
+    spec = write_spec(tmp_path, {"name": "data", "grid": {"eval.cv": [None, 100], "model.hidden": [[4]]}})
+    out = tmp_path / "results"
+    r = sweep(spec, "--out", out, "-j", "2")
+    assert r.exit_code == 1, r.output
+    rows = summary_rows(out, "data")
+    assert [row["status"] for row in rows] == ["completed", "failed"]
+    assert "folds need 2 <= k <= 96" in rows[1]["error"]
+    assert "folds need" in (out / "runs" / rows[1]["run_id"] / "traceback.txt").read_text()
+
+
+def test_killed_worker_is_retried_then_failed(tmp_path, monkeypatch):
+    spec = write_spec(tmp_path, {"name": "crash", "grid": {"model.hidden": [[4], [8], [16]]}})
+    victim = load_spec(spec).points[1].rid
+    monkeypatch.setenv("DLEXP_TEST_CRASH_RUN", victim)
+    out = tmp_path / "results"
+    r = sweep(spec, "--out", out, "-j", "2", "--max-crash-retries", "1")
+    assert r.exit_code == 1, r.output
+    rows = summary_rows(out, "crash")
+    assert [row["status"] for row in rows] == ["completed", "failed", "completed"]
+    assert "worker process died 2 times" in rows[1]["error"]
+    monkeypatch.delenv("DLEXP_TEST_CRASH_RUN")
+    assert sweep(spec, "--out", out, "-j", "2", "--retry-failed").exit_code == 0
+
+
+def test_jobs_1_and_2_give_the_same_summary(tmp_path):
+    spec = write_spec(tmp_path, {"name": "det", "grid": {"model.hidden": [[4], [8]], "seed": [0, 1]}})
+    assert sweep(spec, "--out", tmp_path / "a", "-j", "1").exit_code == 0
+    assert sweep(spec, "--out", tmp_path / "b", "-j", "2").exit_code == 0
+    assert summary_rows(tmp_path / "a", "det") == summary_rows(tmp_path / "b", "det")
+
+
+# ---- locks --------------------------------------------------------------------------------------
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_stale_lock_is_taken_over(tmp_path):
+    from dlexp.locks import HOST, RunLock
+
+    spec = write_spec(tmp_path, {"name": "stale", "grid": {"model.hidden": [[4]]}})
+    rid = load_spec(spec).points[0].rid
+    out = tmp_path / "results"
+    lock = out / "runs" / ".locks" / f"{rid}.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"pid": dead_pid(), "host": HOST, "started": time.time() - 5}))
+    assert not RunLock(out, rid).is_locked()
+    r = sweep(spec, "--out", out, "-j", "1")
+    assert r.exit_code == 0 and "training 1" in r.output
+    assert not lock.exists()
+
+
+def test_live_lock_is_respected_and_its_result_read(tmp_path):
+    """A run locked by a live process is not trained: the sweep waits, then takes its result."""
+    from dlexp.config import dump_yaml, resolved_dict
+    from dlexp.experiment import execute
+    from dlexp.locks import HOST
+    from dlexp.store import write_run
+
+    spec = write_spec(tmp_path, {"name": "live", "grid": {"model.hidden": [[4], [8]]}})
+    point = load_spec(spec).points[1]
+    out = tmp_path / "results"
+    lock = out / "runs" / ".locks" / f"{point.rid}.lock"
+    lock.parent.mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(json.dumps({"pid": other.pid, "host": HOST, "started": time.time()}))
+
+        def the_other_process():
+            time.sleep(1.5)
+            output = execute(point.exp)
+            output.summary["name"] = "trained elsewhere"
+            write_run(out, point.rid, output, dump_yaml(resolved_dict(point.exp)))
+            lock.unlink()
+
+        helper = threading.Thread(target=the_other_process)
+        helper.start()
+        r = sweep(spec, "--out", out, "-j", "1")
+        helper.join()
+    finally:
+        other.kill()
+        other.wait()
+    assert r.exit_code == 0, r.output
+    assert "waiting for 1 run(s) that pid" in r.output
+    summary = json.loads((out / "runs" / point.rid / "summary.json").read_text())
+    assert summary["name"] == "trained elsewhere"
+    assert [row["status"] for row in summary_rows(out, "live")] == ["completed", "completed"]
+
+
+def test_dlexp_run_waits_for_a_live_lock(tmp_path):
+    from dlexp.config import load_config, run_id
+    from dlexp.locks import HOST
+
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump(BASE))
+    out = tmp_path / "results"
+    lock = out / "runs" / ".locks" / f"{run_id(load_config(cfg))}.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": HOST, "started": time.time()}))
+    threading.Timer(1.0, lock.unlink).start()
+    t0 = time.monotonic()
+    r = CliRunner().invoke(main, ["run", str(cfg), "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    assert time.monotonic() - t0 >= 1.0
+    assert "waiting for pid" in r.output
+    assert not lock.exists()
+
+
+def test_dry_run_json_name_and_set(tmp_path):
+    spec = write_spec(tmp_path, {"name": "dry", "grid": {"seed": [1, 2]}})
+    out = tmp_path / "results"
+    r = sweep(spec, "--out", out, "--dry-run")
+    assert r.exit_code == 0 and not (out / "runs").exists()
+    assert [line.split()[1:] for line in r.stdout.splitlines()] == [["pending", "seed=1"], ["pending", "seed=2"]]
+    r = sweep(spec, "--out", out, "-j", "1", "--json", "--name", "renamed", "--set", "train.epochs=2")
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert result["name"] == "renamed" and result["counts"] == {"completed": 2}
+    assert [row["epochs_run"] for row in result["rows"]] == [2, 2]
+    assert (out / "sweeps" / "renamed" / "summary.csv").exists()
+    r = sweep(spec, "--out", out, "--dry-run", "--set", "train.epochs=2")
+    assert all(line.split()[1] == "completed" for line in r.stdout.splitlines())
+    r = sweep(spec, "--out", out, "-j", "1", "--name", "renamed")
+    assert "the spec changed since the last run" in r.output
+
+
+def test_grid_option_replaces_a_spec_axis_in_place(tmp_path):
+    spec = write_spec(tmp_path, {"grid": {"model.hidden": [[4]], "seed": [0, 1]}})
+    plan = load_spec(spec, ["model.hidden=[2],[3]", "regularization.l2=0,0.1"])
+    assert plan.swept == ["model.hidden", "seed", "regularization.l2"]
+    assert len(plan.points) == 8 and plan.points[0].values == {"model.hidden": [2], "seed": 0,
+                                                               "regularization.l2": 0}

@@ -1,0 +1,135 @@
+"""`dlexp table` and `dlexp ls`: formats, sorting, columns, damaged runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from dlexp.cli import main
+from dlexp.tables import cell_text, summary_row
+
+BASE = {"name": "tiny", "data": {"name": "moons", "n_samples": 120, "noise": 0.25},
+        "model": {"hidden": [8]}, "optimizer": {"name": "adam", "lr": 0.02},
+        "train": {"epochs": 3, "batch_size": 16}}
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """A sweep over model.hidden (3 points) and one plain run, in one results folder."""
+    folder = tmp_path_factory.mktemp("tables")
+    (folder / "base.yaml").write_text(yaml.safe_dump(BASE))
+    (folder / "spec.yaml").write_text(yaml.safe_dump({"name": "width", "base": "base.yaml",
+                                                      "grid": {"model.hidden": [[2], [16], [4, 4]]}}))
+    out = folder / "results"
+    r = invoke("sweep", folder / "spec.yaml", "--out", out, "-j", "1")
+    assert r.exit_code == 0, r.output
+    r = invoke("run", folder / "base.yaml", "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    return out, r.stdout.strip()
+
+
+def test_csv_has_every_column_and_json_text_for_lists(results):
+    out, _ = results
+    r = invoke("table", "width", "--out", out, "--format", "csv")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [row["model.hidden"] for row in rows] == ["[2]", "[16]", "[4, 4]"]
+    assert {"run_id", "status", "val_loss", "val_acc", "gap", "n_params", "weights.near_zero_fraction"} <= set(rows[0])
+    assert rows == list(csv.DictReader(io.StringIO((out / "sweeps" / "width" / "summary.csv").read_text())))
+
+
+def test_json_and_sort(results):
+    out, _ = results
+    r = invoke("table", out / "sweeps" / "width", "--out", out, "--format", "json", "--sort", "n_params")
+    rows = json.loads(r.stdout)
+    assert [row["n_params"] for row in rows] == sorted(row["n_params"] for row in rows)
+    assert rows[0]["model.hidden"] == [2]
+    r = invoke("table", "width", "--out", out, "--format", "json", "--sort=-n_params")
+    assert [row["model.hidden"] for row in json.loads(r.stdout)][0] == [16]
+
+
+def test_markdown_and_columns(results):
+    out, _ = results
+    r = invoke("table", "width", "--out", out, "--format", "markdown", "--columns", "model.hidden,val_acc")
+    lines = r.stdout.splitlines()
+    assert lines[0] == "| model.hidden | val_acc |"
+    assert lines[1] == "| --- | ---: |"
+    assert len(lines) == 5 and lines[2].startswith("| [2] | ")
+
+
+def test_text_table_of_runs_by_folder_and_id(results):
+    out, run_folder = results
+    rid = run_folder.rsplit("/", 1)[-1]
+    r = invoke("table", run_folder, rid, "--out", out)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.count(rid) == 2 and "tiny" in r.stdout and "completed" in r.stdout
+    r = invoke("table", "width", "--out", out)
+    assert "model.hidden" in r.stdout and "[4, 4]" in r.stdout
+    assert not any(line != line.rstrip() for line in r.stdout.splitlines())
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--sort", "val_los"), "--sort: no column 'val_los' (did you mean 'val_loss'?)"),
+    (("--columns", "run_id,statuss"), "--columns: no column 'statuss' (did you mean 'status'?)"),
+])
+def test_unknown_column_exits_2_with_did_you_mean(results, args, message):
+    out, _ = results
+    r = invoke("table", "width", "--out", out, *args)
+    assert r.exit_code == 2 and message in r.output
+
+
+def test_unknown_target_exits_2(results):
+    out, _ = results
+    r = invoke("table", "nothing-here", "--out", out)
+    assert r.exit_code == 2 and "not a run folder" in r.output
+
+
+def test_diagnosis_column_when_summaries_have_one(tmp_path):
+    row = summary_row({"run_id": "a", "status": "completed", "val_loss": 0.5,
+                       "diagnosis": {"label": "overfitting", "evidence": []}}, {"seed": 1})
+    assert row["diagnosis"] == "overfitting" and list(row)[:3] == ["seed", "run_id", "status"]
+    assert summary_row({"diagnosis": "underfitting"})["diagnosis"] == "underfitting"
+    assert "diagnosis" not in summary_row({"status": "completed"})
+
+
+def test_cells():
+    assert [cell_text(v) for v in ([8, 8], {"rate": 0.5}, True, None, 0.1, "relu")] == \
+        ["[8, 8]", '{"rate": 0.5}', "true", "", "0.1", "relu"]
+
+
+def test_ls_lists_runs_and_sweeps_and_flags_damaged(results, tmp_path):
+    import shutil
+
+    out, _ = results
+    copy = tmp_path / "results"
+    shutil.copytree(out, copy)
+    runs = sorted(p for p in (copy / "runs").iterdir() if not p.name.startswith("."))
+    (runs[0] / "summary.json").write_text("{not json")
+    (runs[1] / "summary.json").unlink()
+    r = invoke("ls", "--out", copy)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.count("damaged") >= 2 and "completed" in r.stdout and "width" in r.stdout
+    r = invoke("ls", "--out", copy, "--json")
+    listing = json.loads(r.stdout)
+    status = {row["run_id"]: row["status"] for row in listing["runs"]}
+    assert status[runs[0].name] == "damaged" and status[runs[1].name] == "damaged"
+    assert list(status.values()).count("completed") == 2
+    (sweep,) = listing["sweeps"]
+    assert sweep["name"] == "width" and sweep["runs"] == 3 and sweep["done"] + sweep["damaged"] == 3
+    # the table of a sweep with a damaged run skips it with a warning, no crash
+    r = invoke("table", "width", "--out", copy, "--format", "csv")
+    assert r.exit_code == 0
+
+
+def test_ls_of_an_empty_folder(tmp_path):
+    r = invoke("ls", "--out", tmp_path / "nothing")
+    assert r.exit_code == 0 and "no runs or sweeps" in r.output
