@@ -442,9 +442,15 @@ def _read_csv(key: str, path: Path, target: str, main: _Table | None = None) -> 
         raise DataError(Problem(f"cannot read it as a UTF-8 CSV file: byte {raw[at]:#04x} at offset {at} "
                                 "is not UTF-8 text", line=raw[:at].count(b"\n") + 1, **where)) from None
     reader = csv.reader(io.StringIO(text, newline=""))
+    rows, end = [], 0
     try:
-        rows = [([c.strip() for c in row], reader.line_num) for row in reader
-                if any(c.strip() for c in row)]  # blank lines are skipped
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if end > start and any("\n" in c or "\r" in c for c in row):
+                raise DataError(Problem(f"a quoted cell runs from line {start} to line {end}: an unbalanced "
+                                        "quote (\")?", line=start, **where))
+            if any(c.strip() for c in row):  # blank lines are skipped
+                rows.append(([c.strip() for c in row], end))
     except csv.Error as e:
         raise DataError(Problem(f"cannot read it as a CSV file: {e}", line=reader.line_num, **where)) from None
     if not rows:

@@ -57,9 +57,14 @@ class Run:
 
     @property
     def label(self) -> str:
-        """A legend label: the swept values if any, else the run's name."""
+        """A legend label: the swept values if any, else the run's name. Nested values are flattened
+        into their own short keys: {"regularization": {"l1": 0.01, "l1_mode": "proximal"}} reads
+        "l1=0.01, l1_mode=proximal" (plots.point_labels, which figures also use to leave out
+        what every run of a figure shares)."""
         if self.point:
-            return ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in self.point.items())
+            from .plots import point_labels
+
+            return point_labels([self.point])[0]
         return self.name
 
     @cached_property

@@ -88,6 +88,9 @@ class Point:
     def label(self) -> str:
         return ", ".join(f"{k}={fmt_value(v)}" for k, v in self.values.items())
 
+    def __repr__(self) -> str:
+        return f"Point({self.index}, {self.label}, run_id={self.rid})"
+
 
 @dataclass
 class SweepPlan:

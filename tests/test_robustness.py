@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dlexp.cli import main
@@ -326,15 +326,39 @@ def test_named_cases_from_the_issue(pairs, fragment):
     run_config(base, pairs, expect=2, fragment=fragment)
 
 
-def test_absurd_learning_rate_diverges_cleanly():
+@pytest.mark.parametrize("sets,status", [
+    ([], "diverged"),
+    # float64 weights of ~1e300 stay finite, but their squares overflow: no numpy warning may escape
+    (["optimizer.name=sgd", "train.dtype=float64", "train.batch_size=full", "model.hidden=[]", "train.epochs=1",
+      "data.standardize=false"], None),
+    (["optimizer.name=sgd", "train.dtype=float64", "model.hidden=[]", "regularization.l1=0.1",
+      "regularization.l2=0.1"], None),
+])
+def test_absurd_learning_rate_ends_cleanly(sets, status):
     base = {"name": "lr", "data": {"name": "moons", "n_samples": 60}, "model": {"hidden": [4]},
             "train": {"epochs": 3}}
     with tempfile.TemporaryDirectory() as tmp:
         path, out = Path(tmp) / "exp.yaml", Path(tmp) / "out"
         path.write_text(yaml.safe_dump(base))
-        r = invoke(["run", path, "--out", out, "--set", "optimizer.lr=1e300", "--json"])
+        args = ["run", path, "--out", out, "--set", "optimizer.lr=1e300", "--json"]
+        for s in sets:
+            args += ["--set", s]
+        r = invoke(args)
         assert r.exit_code == 0 and "Traceback" not in r.output and "Warning" not in r.stderr, r.output
-        assert json.loads(r.stdout)["status"] == "diverged"
+        assert json.loads(r.stdout)["status"] in ((status,) if status else ("completed", "diverged"))
+
+
+@pytest.mark.parametrize("sets,head", [
+    (["foo.bar=1"], "error: --set: foo: unknown key"),
+    (["model.hidden=[1e9]"], "error: --set: model.hidden.0: "),  # not the file's line of model.hidden
+    (["model.activaton=relu"], "error: --set: model.activaton: unknown key (did you mean 'activation'?)"),
+])
+def test_set_problems_are_located_at_set(tmp_path, sets, head):
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: x\nmodel:\n  hidden: [4]\n")
+    r = invoke(["run", path, "--out", tmp_path / "out", *[a for s in sets for a in ("--set", s)]])
+    judge(r, tmp_path / "out", [path], expect=2)
+    assert r.stderr.startswith(head), r.stderr
 
 
 @pytest.mark.parametrize("text,fragment", [
@@ -344,6 +368,7 @@ def test_absurd_learning_rate_diverges_cleanly():
     ("- 1\n- 2\n", "a config must be a mapping"),
     ("name: x\n? [1, 2]\n: 3\n", "invalid YAML"),
     ("1: 2\n", "keys should be strings"),
+    ("name: x\nseed: 1\x1f\n", "unacceptable character"),  # a control character: one line, not two
 ])
 def test_broken_yaml_is_one_located_message(tmp_path, text, fragment):
     path = tmp_path / "exp.yaml"
@@ -367,7 +392,8 @@ def test_any_config_file_content_exits_0_or_2(content):
 # ---------------------------------------------------------------------------------------------
 # CSV data files
 
-LINE_DEFECTS = ("garbage_cell", "non_finite_cell", "empty_cell", "missing_target", "ragged_row", "binary_junk")
+LINE_DEFECTS = ("garbage_cell", "non_finite_cell", "empty_cell", "missing_target", "ragged_row", "binary_junk",
+                "unbalanced_quote")
 FILE_DEFECTS = ("no_target_column", "empty_file", "header_only")
 
 
@@ -406,6 +432,9 @@ def csv_cases(draw):
         i = draw(st.integers(0, len(body) - 1))
         body[i] = body[i][:-1] if draw(st.booleans()) else body[i] + ["0"] * draw(st.integers(1, 3))
         lines.append(i + 2)
+    elif defect == "unbalanced_quote":
+        quoted = draw(st.integers(0, len(body) - 1))
+        lines.append(quoted + 2)
     elif defect == "no_target_column":
         head[-1] = draw(st.sampled_from(["target", "Y", "label", "y2"]))
         lines.append(1)
@@ -416,6 +445,10 @@ def csv_cases(draw):
     good = text(header, rows(n)).encode()
     if raw is None:
         raw = text(head, body).encode()
+    if defect == "unbalanced_quote":  # a quote opening a cell that never closes: the rest is one cell
+        text_lines = raw.decode().split("\n")
+        text_lines[lines[0] - 1] = '"' + text_lines[lines[0] - 1]
+        raw = "\n".join(text_lines).encode()
     if defect == "binary_junk":
         cut = draw(st.integers(0, len(raw)))
         raw = raw[:cut] + b"\xff" + draw(st.binary(max_size=30)) + raw[cut:]
