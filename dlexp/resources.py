@@ -59,6 +59,11 @@ def expanded_features(n: int, degree: int) -> int:
 
 def estimate_bytes(exp) -> int:
     """Peak memory of training `exp`, roughly, in bytes (data + model + optimizer + batches)."""
+    return sum(estimate_parts(exp).values())
+
+
+def estimate_parts(exp) -> dict[str, int]:
+    """The estimate split by the config key that drives each part."""
     rows, feats, outputs = _data_shape(exp.data)
     feats = expanded_features(feats, exp.data.poly_degree)
     item = 4 if exp.train.dtype == "float32" else 8
@@ -72,7 +77,7 @@ def estimate_bytes(exp) -> int:
     chunk = max(batch, min(rows, 8192))
     # forward caches and backward buffers of the widest pass (training batch or evaluation chunk)
     activations = chunk * sum(widths) * item * 4
-    return int(data + model + activations)
+    return {"data.n_samples": int(data), "model.hidden": int(model + activations)}
 
 
 def memory_limit() -> int:
@@ -99,13 +104,15 @@ def human(n: float) -> str:
 
 def check_memory(exp) -> int:
     """The estimate in bytes; ResourceError (exit 2) if it exceeds the limit."""
-    need = estimate_bytes(exp)
+    parts = estimate_parts(exp)
+    need = sum(parts.values())
     limit = memory_limit()
     if need > limit:
-        widths = exp.model.hidden
+        key = max(parts, key=parts.get)  # name the key that costs the most
+        rows = BUNDLED[exp.data.name][0] if exp.data.name in BUNDLED else exp.data.n_samples
         raise ResourceError(Problem(
             f"this run needs about {human(need)} of memory, above the limit of {human(limit)} "
-            f"(data.n_samples={exp.data.n_samples if exp.data.name not in BUNDLED else BUNDLED[exp.data.name][0]}, "
-            f"model.hidden={widths}); shrink the data or the model, or raise the limit with {LIMIT_ENV}=…",
-            key="data/model"))
+            f"(data {human(parts['data.n_samples'])} with data.n_samples={rows}; model and batches "
+            f"{human(parts['model.hidden'])} with model.hidden={exp.model.hidden}); shrink the data or the model, "
+            f"or raise the limit with {LIMIT_ENV}=…", key=key))
     return need

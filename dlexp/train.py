@@ -214,6 +214,8 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
         final = {}
         for split, X, y in (("train", X_train, y_train), ("val", X_val, y_val), ("test", X_test, y_test)):
             final[f"{split}_loss"], final[f"{split}_{mname}"] = evaluate(model, eval_loss_fn, X, y, task)
+        final_penalty = penalty(weights, reg.l1, reg.l2)
+        stats = weight_stats(weights)
     summary = {
         "status": status,
         "seed": seed,
@@ -229,14 +231,14 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
         **{k: _clean(v) for k, v in final.items()},
         "gap": _clean(final["val_loss"] - final["train_loss"]),
         "metric_gap": _clean(final[f"train_{mname}"] - final[f"val_{mname}"]),
-        "penalty": _clean(penalty(weights, reg.l1, reg.l2)),
+        "penalty": _clean(final_penalty),
         "n_params": model.n_params,
         "n_train": int(len(X_train)),
         "n_val": int(len(X_val)),
         "n_test": int(len(X_test)),
         "epoch_time": _clean(float(np.median([r["epoch_time"] for r in metrics]))) if metrics else None,
         "wall_time": time.perf_counter() - t_start,
-        "weights": {k: _clean(v) for k, v in weight_stats(weights).items()},
+        "weights": {k: _clean(v) for k, v in stats.items()},
     }
     return FitResult(summary=summary, metrics=metrics, state=model.state_dict(), activations=activations)
 
