@@ -6,8 +6,10 @@ in, a matplotlib Figure out, result files only (model.npz, activations.csv, conf
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
@@ -17,11 +19,16 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from .config import get_dotted
 from .errors import ResultError, UsageError
-from .figures import PALETTE, auto_xscale, band_line, new_figure, num, run_colors, series_by_x, stat, styled
+from .plots import fmt_number
+from .figures import (PALETTE, STOP_COLOR, auto_xscale, band_line, fig_title, fit_ylim, fmt_num, legend_below,
+                      new_figure, num, run_colors, run_labels, series_by_x, stat, styled)
 from .results import Run, warn
 
-MAX_OVERLAID = 6  # weight histograms drawn over each other in one panel
+MAX_RUNS = 6  # weight histograms: columns (runs) that stay legible side by side
 NEAR_ZERO = 1e-3  # |w| below this counts as near zero, as summary.json's weights.near_zero_fraction
+NEAR_TEXT = fmt_number(NEAR_ZERO, sci=True)  # "1e-3"
+COLUMN_CHARS = 24  # characters of a bold 11 pt title a 2.5-inch column holds
+ZERO_COLOR = "black"  # the exact zeros: a bar of their own at 0, in no run's color
 
 
 def _dense(state: dict) -> list[np.ndarray]:
@@ -32,10 +39,22 @@ def _dense(state: dict) -> list[np.ndarray]:
     return out
 
 
+def _share(p: float) -> str:
+    """A share as a whole percent, "<1 %" rather than a misleading "0 %"."""
+    return "0 %" if p == 0 else "<1 %" if p < 0.005 else ">99 %" if 0.995 <= p < 1 else f"{p:.0%}".replace("%", " %")
+
+
+def _layer_name(i: int, n_layers: int) -> str:
+    return "output layer" if i == n_layers - 1 else f"layer {i + 1}"
+
+
 @styled
 def weights_figure(runs: list[Run], reg_key: str | None = None, title: str | None = None) -> Figure:
-    """Histograms of each Dense layer's weights (runs overlaid, log counts; the output layers share
-    the last panel); with a sweep over a penalty strength `reg_key`, near-zero share vs λ."""
+    """Small multiples of the Dense weights: one column per run (its color, titled with its label),
+    one row per layer (the output layers share the last row) with the x axis shared along a row.
+    Nonzero weights are a histogram (log counts); the exact zeros a black bar of their own at 0,
+    and each panel says "x % exactly 0 · y % |w|<1e-3". With a sweep over a penalty strength
+    `reg_key`, a panel on the right draws the near-zero share vs λ (over every run)."""
     models = []
     for run in runs:
         try:
@@ -47,96 +66,180 @@ def weights_figure(runs: list[Run], reg_key: str | None = None, title: str | Non
             models.append((run, Ws))
     if not models:
         raise UsageError("no run with readable weights (model.npz)")
-    n_layers = max(len(Ws) for _, Ws in models)
-    if len(models) > MAX_OVERLAID:
-        warn(f"weights: histograms of {MAX_OVERLAID} of the {len(models)} runs, evenly spread")
+    if len(models) > MAX_RUNS:
+        warn(f"weights: histograms of {MAX_RUNS} of the {len(models)} runs, evenly spread")
     near = reg_key is not None and len(models) >= 2
-    n_panels = n_layers + near
-    fig, axes = new_figure(min(n_panels, 4), math.ceil(n_panels / 4), width=4.4, height=3.8)
-    axes = list(axes.ravel())
-    for ax in axes[n_panels:]:
-        ax.set_visible(False)
-    # at most MAX_OVERLAID histograms per panel, evenly spread over the runs (all feed the λ panel)
-    shown = [models[i] for i in sorted({round(k) for k in np.linspace(0, len(models) - 1, min(len(models), MAX_OVERLAID))})]
+    # at most MAX_RUNS columns, evenly spread over the runs (all feed the λ panel)
+    shown = [models[i] for i in sorted({round(k) for k in np.linspace(0, len(models) - 1, min(len(models), MAX_RUNS))})]
+    names = run_labels([r for r, _ in shown])
     colors = run_colors(len(shown))
-    for i, ax in enumerate(axes[:n_layers]):
-        # panel i: hidden layer i of every run deep enough; the last panel: every run's output layer
-        last = i == n_layers - 1
-        layer = [(run, Ws[-1] if last else Ws[i], c) for (run, Ws), c in zip(shown, colors) if last or i < len(Ws) - 1]
-        if not layer:
-            ax.set_visible(False)
+    n_rows, n_cols = max(len(Ws) for _, Ws in shown), len(shown)
+    width = max(2.5 * n_cols + (3.9 if near else 0) + 0.6, 7.5)
+    fig = Figure(figsize=(width, 2.35 * n_rows + 1.3), layout="constrained")
+    gs = fig.add_gridspec(n_rows, n_cols + near, width_ratios=[1] * n_cols + ([1.45] if near else []))
+    grid = np.empty((n_rows, n_cols), dtype=object)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            grid[i, j] = fig.add_subplot(gs[i, j], sharex=grid[i, 0] if j else None,
+                                         sharey=grid[i, 0] if j else None)
+    for i in range(n_rows):
+        # row i: hidden layer i of every run deep enough; the last row: every run's output layer
+        last = i == n_rows - 1
+        cells = [(j, Ws[-1] if last else Ws[i]) for j, (run, Ws) in enumerate(shown) if last or i < len(Ws) - 1]
+        if not cells:
+            for ax in grid[i]:
+                ax.set_visible(False)
             continue
-        m = max(float(np.abs(W).max()) for _, W, _ in layer) or 1.0
-        edges = np.linspace(-m, m, 62)  # 61 bins: the middle one is centred on 0
-        for run, W, c in layer:
-            counts, _ = np.histogram(W, edges)
-            ax.stairs(counts, edges, color=c, lw=1.6, label=f"{run.label} ({np.mean(np.abs(W) < NEAR_ZERO):.0%} ≈ 0)")
-        ax.set_yscale("symlog", linthresh=1, linscale=0.4)
-        ax.set_ylim(bottom=0)
-        shapes = sorted({"×".join(str(d) for d in W.shape) for _, W, _ in layer})
-        shape = shapes[0] if len(shapes) == 1 else "various shapes"
-        ax.set(xlabel="weight value", ylabel="count (log scale)",
-               title=f"Dense {'output layer' if last else f'layer {i + 1}'} ({shape})")
-        ax.legend(loc="upper right", fontsize=8)
+        m = max(float(np.abs(W).max()) for _, W in cells) or 1.0
+        edges = np.linspace(-m, m, 42)  # 41 bins: the middle one is centred on 0
+        top = 1
+        for j, W in cells:
+            ax = grid[i, j]
+            w = np.ravel(W)
+            zeros = int(np.sum(w == 0))
+            counts, _ = np.histogram(w[w != 0], edges)
+            ax.stairs(counts, edges, color=colors[j], fill=True, alpha=0.75, lw=0)
+            ax.stairs(counts, edges, color=colors[j], lw=1.1)
+            if zeros:
+                ax.bar(0.0, zeros, width=(edges[1] - edges[0]) * 1.2, color=ZERO_COLOR, zorder=4)
+            top = max(top, int(counts.max()), zeros)
+            shares = f"{_share(zeros / w.size)} exactly 0\n{_share(np.mean(np.abs(w) < NEAR_ZERO))} |w|<{NEAR_TEXT}"
+            ax.text(0.5, 0.97, shares,
+                    transform=ax.transAxes, ha="center", va="top", fontsize=10, color="0.15", zorder=6,
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
+        shapes = sorted({"×".join(str(d) for d in W.shape) for _, W in cells})
+        first = cells[0][0]  # the first column with this layer carries the row's y axis
+        row = grid[i, first]
+        row.set_yscale("symlog", linthresh=1, linscale=0.4)
+        row.set_ylim(0, top * 40)  # a decade and a half above the tallest bar: room for the text
+        row.set_ylabel(f"{_layer_name(i, n_rows)}\n({shapes[0] if len(shapes) == 1 else 'various shapes'})\ncount")
+        row.yaxis.set_major_locator(matplotlib.ticker.SymmetricalLogLocator(linthresh=1, base=10))
+        for j in range(n_cols):
+            ax = grid[i, j]
+            if j != first:
+                ax.tick_params(labelleft=False)
+            if not any(j == c for c, _ in cells):
+                ax.set_visible(False)  # this run has no such layer
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5, symmetric=True))
+            if last:
+                ax.set_xlabel("weight value")
+    for j, name in enumerate(names):  # a long label on two lines: never into the next column's title
+        top_cell = next(ax for ax in grid[:, j] if ax.get_visible())
+        top_cell.set_title(textwrap.fill(name, COLUMN_CHARS, break_long_words=False), color=colors[j], fontsize=11,
+                             fontweight="bold")
+    handles = [Patch(color="0.55", alpha=0.75, label="weights ≠ 0 (one color per run)"),
+               Patch(color=ZERO_COLOR, label="weights exactly 0")]
     if near:
-        ax = axes[n_layers]
+        ax = fig.add_subplot(gs[:, n_cols])
         xs = [num(r.point[reg_key] if reg_key in r.point else get_dotted(r.config, reg_key)) for r, _ in models]
         series, _ = series_by_x([r for r, _ in models], xs, [""] * len(models))
         gx, at = series.get("", ([], {}))
-        for key, style, label in (("near_zero_fraction", "-", f"near zero (|w| < {NEAR_ZERO:g})"),
-                                  ("zero_fraction", "--", "exactly zero")):
+        for key, style, label in (("near_zero_fraction", "-", f"share |w| < {NEAR_TEXT} (right)"),
+                                  ("zero_fraction", "--", "share exactly 0 (right)")):
             stats = np.array([stat(at[x], key, section="weights") for x in gx]).reshape(-1, 2)
             if key == "zero_fraction" and not np.nan_to_num(stats[:, 0]).any():
                 continue
-            band_line(ax, np.array(gx, float), stats[:, 0], stats[:, 1], PALETTE[1], style, label, marker="o")
+            handles.append(band_line(ax, np.array(gx, float), stats[:, 0], stats[:, 1], PALETTE[1], style, label,
+                                     marker="o"))
         auto_xscale(ax, gx)
+        if len(ax.get_xticks()) > 5:  # a narrow panel: slanted λ labels do not run into each other
+            ax.tick_params(axis="x", labelrotation=45)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+                label.set_rotation_mode("anchor")
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set(xlabel=f"λ ({reg_key})", ylabel="share of Dense weights", title="sparsity vs penalty strength")
-        ax.legend(loc="best", fontsize=8)
-    fig.suptitle(title or "Dense weights per layer")
+    legend_below(fig, handles, max_cols=4)
+    fig_title(fig, title or "Dense weights per layer")
     return fig
 
 
-def _activation_rows(run: Run) -> list[dict]:
+def _activation_rows(run: Run) -> tuple[list[dict], Run]:
+    """The run's activations.csv rows and the run they come from (repeats / CV: the first member)."""
     try:
         rows = run.activations
         if not rows and run.summary.get("members"):
-            rows = run.members()[0].activations  # repeats / CV: the first member's
+            member = run.members()[0]
+            return member.activations, member
     except ResultError as exc:
         warn(f"skipping {run.run_id}: {exc}")
-        return []
-    return rows
+        return [], run
+    return rows, run
+
+
+def _finite(a: np.ndarray, limit: float = 1e12) -> np.ndarray:
+    """NaN for non-finite and absurd (a diverging net's 1e29) values."""
+    a = np.array(a, float)
+    a[~np.isfinite(a) | (np.abs(a) > limit)] = np.nan
+    return a
 
 
 @styled
 def activations_figure(runs: list[Run], title: str | None = None) -> Figure:
-    """Mean and std of each hidden layer's pre-activation per epoch, one column per run."""
-    found = [(run, rows) for run in runs if (rows := _activation_rows(run))]
+    """Mean and std of each hidden layer's pre-activation per epoch, one column per run.
+
+    A diverged run's curves stop before its diverged epoch, marked in its panels; the y limits
+    come from the runs that did not diverge, so a blown-up value never flattens the others."""
+    found = [(run, rows, source) for run in runs for rows, source in [_activation_rows(run)] if rows]
     if not found:
         raise UsageError("no run has activations.csv: train with `train.track_activations: true`")
     for run in runs:
-        if all(run is not r for r, _ in found):
+        if all(run is not r for r, _, _ in found):
             warn(f"skipping {run.run_id} ({run.label}): no activations.csv")
-    fig, axes = new_figure(len(found), nrows=2, width=4.6, height=3.1, sharex="col", sharey="row")
-    for j, (run, rows) in enumerate(found):
+    fig, axes = new_figure(len(found), nrows=2, width=4.6 if len(found) <= 3 else 3.6, height=3.1, sharex=True,
+                           sharey="row")
+    names = run_labels([r for r, _, _ in found])
+    n_layers = max(len({int(r["layer"]) for r in rows}) for _, rows, _ in found)
+    colors = [matplotlib.colormaps["viridis"](t) for t in np.linspace(0.0, 0.85, max(n_layers, 1))]
+    kept = {0: [], 1: []}  # the values that set each row's y limits
+    last_epoch = max(num(r["epoch"]) for _, rows, _ in found for r in rows)
+    for j, (run, rows, source) in enumerate(found):
         layers = sorted({int(r["layer"]) for r in rows})
-        colors = [matplotlib.colormaps["viridis"](t) for t in np.linspace(0.0, 0.85, max(len(layers), 1))]
-        for layer, c in zip(layers, colors):
-            pts = sorted((r["epoch"], r["mean"], r["std"]) for r in rows if int(r["layer"]) == layer)
-            e, mean, std = (np.array([num(p[k]) for p in pts]) for k in range(3))
-            axes[0][j].plot(e, mean, color=c, marker="." if len(e) < 30 else None, label=f"hidden layer {layer + 1}")
-            axes[1][j].plot(e, std, color=c, marker="." if len(e) < 30 else None, label=f"hidden layer {layer + 1}")
+        diverged = num(source.summary.get("diverged_epoch") or run.summary.get("diverged_epoch"))
+        diverged = diverged if source.status == "diverged" or run.status == "diverged" else math.nan
+        for layer in layers:
+            pts = sorted((num(r["epoch"]), r["mean"], r["std"]) for r in rows if int(r["layer"]) == layer)
+            e = np.array([p[0] for p in pts])
+            mean, std = _finite([num(p[1]) for p in pts]), _finite([num(p[2]) for p in pts])
+            if math.isfinite(diverged):  # cut at the diverged epoch
+                keep = e < diverged
+                e, mean, std = e[keep], mean[keep], std[keep]
+            for row, values in ((0, mean), (1, std)):
+                axes[row][j].plot(e, values, color=colors[layer % len(colors)], marker="." if len(e) < 30 else None,
+                                  label=f"hidden layer {layer + 1}")
+                if not math.isfinite(diverged):
+                    kept[row].append(values)
+        if math.isfinite(diverged):
+            for row in (0, 1):
+                ax = axes[row][j]
+                ax.axvline(diverged, color=STOP_COLOR, lw=1.4, label="diverged")
+                ax.plot(diverged, 0.97, "X", color=STOP_COLOR, ms=11, transform=ax.get_xaxis_transform(), zorder=6,
+                        clip_on=False)
+            right = diverged <= 0.6 * last_epoch  # the text on the side of the line with room
+            axes[0][j].annotate(f"diverged at epoch {fmt_num(diverged)}", xy=(diverged, 0.5),
+                                xycoords=axes[0][j].get_xaxis_transform(), xytext=(8 if right else -8, 0),
+                                textcoords="offset points", ha="left" if right else "right", va="center",
+                                color=STOP_COLOR, fontsize=11, fontweight="bold", zorder=7,
+                                bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": STOP_COLOR, "alpha": 0.9})
         try:
             norm = (run.config.get("model") or {}).get("norm", "?")
         except ResultError:
             norm = "?"
-        axes[0][j].set_title(f"{run.label}\nnorm: {norm}")
+        axes[0][j].set_title(names[j] if "norm=" in names[j] else f"{names[j]}\nnorm: {norm}")
         axes[1][j].set_xlabel("epoch (0 = at initialization)")
         axes[1][j].xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes[0][j].legend(loc="best", fontsize=8)
+    for row in (0, 1):
+        values = kept[row] or [np.array([])]
+        if not np.isfinite(np.concatenate(values)).any():  # every run diverged: their kept part
+            values = [l.get_ydata() for ax in axes[row] for l in ax.get_lines() if l.get_label().startswith("hidden")]
+        fit_ylim(axes[row][0], values)
     axes[0][0].set_ylabel("mean of pre-activation")
     axes[1][0].set_ylabel("std of pre-activation")
-    fig.suptitle(title or "Internal covariate shift: hidden pre-activations on a fixed probe batch")
+    handles = [Line2D([], [], color=c, label=f"hidden layer {i + 1}") for i, c in enumerate(colors[:n_layers])]
+    if any(l.get_color() == STOP_COLOR for ax in axes.ravel() for l in ax.get_lines()):
+        handles.append(Line2D([], [], color=STOP_COLOR, marker="X", label="diverged (values beyond)"))
+    legend_below(fig, handles)
+    fig_title(fig, title or "Internal covariate shift: hidden pre-activations on a fixed probe batch")
     return fig
 
 
@@ -158,7 +261,7 @@ def boundary_figure(runs: list[Run], title: str | None = None, resolution: int =
     fig, axes = new_figure(ncols, nrows, width=4.3, height=4.1)
     flat = list(axes.ravel())
     n_classes = 2
-    for ax, (run, p) in zip(flat, planes):
+    for ax, (run, p), name in zip(flat, planes, run_labels([r for r, _ in planes])):
         pts = np.vstack([p.X_train, p.X_val])
         lo, hi = pts.min(axis=0) - 0.5, pts.max(axis=0) + 0.5
         gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
@@ -177,7 +280,7 @@ def boundary_figure(runs: list[Run], title: str | None = None, resolution: int =
         unit = " (standardized)" if p.standardized else ""
         m = p.summary.get("metric", "acc")
         ax.set(xlabel=f"{p.feature_names[0]}{unit}", ylabel=f"{p.feature_names[1]}{unit}", xlim=(lo[0], hi[0]),
-               ylim=(lo[1], hi[1]), title=f"{run.label}\ntrain {m} {num(p.summary.get('train_' + m)):.2f} · "
+               ylim=(lo[1], hi[1]), title=f"{name}\ntrain {m} {num(p.summary.get('train_' + m)):.2f} · "
                                           f"val {m} {num(p.summary.get('val_' + m)):.2f}")
         ax.grid(False)
     for ax in flat[len(planes):]:
@@ -188,6 +291,6 @@ def boundary_figure(runs: list[Run], title: str | None = None, resolution: int =
     handles += [Line2D([], [], marker="o", ls="", color="0.4", label="training points"),
                 Line2D([], [], marker="^", ls="", mfc="none", color="0.4", label="validation points"),
                 Line2D([], [], color="k", lw=1.3, label="decision boundary")]
-    fig.legend(handles=handles, loc="outside right upper")
-    fig.suptitle(title or "Decision boundaries")
+    legend_below(fig, handles)
+    fig_title(fig, title or "Decision boundaries")
     return fig

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import re
 import statistics
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ CAPACITY = {"model.hidden": 1, "data.poly_degree": 1, "train.epochs": 1, "regula
 AXIS_NAMES = {"regularization.l1": "L1 strength λ", "regularization.l2": "L2 strength λ",
               "model.dropout": "dropout rate", "model.dropout.rate": "dropout rate",
               "optimizer.lr": "learning rate", "optimizer.weight_decay": "weight decay",
-              "train.epochs": "epochs", "train.batch_size": "batch size (examples)",
+              "train.epochs": "epochs", "train.batch_size": "batch size",
               "data.poly_degree": "polynomial degree", "data.noise": "data noise",
               "data.label_noise": "label noise (fraction of train labels)", "data.n_samples": "samples"}
 
@@ -110,7 +111,9 @@ def load_target(targets, results: Path = Path("results")) -> Target:
     runs = [r for f in found for r in (f.runs if isinstance(f, Sweep) else [f])]
     names = [f.name if isinstance(f, Sweep) else f.run_id for f in found]
     swept = differing_keys(runs)
-    if len({r.label for r in runs}) < len(runs):  # label the runs by what differs between them
+    # label the runs by what differs between them when their names do not tell them apart, or are
+    # sweep points' names ("study-x/norm=none, lr=0.5": the sweep's name is in every one)
+    if len({r.label for r in runs}) < len(runs) or all("/" in r.name and not r.point for r in runs):
         runs = [dataclasses.replace(r, point={k: get_dotted(r.config, k) for k in swept[:3]}) for r in runs]
     slug = "+".join(_slug(n) for n in names[:3]) + (f"+{len(names) - 3}-more" if len(names) > 3 else "")
     return Target("", Path(results) / "plots", runs, swept, slug=slug)
@@ -118,6 +121,83 @@ def load_target(targets, results: Path = Path("results")) -> Target:
 
 # ---------------------------------------------------------------------------------------------
 # The x axis of a sweep
+
+def fmt_number(v, sci: bool = False) -> str:
+    """A number as short as it reads: 64, 0.25, 2.5e-3 (sci: below 1 in powers of ten, 1e-3 not 0.001)."""
+    if isinstance(v, int) or float(v).is_integer() and abs(v) < 1e6:
+        return str(int(v))
+    v = float(v)
+    if not math.isfinite(v):
+        return str(v)
+    if sci and abs(v) < 1 or abs(v) >= 1e6 or abs(v) < 1e-4:
+        mantissa, exponent = f"{v:.2e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{v:.3g}"
+
+
+def _leaves(d: dict, prefix: str = ""):
+    """(dotted path, value) of a point, nested dict values flattened into their own keys."""
+    for k, v in d.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            yield from _leaves(v, path + ".")
+        else:
+            yield path, v
+
+
+def _short(path: str) -> str:
+    """The key a legend shows: the leaf ('optimizer.lr' → 'lr'), the section for a name
+    ('optimizer.name' → 'optimizer')."""
+    parts = path.split(".")
+    return parts[-2] if parts[-1] == "name" and len(parts) > 1 else parts[-1]
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def point_labels(points: list[dict], lookup=None) -> list[str]:
+    """Legend labels of sweep points drawn side by side in one figure.
+
+    Nested values get their own short keys ({"regularization": {"l1": 0.01, "l1_mode": "proximal"}}
+    → "l1=1e-2, l1_mode=proximal"); keys every point shares with the same value are left out (the
+    figure's title names the study); a flag reads as its key ("nesterov"), None as "no <key>";
+    the numbers of one key are written alike (all in powers of ten when one is below 0.01).
+    lookup: per point, dotted key → value for keys the point lacks (its run's config); used
+    when leaving out the shared keys would leave a point with no label at all.
+    """
+    flat = [dict(_leaves(p)) for p in points]
+    paths = list(dict.fromkeys(k for f in flat for k in f))
+    short = {p: _short(p) for p in paths}
+    names = list(short.values())
+    short = {p: (p if names.count(s) > 1 else s) for p, s in short.items()}
+    common = set()
+    if len(points) > 1:
+        common = {p for p in paths if all(p in f for f in flat) and len({repr(f[p]) for f in flat}) == 1}
+    shown = []
+    for i, f in enumerate(flat):
+        items = {p: v for p, v in f.items() if p not in common}
+        if not items and f and lookup is not None:  # e.g. the plain-SGD point among momentum points
+            for p in paths:
+                if p not in f and p not in common:
+                    v = lookup[i](p)
+                    if v is not None and v is not False:
+                        items[p] = v
+        shown.append(items or f)
+    sci = {p: any(_is_number(v) and 0 < abs(v) < 0.01 for s in shown for q, v in s.items() if q == p) for p in paths}
+
+    def text(p, v):
+        key = short[p]
+        if v is None:
+            return f"no {key}"
+        if isinstance(v, bool):
+            return key if v else f"no {key}"
+        if _is_number(v):
+            return f"{key}={fmt_number(v, sci[p])}"
+        return f"{key}={fmt_value(v)}"
+
+    return [", ".join(text(p, v) for p, v in s.items()) for s in shown]
+
 
 def fmt_value(v) -> str:
     """A swept value as a config writes it: [8, 8], 0.001, relu, {rate: 0.5, mode: classic}."""
@@ -183,7 +263,7 @@ def x_key(target: Target) -> str | None:
 def _groups(target: Target, exclude: str) -> list[str]:
     """A legend label per run from the swept keys other than the x axis (and seeds)."""
     keys = [k for k in target.swept if k != exclude and k not in SEED_KEYS]
-    return [", ".join(f"{k.split('.')[-1]}={fmt_value(swept_value(r, k))}" for k in keys) for r in target.runs]
+    return point_labels([{k: swept_value(r, k) for k in keys} for r in target.runs])
 
 
 def default_kind(target: Target) -> str:

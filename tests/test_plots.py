@@ -1,18 +1,25 @@
 """`dlexp plot`: every figure kind drawn from small real runs, checked on the Figure it returns."""
 
+import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle, StepPatch
 
 from dlexp import figures
 from dlexp.cli import main
 from dlexp.errors import UsageError
-from dlexp.figures import TRAIN_COLOR, VAL_COLOR, auto_xscale
+from dlexp.figures import STOP_COLOR, TRAIN_COLOR, VAL_COLOR, auto_xscale, compare_figure, sweep_figure, val_shape
 from dlexp.inference import decision_plane, predict_from_state
-from dlexp.plots import default_kind, load_target, make_figure, numeric_axis, output_path, plot, save_figure
+from dlexp.model_figures import ZERO_COLOR, activations_figure
+from dlexp.plots import (Target, default_kind, load_target, make_figure, numeric_axis, output_path, plot, point_labels,
+                         save_figure)
 from dlexp.results import Run
 
 
@@ -41,6 +48,71 @@ def texts(ax):
     return [t for t in ax.texts if t.get_text()]
 
 
+# ---- layout: what a slide needs (nothing over the title, legends off the data) ---------------------
+
+def drawn(fig):
+    """Lay the figure out (constrained layout runs at draw time) and return its renderer."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def overlap(a, b, slack=1.0) -> bool:
+    """Do two display-space boxes overlap by more than `slack` pixels?"""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > slack and min(a.y1, b.y1) - max(a.y0, b.y0) > slack
+
+
+def line_points(ax, per_segment=20):
+    """Display coordinates of every drawn line of `ax`, segments sampled densely."""
+    out = []
+    for line in ax.get_lines():
+        if not line.get_visible() or line.get_transform() is not ax.transData:
+            continue
+        xy = ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float))
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if len(xy) > 1:
+            t = np.linspace(0, 1, per_segment)[:, None, None]
+            xy = (xy[:-1] * (1 - t) + xy[1:] * t).reshape(-1, 2)
+        out.append(xy)
+    return np.concatenate(out) if out else np.empty((0, 2))
+
+
+def inside(points, box):
+    return int(np.sum((points[:, 0] > box.x0) & (points[:, 0] < box.x1) & (points[:, 1] > box.y0) & (points[:, 1] < box.y1)))
+
+
+def check_layout(fig):
+    """The suptitle clear of every legend, panel and panel title; legends clear of panels and data;
+    panel titles clear of each other; tick labels of one axis clear of each other."""
+    r = drawn(fig)
+    title = fig._suptitle.get_window_extent(r)
+    page = fig.bbox
+    assert page.x0 - 1 <= title.x0 and title.x1 <= page.x1 + 1 and title.y1 <= page.y1 + 1, "the title runs off"
+    axes = visible(fig)
+    legends = list(fig.legends) + [ax.get_legend() for ax in axes if ax.get_legend()]
+    for legend in legends:
+        box = legend.get_window_extent(r)
+        assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and box.y0 >= page.y0 - 1, "a legend runs off"
+        assert not overlap(box, title), "a legend covers the title"
+        for ax in axes:
+            assert inside(line_points(ax), box) == 0, f"a legend covers data of {ax.get_title()!r}"
+            if legend in fig.legends:
+                assert not overlap(box, ax.get_tightbbox(r)), f"the legend covers panel {ax.get_title()!r}"
+    titles = [ax.title.get_window_extent(r) for ax in axes if ax.get_title()]
+    for ax in axes:
+        assert not overlap(ax.get_window_extent(r), title), "a panel runs into the title"
+    for i, a in enumerate(titles):
+        assert not overlap(a, title), "a panel title runs into the figure title"
+        assert not any(overlap(a, b) for b in titles[i + 1:]), "two panel titles overlap"
+    for ax in axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            boxes = [t.get_window_extent(r) for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+            boxes = [b for b in boxes if b.width > 0]
+            assert not any(overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), \
+                f"tick labels overlap in {ax.get_title()!r}"
+    return r
+
+
 # ---- curves -------------------------------------------------------------------------------------
 
 def test_curves_of_a_run_mark_best_epoch_early_stop_and_penalty(plot_results):
@@ -56,13 +128,24 @@ def test_curves_of_a_run_mark_best_epoch_early_stop_and_penalty(plot_results):
     assert [ax.get_xlabel() for ax in fig.axes] == ["epoch"] * 3
     assert loss.get_ylabel() == "cross-entropy loss" and acc.get_ylabel() == "accuracy"
     assert pen.get_title() == "penalty L2 λ=0.01"
-    assert labels(loss) == ["train", "validation", f"best epoch {s['best_epoch']}, weights restored",
-                            f"early stop, epoch {s['stopped_epoch']}"]
+    # one legend under the panels (they share its styles), none over the curves
+    assert fig_labels(fig) == ["train", "validation", f"best epoch {s['best_epoch']}, weights restored",
+                               f"early stop, epoch {s['stopped_epoch']}", "penalty (not in train loss)"]
+    assert all(ax.get_legend() is None for ax in fig.axes)
     train, val = line_data(loss, "train"), line_data(loss, "validation")
     assert (train.get_color(), train.get_linestyle()) == (TRAIN_COLOR, "--")
     assert (val.get_color(), val.get_linestyle()) == (VAL_COLOR, "-")
     assert list(val.get_ydata()) == pytest.approx(run.column("val_loss"))
     assert list(line_data(pen, "penalty (not in train loss)").get_ydata()) == pytest.approx(run.column("penalty"))
+
+
+def test_a_long_run_name_wraps_its_title_inside_the_figure(plot_results):
+    run = Run.load(plot_results.nobn)  # two panels: a figure 10.4 inches wide
+    name = "study-early-stopping/early_stopping={rule: consecutive_increase, patience: 5, restore_best: true}"
+    fig = figures.curves_figure(dataclasses.replace(run, summary={**run.summary, "name": name}))
+    assert "\n" in fig._suptitle.get_text()
+    assert fig._suptitle.get_text().replace("\n", " ") == f"{name}: training curves"
+    check_layout(fig)
 
 
 def test_curves_of_a_run_without_penalty_have_two_panels(plot_results):
@@ -76,7 +159,7 @@ def test_curves_of_repeats_and_folds_draw_mean_and_std_band(plot_results, name, 
     assert fig._suptitle.get_text().endswith(f"(mean ± std of {what})")
     loss = fig.axes[0]
     assert len(loss.collections) == 2  # a ±std band under the train and the val line
-    assert any(label.startswith("mean best epoch") for label in labels(loss))
+    assert any(label.startswith("mean best epoch") for label in fig_labels(fig))
 
 
 # ---- compare ------------------------------------------------------------------------------------
@@ -88,7 +171,7 @@ def test_compare_shows_runs_per_epoch_and_per_second(plot_results):
     per_epoch, per_second = fig.axes
     assert per_epoch.get_xlabel() == "epoch" and per_second.get_xlabel() == "training time (s, cumulative)"
     assert fig._suptitle.get_text() == "optimizers: train and validation loss"
-    assert fig_labels(fig) == ["name=sgd", "name=adam", "train", "validation", "best epoch"]
+    assert fig_labels(fig) == ["optimizer=sgd", "optimizer=adam", "train", "validation", "best epoch"]
     sgd = t.runs[0]
     val_line = [l for l in per_second.get_lines() if l.get_linestyle() == "-" and len(l.get_xdata()) > 1][0]
     assert list(val_line.get_xdata()) == pytest.approx(np.cumsum(sgd.column("epoch_time")))
@@ -106,6 +189,86 @@ def test_several_targets_default_to_compare_labelled_by_name(plot_results):
 def test_compare_by_accuracy(plot_results):
     fig = make_figure(target(plot_results, "optimizers"), "compare", "acc")
     assert fig.axes[0].get_ylabel() == "accuracy"
+
+
+def test_compare_legend_of_long_nested_labels_sits_under_the_panels(plot_results):
+    """The early-stopping study's points: flattened, the shared restore_best left out, and a legend
+    that never reaches the title or the panels, however long its labels."""
+    runs = target(plot_results, "optimizers").runs
+    points = [{"train.early_stopping": {"rule": "consecutive_increase", "patience": 5, "restore_best": True}},
+              {"train.early_stopping": {"patience": 20, "restore_best": True}}]
+    runs = [dataclasses.replace(r, point=p) for r, p in zip(runs, points)]
+    fig = compare_figure(runs, title="study-early-stopping: train and validation loss")
+    r = check_layout(fig)
+    legend = fig.legends[0].get_window_extent(r)
+    assert legend.y1 <= min(ax.get_tightbbox(r).y0 for ax in fig.axes) + 1  # below the panels
+    assert legend.x0 >= 0 and legend.x1 <= fig.bbox.x1  # and inside the figure
+    assert fig_labels(fig)[:2] == ["rule=consecutive_increase, patience=5", "patience=20"]
+
+
+def timed_run(name, seconds_per_epoch, epochs=5):
+    run = Run(Path(name), {"name": name, "status": "completed", "task": "classification", "best_epoch": epochs})
+    run.__dict__["metrics"] = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "epoch_time": seconds_per_epoch}
+                               for e in range(1, epochs + 1)]
+    return run
+
+
+def test_compare_puts_time_on_a_log_axis_when_one_run_takes_ten_times_longer():
+    fig = compare_figure([timed_run("full batch", 0.001), timed_run("batch 1", 0.05)])
+    per_epoch, per_second = fig.axes
+    assert per_epoch.get_xscale() == "linear"
+    assert per_second.get_xscale() == "log" and per_second.get_xlabel() == "training time (s, cumulative, log scale)"
+    fig = compare_figure([timed_run("a", 0.01), timed_run("b", 0.02)])
+    assert fig.axes[1].get_xscale() == "linear"
+    check_layout(fig)
+
+
+def test_point_labels_flatten_nested_values_and_drop_what_all_runs_share():
+    assert Run(Path("x"), {}, {"regularization": {"l1": 0.01, "l1_mode": "proximal"}}).label == "l1=0.01, l1_mode=proximal"
+    assert Run(Path("x"), {"name": "plain"}).label == "plain"
+    sparsity = [{"regularization": {"l1": 0.0, "l2": 0.0}}, {"regularization": {"l1": 1e-3, "l1_mode": "proximal"}},
+                {"regularization": {"l1": 1e-2, "l1_mode": "proximal"}},
+                {"regularization": {"l1": 1e-2, "l1_mode": "subgradient"}},
+                {"regularization": {"l2": 1e-3}}, {"regularization": {"l2": 1e-2}}]
+    assert point_labels(sparsity) == ["l1=0, l2=0", "l1=1e-3, l1_mode=proximal", "l1=1e-2, l1_mode=proximal",
+                                      "l1=1e-2, l1_mode=subgradient", "l2=1e-3", "l2=1e-2"]
+    # name and lr are the same everywhere: left out; the plain point is named from its config
+    momentum = [{"optimizer": {"name": "sgd", "lr": 0.01, **extra}} for extra in
+                ({}, {"momentum": 0.5}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True})]
+    config = {"optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False}}
+    from dlexp.config import get_dotted
+
+    lookup = [lambda key: get_dotted(config, key)] * 4
+    assert point_labels(momentum, lookup) == ["momentum=0", "momentum=0.5", "momentum=0.9", "momentum=0.9, nesterov"]
+    assert point_labels([{"train.early_stopping": None}, {"train.early_stopping": {"patience": 20}}]) == \
+        ["no early_stopping", "patience=20"]
+    assert point_labels([{"optimizer.name": "sgd"}, {"optimizer.name": "adam"}]) == ["optimizer=sgd", "optimizer=adam"]
+    # one key's numbers alike: all in powers of ten once one is below 0.01
+    assert point_labels([{"optimizer.lr": 1e-3}, {"optimizer.lr": 0.1}, {"optimizer.lr": 2.0}]) == \
+        ["lr=1e-3", "lr=1e-1", "lr=2"]
+    assert point_labels([{"optimizer.lr": 0.05}, {"optimizer.lr": 0.5}]) == ["lr=0.05", "lr=0.5"]
+    assert point_labels([{"model.hidden": [8, 8], "seed": 1}, {"model.hidden": [8, 8], "seed": 2}]) == \
+        ["seed=1", "seed=2"]
+
+
+def test_several_sweep_runs_are_labelled_by_what_differs(plot_results, tmp_path):
+    """Run folders of one sweep drawn side by side, named "two-keys/hidden=[4], l2=…" as a sweep
+    names its runs: labelled by the key that differs, not by names that all repeat the sweep's."""
+    import json
+    import shutil
+
+    folders = []
+    for run in target(plot_results, "two-keys").runs[:2]:
+        folder = tmp_path / "runs" / run.folder.name
+        shutil.copytree(run.folder, folder)
+        summary = json.loads((folder / "summary.json").read_text())
+        summary["name"] = f"two-keys/{run.label}"
+        (folder / "summary.json").write_text(json.dumps(summary))
+        folders.append(folder)
+    t = load_target([str(f) for f in folders], tmp_path)
+    assert [r.label for r in t.runs] == ["l2=0", "l2=0.01"]
+    fig = make_figure(t, "compare")
+    assert fig_labels(fig)[:2] == ["l2=0", "l2=0.01"]
 
 
 # ---- validation and learning curves --------------------------------------------------------------
@@ -139,6 +302,9 @@ def test_validation_curve_over_width_names_the_sides_of_the_best_point(plot_resu
     assert all(x > best_frac for s, x in sides.items() if s == "overfitting")
     assert fig._suptitle.get_text() == "width: validation curve (final loss vs hidden width)"
     assert {"train", "validation"} <= set(fig_labels(fig))
+    r = check_layout(fig)
+    for text in texts(ax):  # the side names sit above the curves, not on them
+        assert inside(line_points(ax), text.get_window_extent(r)) == 0, text.get_text()
 
 
 def test_validation_curve_over_a_penalty_uses_symlog_and_flips_the_sides(plot_results):
@@ -153,6 +319,60 @@ def test_validation_curve_over_a_penalty_uses_symlog_and_flips_the_sides(plot_re
     # more L1 removes capacity: underfitting lies to the right of the best point
     assert all(x > best_frac for s, x in sides.items() if s == "underfitting")
     assert all(x < best_frac for s, x in sides.items() if s == "overfitting")
+
+
+def fake_runs(train, val, metric="acc"):
+    """Runs that exist only as summaries: enough for a validation curve."""
+    return [Run(Path(f"fake{i}"), {"status": "completed", "task": "classification", "metric": metric,
+                                   "train_loss": t, "val_loss": v}) for i, (t, v) in enumerate(zip(train, val))]
+
+
+WIDTHS = [2, 4, 6, 8, 12, 16, 24, 32, 64, 128, 512]
+# the double-descent study: val loss up to a peak at width 8 (where train loss reaches ~0), then down
+DD_TRAIN = [1.5, 0.87, 0.47, 0.18, 0.03, 0.011, 0.004, 0.0029, 0.0014, 0.0008, 0.00036]
+DD_VAL = [2.0, 2.4, 2.4, 3.4, 3.35, 3.1, 2.4, 2.2, 1.9, 1.7, 1.61]
+# the capacity study: U-shaped, with some noise on both sides
+U_WIDTHS = [1, 2, 4, 8, 16, 64, 128, 384]
+U_TRAIN = [0.56, 0.46, 0.21, 0.2, 0.2, 0.11, 0.07, 0.02]
+U_VAL = [0.54, 0.44, 0.23, 0.245, 0.219, 0.5, 0.46, 0.556]
+
+
+def test_val_shape():
+    assert val_shape(U_VAL) == (True, None)
+    assert val_shape([4.5, 1.8, 0.83, 0.47, 0.36, 0.351, 0.47, 0.69], log=True) == (True, None)  # L2 study
+    assert val_shape([4.5, 3.5, 3.2, 2.8, 2.2, 1.37], log=True) == (True, None)  # monotone: one side only
+    assert val_shape(DD_VAL, log=True) == (False, 3)
+    assert val_shape([1.0, 0.5, 1.0, 0.5, 1.0]) == (False, None)  # two minima, no peak above both ends
+    assert val_shape([0.6, 0.9, 0.7], "acc") == (True, None)  # accuracy: an upside-down U
+    assert val_shape([0.9, 0.6, 0.95], "acc") == (False, 1)
+
+
+def test_validation_curve_with_two_minima_names_the_peak_not_the_sides():
+    fig = sweep_figure(fake_runs(DD_TRAIN, DD_VAL), WIDTHS, "hidden width (units per layer)", direction=1)
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log"
+    assert not ax.patches, "no underfitting / overfitting shading"
+    assert not [t for t in texts(ax) if "fitting" in t.get_text()]
+    (peak,) = texts(ax)
+    assert peak.get_text() == "interpolation peak" and tuple(peak.xy) == (8, 3.4)
+    (star,) = [l for l in ax.get_lines() if l.get_label().startswith("best: ")]
+    assert star.get_xdata()[0] == 512
+    r = check_layout(fig)
+    assert inside(line_points(ax), peak.get_window_extent(r)) == 0
+    assert ax.get_window_extent(r).contains(*peak.get_window_extent(r).p1)  # inside the panel
+
+
+def test_validation_curve_u_shaped_shades_both_sides():
+    fig = sweep_figure(fake_runs(U_TRAIN, U_VAL), U_WIDTHS, "hidden units (total)", direction=1)
+    (ax,) = fig.axes
+    assert len(ax.patches) == 2  # the two shaded sides
+    sides = _side_texts(ax)
+    assert set(sides) == {"underfitting", "overfitting"}
+    best = figures._frac(ax, 16)
+    assert sides["underfitting"] < best < sides["overfitting"]
+    r = check_layout(fig)
+    for text in texts(ax):
+        assert inside(line_points(ax), text.get_window_extent(r)) == 0, text.get_text()
 
 
 def test_validation_curve_with_a_second_swept_key_draws_one_pair_per_value(plot_results):
@@ -170,6 +390,11 @@ def test_learning_curve_over_train_size(plot_results):
     assert list(line_data(ax, "train").get_xdata()) == [20, 40, 70]
     assert [t.get_text()[:4] for t in texts(ax)] == ["gap ", "gap "]
     assert fig._suptitle.get_text() == "train-size: learning curve (final accuracy vs training-set size)"
+    r = check_layout(fig)
+    panel = ax.get_window_extent(r)
+    for text in texts(ax):  # the last point's gap label too: inside the panel
+        box = text.get_window_extent(r)
+        assert panel.x0 <= box.x0 and box.x1 <= panel.x1, text.get_text()
 
 
 def test_diverged_runs_do_not_set_the_scale(plot_results):
@@ -187,11 +412,16 @@ def test_diverged_runs_do_not_set_the_scale(plot_results):
 
 def test_auto_xscale():
     cases = [([0.1, 0.2, 0.3], "linear"), ([1e-4, 1e-3, 1e-2], "log"), ([0.0, 1e-4, 1e-2], "symlog"),
-             ([8, 16, 32, 64], "log"), ([1, 5, 10], "linear"), ([-1e-3, 1.0], "linear")]
+             ([8, 16, 32, 64], "log"), ([1, 5, 10], "linear"), ([-1e-3, 1.0], "linear"),
+             ([2, 4, 8, 32], "log"), ([2, 3, 4], "linear")]
     for xs, scale in cases:
         ax = Figure().add_subplot()
         auto_xscale(ax, xs)
         assert ax.get_xscale() == scale, xs
+    ax = Figure().add_subplot()
+    auto_xscale(ax, [2, 4, 8, 32])  # batch sizes: doublings with a gap, evenly spaced on a log2 axis
+    assert ax.xaxis.get_transform().base == 2
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "4", "8", "32"]
 
 
 def test_numeric_axis_reads_widths_depths_rates_and_full_batches():
@@ -254,27 +484,88 @@ def test_boundary_refuses_data_it_cannot_draw(plot_results, name, message):
         make_figure(target(plot_results, getattr(plot_results, name)), "boundary")
 
 
-def test_weights_histograms_and_sparsity_vs_lambda(plot_results):
+def _share(p):
+    return "0 %" if p == 0 else "<1 %" if p < 0.005 else ">99 %" if 0.995 <= p < 1 else f"{round(p * 100)} %"
+
+
+def test_weights_small_multiples_one_column_per_run(plot_results):
     t = target(plot_results, "l1")
     fig = make_figure(t, "weights")
-    assert len(fig.axes) == 3  # two Dense layers + near-zero fraction vs λ
-    first, last, near = fig.axes
-    assert first.get_title() == "Dense layer 1 (2×8)" and last.get_title() == "Dense output layer (8×2)"
-    assert first.get_xlabel() == "weight value" and first.get_ylabel() == "count (log scale)"
-    assert first.get_yscale() == "symlog"
-    assert [label.split(" (")[0] for label in labels(first)] == ["l1=0", "l1=0.001", "l1=0.1"]
-    line = line_data(near, "near zero (|w| < 0.001)")
+    assert len(fig.axes) == 2 * 3 + 1  # 2 Dense layers (rows) × 3 runs (columns) + near-zero share vs λ
+    rows, near = [fig.axes[0:3], fig.axes[3:6]], fig.axes[6]
+    # each column titled with its run's label, in its run's color; the floats of one key alike
+    assert [ax.get_title() for ax in rows[0]] == ["l1=0", "l1=1e-3", "l1=1e-1"]
+    assert [ax.get_title() for ax in rows[1]] == ["", "", ""]
+    colors = [ax.title.get_color() for ax in rows[0]]
+    assert len(set(colors)) == 3 and ZERO_COLOR not in colors
+    assert [ax.get_ylabel() for ax in (rows[0][0], rows[1][0])] == ["layer 1\n(2×8)\ncount", "output layer\n(8×2)\ncount"]
+    assert [ax.get_xlabel() for ax in rows[1]] == ["weight value"] * 3
+    for row in rows:  # a row (one layer) shares its x axis and its counts
+        assert all(row[0].get_shared_x_axes().joined(row[0], ax) for ax in row)
+        assert all(row[0].get_shared_y_axes().joined(row[0], ax) for ax in row)
+        assert row[0].get_yscale() == "symlog"
+    # nonzero weights in the run's color; the exact zeros a black bar of their own; the shares in words
+    zero_bars = 0
+    for j, run in enumerate(t.runs):
+        model = run.model()
+        for i, W in enumerate([model["dense0.W"], model["dense1.W"]]):
+            ax = rows[i][j]
+            (text,) = texts(ax)
+            assert text.get_text() == f"{_share(np.mean(W == 0))} exactly 0\n{_share(np.mean(np.abs(W) < 1e-3))} |w|<1e-3"
+            hist = [p for p in ax.patches if isinstance(p, StepPatch)]
+            assert hist and all(to_hex(p.get_facecolor() if p.get_fill() else p.get_edgecolor()) == to_hex(colors[j])
+                                for p in hist)
+            assert sum(hist[0].get_data().values) == np.sum(W != 0)
+            bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+            if np.any(W == 0):
+                (bar,) = bars
+                assert bar.get_height() == np.sum(W == 0) and to_hex(bar.get_facecolor()) == to_hex(ZERO_COLOR)
+                assert bar.get_x() < 0 < bar.get_x() + bar.get_width()
+                zero_bars += 1
+            else:
+                assert not bars
+    assert zero_bars, "proximal L1 at 0.1 zeroes weights: the test needs a zero bar to check"
+    # the near-zero share vs λ stays, for a sweep over the L1 strength
+    line = line_data(near, "share |w| < 1e-3 (right)")
     by_l1 = {r.point["regularization.l1"]: r.summary["weights"]["near_zero_fraction"] for r in t.runs}
     assert list(line.get_ydata()) == pytest.approx([by_l1[x] for x in line.get_xdata()])
     assert near.get_xlabel() == "λ (regularization.l1)" and near.get_xscale() == "symlog"
+    assert fig_labels(fig)[:2] == ["weights ≠ 0 (one color per run)", "weights exactly 0"]
+    r = check_layout(fig)
+    for ax in fig.axes[:6]:  # the shares sit above the bars
+        box = texts(ax)[0].get_window_extent(r)
+        tops = [ax.transData.transform((0, p.get_data().values.max()))[1] for p in ax.patches if isinstance(p, StepPatch)]
+        tops += [ax.transData.transform((0, p.get_height()))[1] for p in ax.patches if isinstance(p, Rectangle)]
+        assert box.y0 > max(tops)
 
 
-def test_weights_of_runs_of_different_depth_share_the_output_panel(plot_results):
+def test_weights_of_six_runs_stay_legible(plot_results):
+    """Up to six runs: six columns whose titles (long labels wrap) never run into each other."""
+    runs = target(plot_results, "l1").runs
+    points = [{"regularization": {"l1": 0.0, "l2": 0.0}}, {"regularization": {"l1": 1e-3, "l1_mode": "proximal"}},
+              {"regularization": {"l1": 1e-2, "l1_mode": "proximal"}},
+              {"regularization": {"l1": 1e-2, "l1_mode": "subgradient"}},
+              {"regularization": {"l2": 1e-3}}, {"regularization": {"l2": 1e-2}}]
+    runs = [dataclasses.replace(runs[i % 3], point=p) for i, p in enumerate(points)]
+    t = Target("study-sparsity", plot_results.out, runs, ["regularization"], True)
+    fig = make_figure(t, "weights")
+    assert len(fig.axes) == 2 * 6  # no λ panel: the sweep is not over one strength
+    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes[:6]]
+    assert titles == ["l1=0, l2=0", "l1=1e-3, l1_mode=proximal", "l1=1e-2, l1_mode=proximal",
+                      "l1=1e-2, l1_mode=subgradient", "l2=1e-3", "l2=1e-2"]
+    check_layout(fig)
+
+
+def test_weights_of_runs_of_different_depth_share_the_output_row(plot_results):
     fig = make_figure(target(plot_results, plot_results.nobn, plot_results.single), "weights")
-    assert [ax.get_title() for ax in fig.axes] == ["Dense layer 1 (2×8)", "Dense layer 2 (8×8)",
-                                                   "Dense output layer (8×2)"]
-    assert [len(ax.patches) for ax in fig.axes] == [2, 1, 2]  # one step histogram per run
+    assert len(fig.axes) == 3 * 2  # rows: layer 1, layer 2, output layer; columns: no-bn, l2-early
+    shown = visible(fig)
+    assert len(shown) == 5  # l2-early has no second hidden layer
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["no-bn", "l2-early"]
+    assert [fig.axes[i].get_ylabel().split("\n")[0] for i in (0, 2, 4)] == ["layer 1", "layer 2", "output layer"]
+    assert [len([p for p in ax.patches if isinstance(p, StepPatch)]) for ax in shown] == [2] * 5
     assert fig._suptitle.get_text() == "Dense weights per layer"
+    check_layout(fig)
 
 
 def test_activations_side_by_side_with_and_without_batchnorm(plot_results, capsys):
@@ -287,10 +578,55 @@ def test_activations_side_by_side_with_and_without_batchnorm(plot_results, capsy
     for ax in fig.axes:
         assert len(ax.get_lines()) == 2  # two hidden layers
         assert ax.get_lines()[0].get_xdata()[0] == 0  # epoch 0 = at initialization
-    assert labels(top[0]) == ["hidden layer 1", "hidden layer 2"]
+        assert ax.get_legend() is None
+    assert fig_labels(fig) == ["hidden layer 1", "hidden layer 2"]  # one legend for every panel, below them
     assert fig.axes[2].get_ylabel() == "std of pre-activation"
+    check_layout(fig)
     with pytest.raises(UsageError, match="track_activations"):
         make_figure(target(p, p.single), "activations")
+
+
+def activation_run(name, rows, norm="none", **summary):
+    run = Run(Path(name), {"name": name, "status": "completed", **summary})
+    run.__dict__["activations"] = rows  # as read from activations.csv
+    run.__dict__["config"] = {"model": {"norm": norm}}
+    return run
+
+
+def test_activations_of_a_diverged_run_are_cut_and_do_not_set_the_scale():
+    steady = [{"epoch": e, "layer": l, "mean": 0.1 * l - 0.02 * e, "std": 1.0 + 0.05 * e} for e in range(6) for l in (0, 1)]
+    blown = [{"epoch": 0, "layer": l, "mean": 0.0, "std": 1.3} for l in (0, 1)] + [
+        {"epoch": 1, "layer": 0, "mean": -6.1e14, "std": 2.8e15}, {"epoch": 1, "layer": 1, "mean": -2.9e29, "std": math.inf},
+        {"epoch": 2, "layer": 0, "mean": -math.inf, "std": math.nan}, {"epoch": 2, "layer": 1, "mean": math.nan, "std": math.nan}]
+    runs = [activation_run("bn", steady, "batchnorm"),
+            activation_run("plain", blown, status="diverged", diverged_epoch=1)]
+    fig = activations_figure(runs)
+    assert len(fig.axes) == 4
+    for ax in fig.axes:
+        lo, hi = ax.get_ylim()
+        assert math.isfinite(lo) and math.isfinite(hi) and hi - lo < 10, (lo, hi)  # the steady run's scale
+    mean_plain, std_plain = fig.axes[1], fig.axes[3]
+    for ax in (mean_plain, std_plain):
+        layers = [l for l in ax.get_lines() if l.get_label().startswith("hidden")]
+        assert len(layers) == 2 and all(max(l.get_xdata()) < 1 for l in layers)  # cut before the diverged epoch
+        (mark,) = [l for l in ax.get_lines() if l.get_label() == "diverged"]
+        assert mark.get_color() == STOP_COLOR and list(mark.get_xdata()) == [1, 1]
+    assert [t.get_text() for t in texts(mean_plain)] == ["diverged at epoch 1"]
+    assert not texts(fig.axes[0])
+    assert fig_labels(fig)[-1] == "diverged (values beyond)"
+    check_layout(fig)
+
+
+@pytest.mark.parametrize("kind, names", [
+    ("curves", ["single"]), ("curves", ["cv"]), ("compare", ["optimizers"]), ("compare", ["lr"]),
+    ("validation", ["width"]), ("validation", ["l1"]), ("validation", ["two-keys"]), ("learning", ["train-size"]),
+    ("boundary", ["single", "dropout", "poly", "cv"]), ("weights", ["l1"]), ("weights", ["width"]),
+    ("activations", ["bn", "nobn"]),
+])
+def test_every_kind_keeps_legends_and_labels_off_the_title_and_the_data(plot_results, kind, names):
+    fig = make_figure(target(plot_results, *[getattr(plot_results, n, n) for n in names]), kind)
+    assert fig.get_layout_engine() is not None  # constrained layout makes room for titles and legends
+    check_layout(fig)
 
 
 def test_damaged_runs_are_skipped_with_a_warning(plot_results, capsys):

@@ -144,3 +144,23 @@ def test_cli_report(plot_results, tmp_path, monkeypatch):
     assert Path(res.stdout.strip()) == out and out.exists()
     res = CliRunner().invoke(main, ["report", "nothing-here", "--results", str(plot_results.out)])
     assert res.exit_code == 2 and "not a run folder" in res.stderr
+
+
+def test_report_of_a_sweep_over_nested_points_names_runs_by_their_own_keys(plot_results, tmp_path, monkeypatch):
+    """Points like {"regularization": {"l1": …, "l1_mode": "proximal"}} read "l1=…, l1_mode=proximal", never
+    "regularization=l1=…"; the weights figure (one column per run) renders in the page."""
+    fewer_figures(monkeypatch, "weights")
+    results = tmp_path / "results"
+    manifest = json.loads((plot_results.l1 / "manifest.json").read_text())
+    for entry in manifest["points"]:
+        shutil.copytree(plot_results.out / "runs" / entry["run_id"], results / "runs" / entry["run_id"])
+        entry["point"] = {"regularization": {"l1": entry["point"]["regularization.l1"], "l1_mode": "proximal"}}
+    manifest.update(name="nested", swept=["regularization"])
+    (results / "sweeps" / "nested").mkdir(parents=True)
+    (results / "sweeps" / "nested" / "manifest.json").write_text(json.dumps(manifest))
+    page = Page(report("nested", results=results).read_text(encoding="utf-8"))
+    check_self_contained(page)
+    assert [f["id"] for f in page.all("figure")] == ["fig-weights"]
+    text = page.body_text
+    assert "l1=1e-3, l1_mode=proximal" in text and "l1=0.1, l1_mode=proximal" in text
+    assert "regularization=" not in text
