@@ -204,3 +204,19 @@ def live_locks(out: Path) -> dict[str, dict]:
             if holder_alive(info, p):
                 found[p.stem] = info or {}
     return found
+
+
+def release_mine(out: Path) -> None:
+    """Remove every lock this process holds under `out`.
+
+    The last line of defence after Ctrl-C: an interrupt can land between creating a lock file and
+    recording it, or inside `release`, so the caller's bookkeeping is not enough.
+    """
+    folder = lock_path(out, "x").parent
+    for path in folder.glob("*.lock") if folder.is_dir() else ():
+        info = read_holder(path)
+        if info and info.get("pid") == os.getpid() and info.get("host") == HOST:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass

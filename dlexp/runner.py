@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .config import dump_yaml, load_config, resolved_dict, run_id
 from .errors import DlexpError
-from .locks import RunLock, describe
+from .locks import RunLock, describe, release_mine
 from .store import is_done, json_text, read_json, run_dir, write_failed_run, write_run
 
 
@@ -64,6 +64,7 @@ def run_experiment(config: Path, sets=(), out: Path = Path("results"), *, force:
         return _train(exp, rid, out, quiet, echo)
     finally:
         lock.release()
+        release_mine(out)  # an interrupt inside acquire/release must not leave a lock behind
 
 
 def _reuse(folder: Path, rid: str, echo) -> RunResult:

@@ -21,7 +21,7 @@ from pathlib import Path
 from .config import dump_yaml, resolved_dict
 from .errors import ResultError
 from .executors import Task, make_executor
-from .locks import HOST, RunLock, describe
+from .locks import HOST, RunLock, describe, release_mine
 from .store import (DONE_STATUSES, atomic_write_text, json_text, read_json, run_dir, run_status, write_failed_run,
                     write_json, write_run)
 from .sweepspec import SweepPlan, load_spec  # noqa: F401  (dlexp.sweep.load_spec: the spec loader)
@@ -218,10 +218,13 @@ def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, quiet: bool, ech
             ledger.write()
         clean = True
     finally:
-        ex.shutdown(cancel=not clean)
-        for lock in held.values():
-            lock.release()
-        progress.stop()
+        try:
+            ex.shutdown(cancel=not clean)
+        finally:  # even if a second Ctrl-C lands while the workers are stopped
+            for lock in held.values():
+                lock.release()
+            release_mine(out)
+            progress.stop()
     return trained
 
 
