@@ -8,10 +8,18 @@ clear message and an exit code (0 ok · 1 failed · 2 bad input · 130 interrupt
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 
 import click
+
+# dlexp's networks are small: a multithreaded BLAS spends more time synchronising its threads
+# than multiplying on them (ten times slower was seen on 2 busy cores), and sweeps run one
+# process per core anyway. One BLAS thread per process unless the user sets these; it must
+# happen before numpy is imported.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 

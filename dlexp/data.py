@@ -75,12 +75,39 @@ def _skd():
     return datasets
 
 
+def _two_arcs(outer: np.ndarray, inner: np.ndarray, cfg):
+    """Stack two arcs as classes 0 and 1, shuffle, add Gaussian noise.
+
+    The draws are exactly scikit-learn's (make_moons/make_circles with random_state=seed: one
+    RandomState shuffles, then adds noise), so the data is the same without importing
+    scikit-learn, which alone costs more than a second of start-up. tests/test_data.py checks
+    the equality.
+    """
+    X = np.concatenate([outer, inner])
+    y = np.concatenate([np.zeros(len(outer), dtype=np.intp), np.ones(len(inner), dtype=np.intp)])
+    rs = np.random.RandomState(cfg.seed)
+    order = np.arange(len(X))
+    rs.shuffle(order)
+    X, y = X[order], y[order]
+    X += rs.normal(scale=cfg.noise, size=X.shape)
+    return X, y
+
+
 def _moons(cfg):
-    return _skd().make_moons(cfg.n_samples, noise=cfg.noise, random_state=cfg.seed)
+    n_out = cfg.n_samples // 2
+    t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, cfg.n_samples - n_out)
+    outer = np.column_stack([np.cos(t_out), np.sin(t_out)])
+    inner = np.column_stack([1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5])
+    return _two_arcs(outer, inner, cfg)
 
 
-def _circles(cfg):
-    return _skd().make_circles(cfg.n_samples, noise=cfg.noise, factor=0.5, random_state=cfg.seed)
+def _circles(cfg, factor=0.5):
+    n_out = cfg.n_samples // 2
+    t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+    t_in = np.linspace(0, 2 * np.pi, cfg.n_samples - n_out, endpoint=False)
+    outer = np.column_stack([np.cos(t_out), np.sin(t_out)])
+    inner = np.column_stack([np.cos(t_in), np.sin(t_in)]) * factor
+    return _two_arcs(outer, inner, cfg)
 
 
 def _blobs(cfg):

@@ -489,3 +489,23 @@ def test_fingerprint_covers_every_named_file(tmp_path):
     assert data_fingerprint(plain, tmp_path) == first
     with pytest.raises(DataError, match=r"data\.val_path: no such file"):
         data_fingerprint(cfg(name="csv", path="d.csv", target="y", val_path="no.csv"), tmp_path)
+
+
+@pytest.mark.parametrize("name", ["moons", "circles"])
+@pytest.mark.parametrize("n,noise,seed", [(400, 0.3, 0), (101, 0.0, 7), (7, 1.5, 123)])
+def test_numpy_moons_and_circles_equal_scikit_learns(name, n, noise, seed):
+    """dlexp draws moons/circles itself (no scikit-learn import at start-up), bit for bit alike."""
+    from types import SimpleNamespace
+
+    from sklearn import datasets
+
+    from dlexp import data
+
+    cfg = SimpleNamespace(n_samples=n, noise=noise, seed=seed)
+    X, y = data._moons(cfg) if name == "moons" else data._circles(cfg)
+    if name == "moons":
+        Xs, ys = datasets.make_moons(n, noise=noise, random_state=seed)
+    else:
+        Xs, ys = datasets.make_circles(n, noise=noise, factor=0.5, random_state=seed)
+    np.testing.assert_array_equal(X, Xs)
+    np.testing.assert_array_equal(y, ys)
