@@ -38,8 +38,10 @@ def spec_for(folder: Path, runs: int, epochs: int) -> Path:
 
 def timed_cli(spec: Path, out: Path, jobs: int) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--out", str(out), "-j", str(jobs), "-q"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--out", str(out), "-j", str(jobs),
+                           "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        sys.exit(f"dlexp sweep --jobs {jobs} failed (exit {done.returncode}):\n{done.stderr}")
     return time.perf_counter() - t0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from .config import dump_yaml, load_config, resolved_dict, run_id
 from .errors import DlexpError
 from .locks import RunLock, describe, release_mine
-from .store import is_done, json_text, read_json, run_dir, write_failed_run, write_run
+from .store import HoldInterrupts, is_done, json_text, read_json, run_dir, write_failed_run, write_run
 
 
 @dataclass
@@ -98,7 +98,8 @@ def _train(exp, rid: str, out: Path, quiet: bool, echo) -> RunResult:
     finally:
         if progress:
             progress.stop()
-    folder = write_run(out, rid, output, config_yaml)
+    with HoldInterrupts():  # a finished run is published whole, even on Ctrl-C
+        folder = write_run(out, rid, output, config_yaml)
     echo(summary_line(output.summary))
     return RunResult(folder, output.summary["status"], output.summary, False)
 

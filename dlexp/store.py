@@ -19,7 +19,9 @@ import json
 import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 
@@ -206,6 +208,32 @@ def _swap_in(stage: Path, final: Path) -> None:
     os.replace(stage, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+class HoldInterrupts:
+    """Ctrl-C and SIGTERM wait until the block is done, then raise KeyboardInterrupt.
+
+    Writing a run folder takes milliseconds; an interrupt in the middle (even inside mkdtemp,
+    before there is a name to clean up) would leave a staging folder behind and lose a run that
+    was already computed.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> "HoldInterrupts":
+        self.caught, self.saved = None, {}
+        if threading.current_thread() is threading.main_thread():
+            self.saved = {s: signal.signal(s, self._note) for s in self.SIGNALS}
+        return self
+
+    def _note(self, signum, frame) -> None:
+        self.caught = signum
+
+    def __exit__(self, kind, value, tb) -> None:
+        for s, handler in self.saved.items():
+            signal.signal(s, handler)
+        if self.caught is not None and kind is None:
+            raise KeyboardInterrupt
 
 
 # ---------------------------------------------------------------------------------------------

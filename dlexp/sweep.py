@@ -22,8 +22,8 @@ from .config import dump_yaml, resolved_dict
 from .errors import ResultError
 from .executors import Task, make_executor
 from .locks import HOST, RunLock, describe, release_mine
-from .store import (DONE_STATUSES, atomic_write_text, json_text, read_json, run_dir, run_status, write_failed_run,
-                    write_json, write_run)
+from .store import (DONE_STATUSES, HoldInterrupts, atomic_write_text, json_text, read_json, run_dir, run_status,
+                    write_failed_run, write_json, write_run)
 from .sweepspec import SweepPlan, load_spec  # noqa: F401  (dlexp.sweep.load_spec: the spec loader)
 from .tables import columns_of, csv_table, summary_row
 
@@ -83,10 +83,11 @@ class _Ledger:
         if not force and time.monotonic() - self._written < 1.0:
             return
         points = [{"point": p.values, "run_id": p.rid, "status": self.shown(p.rid)} for p in self.plan.points]
-        write_json(self.folder / "manifest.json", {"name": self.plan.name, "swept": self.plan.swept,
-                                                   "points": points})
         rows = self.rows()
-        atomic_write_text(self.folder / "summary.csv", csv_table(rows, columns_of(rows, self.plan.swept)))
+        with HoldInterrupts():
+            write_json(self.folder / "manifest.json", {"name": self.plan.name, "swept": self.plan.swept,
+                                                       "points": points})
+            atomic_write_text(self.folder / "summary.csv", csv_table(rows, columns_of(rows, self.plan.swept)))
         self._written = time.monotonic()
 
 
@@ -208,8 +209,9 @@ def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, quiet: bool, ech
                         told = True
                     time.sleep(0.25)
             for task, outcome in finished:
-                status = _publish(out, task, outcome, ledger)
-                held.pop(task.rid).release()
+                with HoldInterrupts():  # a finished run is published whole, even on Ctrl-C
+                    status = _publish(out, task, outcome, ledger)
+                    held.pop(task.rid).release()
                 trained += 1
                 progress.advance(status, f"failed: {task.label} · run {task.rid}: {outcome.error}"
                                  if status == "failed" else None)
