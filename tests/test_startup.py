@@ -73,12 +73,13 @@ def test_the_data_module_defers_scikit_learn():
     assert loaded_after("import dlexp.data") == {"numpy"}
 
 
-def test_numpy_made_datasets_never_load_scikit_learn():
-    code = """
+@pytest.mark.parametrize("name", ["spirals", "xor", "sine", "polynomial", "moons", "circles"])
+def test_numpy_made_datasets_never_load_scikit_learn(name):
+    code = f"""
         from pathlib import Path
         from dlexp.config import config_from_dict
         from dlexp.data import load_dataset
-        exp = config_from_dict({"name": "t", "data": {"name": "spirals", "n_samples": 60}})
+        exp = config_from_dict({{"name": "t", "data": {{"name": "{name}", "n_samples": 60}}}})
         ds = load_dataset(exp.data, Path("."))
         assert len(ds.X_train) > 0
     """
@@ -90,7 +91,7 @@ def test_scikit_learn_datasets_still_load_it():
         from pathlib import Path
         from dlexp.config import config_from_dict
         from dlexp.data import load_dataset
-        exp = config_from_dict({"name": "t", "data": {"name": "moons", "n_samples": 60}})
+        exp = config_from_dict({"name": "t", "data": {"name": "classification", "n_samples": 60}})
         load_dataset(exp.data, Path("."))
     """
     assert "sklearn" in loaded_after(code)
