@@ -44,7 +44,7 @@ class SweepResult:
     @property
     def json_text(self) -> str:
         return json_text({"name": self.name, "folder": str(self.folder), "counts": self.counts,
-                          "failures": self.failures, "rows": self.rows}).rstrip("\n")
+                          "trained": self.trained, "failures": self.failures, "rows": self.rows}).rstrip("\n")
 
 
 class _Ledger:

@@ -132,3 +132,25 @@ def test_ctrl_c_stops_cleanly_with_130_and_resumes(spec, tmp_path):
     r = CliRunner().invoke(main, ["sweep", str(spec), "--out", str(out), "-j", "1"])
     assert r.exit_code == 0 and f"{len(done)} of {N} runs already done" in r.output
     assert all(finished(out)[rid] == t for rid, t in done.items())
+
+
+def test_two_sweeps_on_one_results_folder_train_each_run_once(tmp_path):
+    """Two real `dlexp sweep` processes racing on the same --out: every run is trained by exactly
+    one of them, both finish with the same complete summary, and nothing is left locked."""
+    spec = tmp_path / "race.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "race",
+        "base": {"data": {"name": "moons", "n_samples": 300}, "model": {"hidden": [32]},
+                 "train": {"epochs": 40, "batch_size": 8}},
+        "grid": {"seed": list(range(6))},
+    }))
+    out = tmp_path / "shared"
+    cmd = [sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--out", str(out), "-j", "1", "-q", "--json"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
+    reports = [json.loads(stdout) for stdout, _ in results]
+    assert sum(r["trained"] for r in reports) == 6  # no run trained twice, none skipped
+    assert all(r["counts"] == {"completed": 6} for r in reports)
+    assert len(finished(out)) == 6
+    assert_clean(out)
