@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .config import Experiment, resolved_dict, run_id
+from .config import Experiment, run_id
 from .errors import DataError, Problem
 from .resources import check_memory
 
@@ -143,7 +143,3 @@ def aggregate_metrics(histories: list[list[dict]]) -> list[dict]:
         row["n_members"] = len(present)
         rows.append(row)
     return rows
-
-
-def config_dict(exp: Experiment) -> dict:
-    return resolved_dict(exp)

@@ -16,24 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from dlexp.cli import main
+from helpers import clean_exit, invoke
 from dlexp.store import check_run, is_done, run_status
 
 BASE = {"name": "dmg", "data": {"name": "moons", "n_samples": 60, "noise": 0.2}, "model": {"hidden": [4]},
         "optimizer": {"name": "adam", "lr": 0.05}, "train": {"epochs": 3, "batch_size": 16}}
 FILES = ("summary.json", "metrics.csv", "model.npz", "config.yaml")
-
-
-def invoke(*args, **kwargs):
-    return CliRunner().invoke(main, [str(a) for a in args], **kwargs)
-
-
-def clean_exit(r, code: int) -> None:
-    assert "Traceback" not in r.output, r.output
-    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
-    assert r.exit_code == code, r.output
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ tests/golden/optim.npz is written by scripts/make_golden_optim.py from torch, so
 are checked where torch is not installed.
 """
 
-import importlib.util
 import inspect
 import json
 import tracemalloc
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import load_script
 from dlexp.optim import OPTIMIZERS, SGD, Adam, clip_grad_norm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +26,7 @@ RTOL = 1e-10
 
 def golden_script():
     """scripts/make_golden_optim.py as a module: the torch reference runners."""
-    spec = importlib.util.spec_from_file_location("make_golden_optim",
-                                                  ROOT / "scripts" / "make_golden_optim.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("make_golden_optim")
 
 
 def dlexp_trajectory(case, dtype=np.float64):

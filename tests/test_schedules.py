@@ -4,7 +4,6 @@ tests/golden/schedules.npz is written by scripts/make_golden_optim.py from torch
 cases, the scripted val-loss curves for the plateau schedule and torch's lr sequences.
 """
 
-import importlib.util
 import inspect
 import json
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import load_script
 from dlexp.optim import SGD, Adam
 from dlexp.schedules import (SCHEDULES, Constant, CosineAnnealingLR, ExponentialLR,
                              ReduceLROnPlateau, StepLR)
@@ -23,11 +23,8 @@ RTOL = 1e-12
 
 
 def golden_script():
-    spec = importlib.util.spec_from_file_location("make_golden_optim",
-                                                  ROOT / "scripts" / "make_golden_optim.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """scripts/make_golden_optim.py as a module: the torch reference runners."""
+    return load_script("make_golden_optim")
 
 
 def dlexp_lrs(case, n_epochs=100):

@@ -13,24 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from dlexp.cli import main
+from helpers import clean_exit, invoke
 from dlexp.store import check_run, is_done
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dlexp"
 TINY = {"name": "tiny", "data": {"name": "moons", "n_samples": 60}, "model": {"hidden": [4]},
         "optimizer": {"lr": 0.05}, "train": {"epochs": 2}}
-
-
-def invoke(*args, **kwargs):
-    return CliRunner().invoke(main, [str(a) for a in args], **kwargs)
-
-
-def clean_exit(r, code: int) -> None:
-    assert "Traceback" not in r.output, r.output
-    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
-    assert r.exit_code == code, r.output
 
 
 def tree(root: Path) -> set[str]:
