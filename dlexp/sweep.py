@@ -21,7 +21,7 @@ from pathlib import Path
 from .config import dump_yaml, resolved_dict
 from .errors import ResultError
 from .executors import Task, make_executor
-from .locks import HOST, RunLock, describe, release_mine
+from .locks import HOST, RunLock, clear_stale, describe, release_mine
 from .store import (DONE_STATUSES, HoldInterrupts, atomic_write_text, json_text, read_json, run_dir, run_status,
                     write_failed_run, write_json, write_run)
 from .sweepspec import SweepPlan, load_spec  # noqa: F401  (dlexp.sweep.load_spec: the spec loader)
@@ -104,6 +104,7 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
     out = Path(out)
     t0 = time.perf_counter()
     ledger = _Ledger(plan, out)
+    clear_stale(out)  # locks left by killed processes, including on runs they finished
     spec_text = "# The sweep as resolved by dlexp; `dlexp sweep` on this file runs it again.\n" + dump_yaml(plan.spec)
     previous = ledger.folder / "sweep.yaml"
     if previous.exists() and previous.read_text(encoding="utf-8") != spec_text:

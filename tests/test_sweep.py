@@ -334,6 +334,24 @@ def test_stale_lock_is_taken_over(tmp_path):
     assert not lock.exists()
 
 
+def test_stale_lock_on_a_finished_run_is_cleared(tmp_path):
+    """A process killed between publishing a run and releasing its lock leaves a lock on a done
+    run; the next sweep clears it, but keeps a lock that a live process holds."""
+    from dlexp.locks import HOST
+
+    spec = write_spec(tmp_path, {"name": "leftover", "grid": {"model.hidden": [[4]]}})
+    out = tmp_path / "results"
+    assert sweep(spec, "--out", out, "-j", "1").exit_code == 0
+    rid = load_spec(spec).points[0].rid
+    locks = out / "runs" / ".locks"
+    stale, live = locks / f"{rid}.lock", locks / "0123456789ab.lock"
+    stale.write_text(json.dumps({"pid": dead_pid(), "host": HOST, "started": time.time() - 5}))
+    live.write_text(json.dumps({"pid": os.getpid(), "host": HOST, "started": time.time()}))
+    r = sweep(spec, "--out", out, "-j", "1")
+    assert r.exit_code == 0 and "1 of 1 runs already done" in r.output
+    assert not stale.exists() and live.exists()
+
+
 def test_live_lock_is_respected_and_its_result_read(tmp_path):
     """A run locked by a live process is not trained: the sweep waits, then takes its result."""
     from dlexp.config import dump_yaml, resolved_dict
