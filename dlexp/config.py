@@ -3,6 +3,7 @@
 A config is loaded with `yaml.safe_load`, merged over its `extends:` base, patched by `--set`
 overrides and validated by the pydantic models below, which forbid unknown keys. Every problem is
 reported at once, located by file, line and dotted key path, with the closest valid name.
+Reading YAML with line numbers and dotted keys live in yamlfile.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError, Problem, did_you_mean
+from .yamlfile import Source, deep_merge, mark_override, parse_overrides, read_yaml, set_dotted
 
 DATASETS = ("moons", "circles", "blobs", "spirals", "xor", "classification", "regression",
             "sine", "polynomial", "iris", "wine", "breast_cancer", "digits", "diabetes", "csv")
@@ -33,6 +34,9 @@ OPTIMIZER_NAMES = ("sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw")
 # Keys of `optimizer:` that belong to a specific optimizer (torch.optim's names).
 OPTIMIZER_HPARAMS = ("momentum", "dampening", "nesterov", "lr_decay", "initial_accumulator_value",
                      "rho", "alpha", "centered", "betas", "eps", "amsgrad", "weight_decay")
+
+# Keys that name files: relative to the config file that names them, hashed by their contents.
+PATH_KEYS = (("data", "path"), ("data", "val_path"), ("data", "test_path"), ("model", "init_from"))
 
 
 class Section(BaseModel):
@@ -293,87 +297,7 @@ def optimizer_defaults(name: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# YAML with line numbers
-
-class Source:
-    """Where each key of a raw config came from: file and line per dotted path."""
-
-    def __init__(self, file: str | None = None, base_dir: Path | None = None):
-        self.file = file
-        self.base_dir = base_dir or Path.cwd()
-        self.lines: dict[tuple, tuple[str | None, int | None]] = {}
-
-    def locate(self, path: tuple) -> tuple[str | None, int | None]:
-        """File and line of `path`, or of its closest located ancestor."""
-        for n in range(len(path), -1, -1):
-            if path[:n] in self.lines:
-                return self.lines[path[:n]]
-        return self.file, None
-
-
-def _record_lines(node, path: tuple, file: str, lines: dict) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            sub = path + (key_node.value,)
-            lines[sub] = (file, key_node.start_mark.line + 1)
-            _record_lines(value_node, sub, file, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[path + (i,)] = (file, item.start_mark.line + 1)
-            _record_lines(item, path + (i,), file, lines)
-
-
-def yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[str, int | None]:
-    """(one-line description, line number or None) of a YAML parse error."""
-    mark = getattr(exc, "problem_mark", None)
-    line = mark.line + 1 if mark else None
-    if isinstance(exc, yaml.reader.ReaderError):  # a control character: it has a position, no mark
-        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
-        what = f"unacceptable character {char!r} ({exc.reason})"
-        line = text[:exc.position].count("\n") + 1
-    else:
-        what = " ".join(str(getattr(exc, "problem", None) or exc).split())
-    if isinstance(exc, yaml.constructor.ConstructorError):  # e.g. !!python/object: safe_load refuses it
-        what += " (only plain YAML data is read: tags that build Python objects are refused)"
-    return what, line
-
-
-def read_yaml(path: Path, display: str) -> tuple[Any, dict]:
-    """safe_load a YAML file; also return {dotted path tuple: (file, line)}."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(Problem("file not found", file=display)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(Problem(f"cannot read: {exc}", file=display)) from None
-    try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        what, line = yaml_problem(exc, text)
-        raise ConfigError(Problem(f"invalid YAML: {what}", file=display, line=line)) from None
-    except RecursionError:
-        raise ConfigError(Problem("invalid YAML: nested too deeply", file=display)) from None
-    lines: dict = {}
-    if node is not None:
-        try:
-            _record_lines(node, (), display, lines)
-        except RecursionError:  # an alias inside its own anchor (&a [*a]) or absurd nesting
-            raise ConfigError(Problem("invalid YAML: a structure that contains itself (an alias inside its "
-                                      "own anchor) or is nested too deeply", file=display)) from None
-    return data, lines
-
-
-def deep_merge(base: dict, over: dict) -> dict:
-    """`over` on top of `base`; nested mappings merge, everything else is replaced."""
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
+# Files: a config and its chain of `extends:` bases
 
 def _load_raw(path: Path, display: str, source: Source, seen: tuple = ()) -> dict:
     """Read `path` and its chain of `extends:` bases into one raw dict, recording lines."""
@@ -402,65 +326,6 @@ def _load_raw(path: Path, display: str, source: Source, seen: tuple = ()) -> dic
         data = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
     source.lines.update(lines)
     return data
-
-
-# ---------------------------------------------------------------------------------------------
-# Overrides
-
-def parse_overrides(items) -> dict[str, Any]:
-    """['a.b=1', 'c=[1, 2]'] → {'a.b': 1, 'c': [1, 2]}; values parsed as YAML."""
-    out: dict[str, Any] = {}
-    problems = []
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            problems.append(Problem(f"expected KEY=VALUE, found {item!r}", file="--set"))
-            continue
-        try:
-            out[key] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as exc:
-            problems.append(Problem(f"cannot parse value {text!r}: {yaml_problem(exc, text)[0]}",
-                                    key=key, file="--set"))
-        except RecursionError:
-            problems.append(Problem(f"cannot parse value {text[:40]!r}…: nested too deeply", key=key, file="--set"))
-    if problems:
-        raise ConfigError(problems)
-    return out
-
-
-def set_dotted(data: dict, key: str, value: Any) -> None:
-    """data['a']['b'] = value for key 'a.b', creating mappings on the way."""
-    parts = key.split(".")
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        if not isinstance(node.get(part), dict):
-            if part in node and node[part] is not None and not isinstance(node[part], dict):
-                # e.g. `--set model.dropout.rate=0.5` over `dropout: 0.3`: promote scalar forms
-                node[part] = _promote(".".join(parts[: i + 1]), node[part])
-            else:
-                node[part] = {}
-        node = node[part]
-    node[parts[-1]] = value
-
-
-def _promote(key: str, value: Any) -> dict:
-    if key == "model.dropout":
-        return {"rate": value}
-    if key == "optimizer.schedule":
-        return {"name": value}
-    if key == "train.early_stopping":
-        return {}
-    return {}
-
-
-def get_dotted(data: dict, key: str, default: Any = None) -> Any:
-    node: Any = data
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
 
 
 # ---------------------------------------------------------------------------------------------
@@ -616,9 +481,6 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
     return out
 
 
-PATH_KEYS = (("data", "path"), ("data", "val_path"), ("data", "test_path"), ("model", "init_from"))
-
-
 def _anchor_paths(raw: dict, folder: Path) -> None:
     """In a raw config read from a file in `folder`: relative file paths made absolute."""
     for section, key in PATH_KEYS:
@@ -629,7 +491,7 @@ def _anchor_paths(raw: dict, folder: Path) -> None:
 
 def _resolve_paths(exp: Experiment, base_dir: Path) -> None:
     """Make file paths absolute, relative to the config file that named them."""
-    for section, key in (("data", "path"), ("data", "val_path"), ("data", "test_path"), ("model", "init_from")):
+    for section, key in PATH_KEYS:
         obj = getattr(exp, section)
         value = getattr(obj, key)
         if value:
@@ -653,15 +515,6 @@ def load_config(path: str | Path, overrides=(), *, extra: dict | None = None) ->
     return validate(raw, source)
 
 
-def mark_override(source: Source, key: str) -> None:
-    """Locate `key` (and whatever it created) at --set: the file's lines under it no longer apply."""
-    parts = tuple(key.split("."))
-    for p in [p for p in source.lines if p[:len(parts)] == parts]:
-        del source.lines[p]
-    for n in range(1, len(parts) + 1):
-        source.lines.setdefault(parts[:n], ("--set", None))
-
-
 def config_from_dict(raw: dict, *, file: str | None = None, base_dir: Path | None = None) -> Experiment:
     return validate(copy.deepcopy(raw), Source(file, base_dir))
 
@@ -674,23 +527,6 @@ def resolved_dict(exp: Experiment) -> dict:
     d = exp.model_dump(mode="json")
     d["optimizer"] = {k: v for k, v in d["optimizer"].items() if v is not None or k in ("lr", "clip_norm")}
     return d
-
-
-class _Dumper(yaml.SafeDumper):
-    """Mappings in block style, lists of scalars inline: `hidden: [64, 64]`."""
-
-
-def _represent_list(dumper, data):
-    flow = all(not isinstance(v, (dict, list)) for v in data)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
-
-
-_Dumper.add_representer(list, _represent_list)
-_Dumper.add_representer(tuple, _represent_list)
-
-
-def dump_yaml(d: dict) -> str:
-    return yaml.dump(d, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
 def _file_digest(path: str) -> str:
@@ -712,7 +548,7 @@ def run_id(exp: Experiment) -> str:
     """
     d = resolved_dict(exp)
     d.pop("name", None)
-    for section, key in (("data", "path"), ("data", "val_path"), ("data", "test_path"), ("model", "init_from")):
+    for section, key in PATH_KEYS:
         if d[section].get(key):
             d[section][key] = _file_digest(d[section][key])
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"))

@@ -18,20 +18,16 @@ Random streams: generation uses `default_rng(seed)` / `random_state=seed`, the s
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import heapq
-import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from .csvfile import CLASSIFICATION, REGRESSION, csv_target, read_csv
 from .errors import DataError, Problem, did_you_mean
 
-CLASSIFICATION, REGRESSION = "classification", "regression"
-MAX_AUTO_CLASSES = 20  # task auto: an integer CSV target with at most this many values is a label
-MAX_PROBLEMS = 10  # bad cells reported per file; the rest are counted
 
 
 @dataclass(repr=False)
@@ -174,6 +170,18 @@ BUNDLED = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_brea
            "digits": "load_digits", "diabetes": "load_diabetes"}  # sklearn.datasets' loaders
 DATASETS = (*SYNTHETIC, *BUNDLED, "csv")
 REGRESSION_SETS = {"regression", "sine", "polynomial", "diabetes"}
+SKLEARN_MADE = {"blobs", "classification", "regression", *BUNDLED}  # drawn or loaded by sklearn.datasets
+
+
+def sklearn_modules(cfg, cv: int | None = None) -> list[str]:
+    """The scikit-learn modules that loading `cfg` (with `cv` folds) will import.
+
+    A sweep's process pool preloads them once in its forkserver when some run needs them, and
+    skips them (~1.5 s of imports) when none does.
+    """
+    return ((["sklearn.datasets"] if cfg.name in SKLEARN_MADE else [])
+            + (["sklearn.model_selection"] if cv else [])
+            + (["sklearn.preprocessing"] if cfg.poly_degree > 1 else []))
 
 
 # --- public API ----------------------------------------------------------------------------------
@@ -409,7 +417,7 @@ def _corrupt(cfg, raw: Dataset):
     return y
 
 
-# --- CSV files -----------------------------------------------------------------------------------
+# --- CSV files (parsed in csvfile.py) -------------------------------------------------------------
 
 def _csv_paths(cfg, base_dir: Path) -> dict:
     """{split: (config key, path)} of the files named; relative to the config's folder."""
@@ -419,27 +427,17 @@ def _csv_paths(cfg, base_dir: Path) -> dict:
             for role, (key, value) in named.items() if value is not None}
 
 
-@dataclass
-class _Table:
-    """One parsed CSV file: features X (N, D) in the train file's column order, target cells."""
-
-    path: Path
-    header: list
-    X: np.ndarray
-    target: np.ndarray  # stripped strings
-    lines: np.ndarray  # each row's line number in the file
-
-
 def _raw_csv(cfg, base_dir: Path) -> Dataset:
     if not cfg.path or not cfg.target:
         raise DataError(Problem("csv data needs `path` (the file) and `target` (the label column)",
                                 key="data.path" if not cfg.path else "data.target"))
     files = _csv_paths(cfg, base_dir)
-    main = _read_csv(*files["train"], cfg.target)
-    tables = {"train": main, **{role: _read_csv(key, path, cfg.target, main)
+    main = read_csv(*files["train"], cfg.target)
+    tables = {"train": main, **{role: read_csv(key, path, cfg.target, main)
                                 for role, (key, path) in files.items() if role != "train"}}
-    task, ys, classes = _csv_target(cfg, list(tables.values()))
-    ys = dict(zip(tables, ys))
+    task, targets = csv_target(cfg.target, cfg.task, list(tables.values()))
+    y, classes = _encode(targets, task)
+    ys = dict(zip(tables, np.split(y, np.cumsum([len(t.lines) for t in tables.values()])[:-1])))
     # with a val file the files are the splits (no test file: an empty test split)
     own = ("val", "test") if "val" in files else ("test",) if "test" in files else ()
     idx = _split(cfg, ys["train"], classes if task == CLASSIFICATION else None, len(main.X),
@@ -450,117 +448,3 @@ def _raw_csv(cfg, base_dir: Path) -> Dataset:
             splits[slot] = (tables[role].X, ys[role])
     features = [h for h in main.header if h != cfg.target]
     return _dataset(splits, task, features, classes, main.path.name)
-
-
-def _read_csv(key: str, path: Path, target: str, main: _Table | None = None) -> _Table:
-    """Parse a CSV file with a header row; val/test files (`main` given) need main's columns."""
-    if not path.is_file():
-        raise DataError(Problem(f"no such file: {path}", key=key))
-    where = dict(key=key, file=str(path))
-    try:
-        raw = path.read_bytes()
-    except OSError as e:  # unreadable: permissions, I/O error
-        raise DataError(Problem(f"cannot read it: {e.strerror or e}", **where)) from None
-    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0  # a UTF-8 byte-order mark (Excel writes one)
-    try:
-        text = raw[bom:].decode("utf-8")
-    except UnicodeDecodeError as e:  # binary junk: say where the first bad byte is
-        at = bom + e.start
-        raise DataError(Problem(f"cannot read it as a UTF-8 CSV file: byte {raw[at]:#04x} at offset {at} "
-                                "is not UTF-8 text", line=raw[:at].count(b"\n") + 1, **where)) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows, end = [], 0
-    try:
-        for row in reader:
-            start, end = end + 1, reader.line_num
-            if end > start and any("\n" in c or "\r" in c for c in row):
-                raise DataError(Problem(f"a quoted cell runs from line {start} to line {end}: an unbalanced "
-                                        "quote (\")?", line=start, **where))
-            if any(c.strip() for c in row):  # blank lines are skipped
-                rows.append(([c.strip() for c in row], end))
-    except csv.Error as e:
-        raise DataError(Problem(f"cannot read it as a CSV file: {e}", line=reader.line_num, **where)) from None
-    if not rows:
-        raise DataError(Problem("the file is empty; a header row and data rows are needed",
-                                **where))
-    (header, header_line), rows = rows[0], rows[1:]
-    if main is not None and sorted(header) != sorted(main.header):
-        missing = [c for c in main.header if c not in header]
-        extra = [c for c in header if c not in main.header]
-        raise DataError(Problem(f"its columns differ from {main.path.name}: missing {missing}, "
-                                f"extra {extra}", line=header_line, **where))
-    if target not in header:
-        raise DataError(Problem(f"no target column '{target}'{did_you_mean(target, header)}; "
-                                f"the columns are: {', '.join(header)}", key="data.target",
-                                file=str(path), line=header_line))
-    dupes = sorted({c for c in header if header.count(c) > 1})
-    if dupes or len(header) < 2:
-        why = f"duplicate column names {dupes}" if dupes else "no feature column besides the target"
-        raise DataError(Problem(why, line=header_line, **where))
-    problems = [(line, f"{len(row)} values, but the header has {len(header)} columns")
-                for row, line in rows if len(row) != len(header)]
-    rows = [(row, line) for row, line in rows if len(row) == len(header)]
-    if not rows and not problems:
-        raise DataError(Problem("the file has a header but no data rows", **where))
-    lines = np.array([line for _, line in rows], dtype=np.int64)
-    cells = list(zip(*(row for row, _ in rows))) or [()] * len(header)  # column by column
-    columns = [h for h in (main.header if main else header) if h != target]  # train file's order
-    X, bad = np.empty((len(rows), len(columns))), np.zeros((len(rows), len(header)), dtype=bool)
-    for k, name in enumerate(columns):
-        j = header.index(name)
-        X[:, k], bad[:, j] = _numbers(cells[j])
-    t = header.index(target)
-    bad[:, t] = np.array(cells[t]) == ""
-    n_bad = len(problems) + int(bad.sum())
-    if n_bad:
-        problems += [(int(lines[i]), f"column '{header[j]}': " + (
-            f"'{cells[j][i]}' is not a number" if cells[j][i] else "empty cell"))
-            for i, j in np.argwhere(bad)[:MAX_PROBLEMS]]  # row by row
-        shown = [Problem(message, line=line, **where) for line, message in sorted(problems)]
-        more = [Problem(f"... and {n_bad - MAX_PROBLEMS} more problem(s) in this file", **where)]
-        raise DataError(shown[:MAX_PROBLEMS] + (more if n_bad > MAX_PROBLEMS else []))
-    return _Table(path, header, X, np.array(cells[t], dtype=str), lines)
-
-
-def _numbers(cells):
-    """(float64 values, mask of the cells that are not finite numbers) of a sequence of strings."""
-    try:
-        values = np.array(cells, dtype=np.float64)
-    except ValueError:  # find the culprits one by one
-        values = np.array([_float(c) for c in cells], dtype=np.float64)
-    return values, ~np.isfinite(values)
-
-
-def _float(cell):
-    try:
-        return float(cell)
-    except ValueError:
-        return np.nan
-
-
-def _csv_target(cfg, tables):
-    """(task, [y per table], class names or None) from the target cells of all files together."""
-    cells = np.concatenate([t.target for t in tables])
-    values, text = _numbers(cells)
-    whole = ~text & (values == np.round(values))
-    task = cfg.task
-    if task == "auto":  # text, or a few distinct integers, is a class label
-        few = whole.all() and len(np.unique(values)) <= MAX_AUTO_CLASSES
-        task = CLASSIFICATION if text.any() or few else REGRESSION
-    owner = np.repeat(np.arange(len(tables)), [len(t.lines) for t in tables])
-    lines = np.concatenate([t.lines for t in tables])
-
-    def at(i):  # where target cell i is
-        return dict(file=str(tables[owner[i]].path), line=int(lines[i]))
-
-    if task == REGRESSION and text.any():
-        raise DataError([Problem(f"column '{cfg.target}': '{cells[i]}' is not a number, and a "
-                                 "regression target must be", key="data.target", **at(i))
-                         for i in np.flatnonzero(text)[:MAX_PROBLEMS]])
-    if task == CLASSIFICATION and not text.any() and not whole.all():
-        i = int(np.flatnonzero(~whole)[0])
-        raise DataError(Problem(f"column '{cfg.target}': {cells[i]} is not a whole number: a "
-                                "regression target for a classification loss (use task: "
-                                "regression or auto)", key="data.task", **at(i)))
-    y, classes = _encode(cells if text.any() else values, task)
-    return task, np.split(y, np.cumsum([len(t.lines) for t in tables])[:-1]), classes

@@ -1,7 +1,8 @@
 """Fit diagnosis: label a finished run and rank the remedies of the notes (§1) for it.
 
-Reads result files only (summary.json, metrics.csv, config.yaml), never the trainer. The label
-is the first rule that holds, in this order; the later ones that hold too are listed in `also`:
+Reads result files only (summary.json, metrics.csv, config.yaml), never the trainer; remedies.py
+ranks what to try next. The label is the first rule that holds, in this order; the later ones
+that hold too are listed in `also`:
 
     diverged       status "diverged", a non-finite loss, or train loss ≥ diverge_ratio × baseline
     not_converged  no early stop, and over the last `window` of the epochs (≥ min_window epochs)
@@ -33,8 +34,9 @@ import re
 import textwrap
 from pathlib import Path
 
-from .config import get_dotted
 from .errors import ConfigError, ResultError, UsageError, did_you_mean
+from .remedies import finite, num, pct, remedies
+from .yamlfile import get_dotted
 
 LABELS = ("diverged", "not_converged", "underfitting", "overfitting", "good_fit")
 DEFAULT_THRESHOLDS = {
@@ -48,8 +50,7 @@ DEFAULT_THRESHOLDS = {
     "overfit_gap": 0.35,       # (val − train) / val ≥ 0.35
 }
 PEER_FREE_KEYS = ("train_size", "poly_degree")  # data keys that peers may differ in
-NOTES = {"1.1": "notes §1.1 降低欠拟合的风险", "1.2": "notes §1.2 降低过拟合风险", "2.1": "notes §2.1 Dropout",
-         "2.2": "notes §2.2 正则化", "3": "notes §3 梯度下降方法", "4.2": "notes §4.2 Batch Normalization"}
+
 
 
 def thresholds_from(items=(), base: dict | None = None) -> dict:
@@ -71,13 +72,9 @@ def thresholds_from(items=(), base: dict | None = None) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Evidence
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def trend(values: list) -> float | None:
     """Relative change over `values` along their least-squares line: slope·(k−1) / |mean|."""
-    ys = [float(v) for v in values if _finite(v)]
+    ys = [float(v) for v in values if finite(v)]
     k = len(ys)
     if k < 3:
         return None
@@ -104,7 +101,7 @@ def baseline(run) -> dict:
     s = run.summary
     if s.get("task") == "regression":
         r2, loss = s.get("train_r2"), s.get("train_loss")
-        if _finite(r2) and _finite(loss) and r2 < 1:
+        if finite(r2) and finite(loss) and r2 < 1:
             return {"baseline": "mean predictor", "baseline_loss": loss / (1 - r2), "baseline_r2": 0.0}
         return {"baseline": "mean predictor", "baseline_loss": 1.0, "baseline_r2": 0.0}
     try:
@@ -137,17 +134,17 @@ def evidence(run, peers=None, th: dict = DEFAULT_THRESHOLDS) -> dict:
     for key in ("train_loss", "val_loss", f"train_{m}", f"val_{m}"):
         ev[key] = s.get(key)
     tr, va, base = s.get("train_loss"), s.get("val_loss"), ev.get("baseline_loss")
-    ev["train_vs_baseline"] = tr / base if _finite(tr) and _finite(base) and base > 0 else None
-    ev["gap"] = va - tr if _finite(tr) and _finite(va) else None
+    ev["train_vs_baseline"] = tr / base if finite(tr) and finite(base) and base > 0 else None
+    ev["gap"] = va - tr if finite(tr) and finite(va) else None
     ev["rel_gap"] = ev["gap"] / va if ev["gap"] is not None and va > 0 else None
     vals = [r.get("val_loss") for r in run.metrics]
-    finite = [(v, i + 1) for i, v in enumerate(vals) if _finite(v)]
-    if finite:
-        vmin, emin = min(finite)
-        ev.update(min_val_loss=vmin, min_val_epoch=emin, last_val_loss=finite[-1][0],
-                  val_rise=(finite[-1][0] - vmin) / vmin if vmin > 0 else None)
-        t_min, t_last = run.metrics[emin - 1].get("train_loss"), run.metrics[finite[-1][1] - 1].get("train_loss")
-        ev["train_change_after_min"] = (t_last - t_min) / t_min if _finite(t_min) and _finite(t_last) and t_min else None
+    valid = [(v, i + 1) for i, v in enumerate(vals) if finite(v)]
+    if valid:
+        vmin, emin = min(valid)
+        ev.update(min_val_loss=vmin, min_val_epoch=emin, last_val_loss=valid[-1][0],
+                  val_rise=(valid[-1][0] - vmin) / vmin if vmin > 0 else None)
+        t_min, t_last = run.metrics[emin - 1].get("train_loss"), run.metrics[valid[-1][1] - 1].get("train_loss")
+        ev["train_change_after_min"] = (t_last - t_min) / t_min if finite(t_min) and finite(t_last) and t_min else None
     ev["epochs_run"], ev["epochs"] = len(run.metrics), get_dotted(cfg, "train.epochs")
     es = get_dotted(cfg, "train.early_stopping")
     # repeats/CV summaries do not carry restored_best: early stopping restores when the run completed
@@ -157,12 +154,12 @@ def evidence(run, peers=None, th: dict = DEFAULT_THRESHOLDS) -> dict:
     ev["window"] = k
     ev["train_trend"] = trend([r.get("train_loss") for r in run.metrics[-k:]]) if k else None
     ev["val_trend"] = trend(vals[-k:]) if k else None
-    others = [p for p in (peers or []) if p.status == "completed" and _finite(p.summary.get("val_loss"))
+    others = [p for p in (peers or []) if p.status == "completed" and finite(p.summary.get("val_loss"))
               and _comparable(run, p)]
     if len(others) > 1:
         best = min(others, key=lambda p: p.summary["val_loss"])
         ev.update(n_peers=len(others), best_peer_run=best.run_id, best_peer_val_loss=best.summary["val_loss"],
-                  train_vs_best_peer=tr / best.summary["val_loss"] if _finite(tr) and best.summary["val_loss"] > 0
+                  train_vs_best_peer=tr / best.summary["val_loss"] if finite(tr) and best.summary["val_loss"] > 0
                   else None)
     return ev
 
@@ -170,194 +167,37 @@ def evidence(run, peers=None, th: dict = DEFAULT_THRESHOLDS) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Rules
 
-def _pct(x) -> str:
-    return f"{100 * x:.0f}%"
-
-
 def rules(ev: dict, th: dict) -> list[tuple[str, str]]:
     """Every (label, reason) whose rule holds, in priority order; good_fit when none does."""
     hits = []
     tr, base = ev.get("train_loss"), ev.get("baseline_loss")
-    if ev.get("status") == "diverged" or not _finite(tr):
-        hits.append(("diverged", f"status {ev.get('status')}, train loss {_g(tr)}, val loss {_g(ev.get('val_loss'))}"))
-    elif _finite(ev.get("train_vs_baseline")) and ev["train_vs_baseline"] >= th["diverge_ratio"]:
-        hits.append(("diverged", f"train loss {_g(tr)} is {ev['train_vs_baseline']:.3g}× the baseline's {_g(base)} "
+    if ev.get("status") == "diverged" or not finite(tr):
+        hits.append(("diverged", f"status {ev.get('status')}, train loss {num(tr)}, val loss {num(ev.get('val_loss'))}"))
+    elif finite(ev.get("train_vs_baseline")) and ev["train_vs_baseline"] >= th["diverge_ratio"]:
+        hits.append(("diverged", f"train loss {num(tr)} is {ev['train_vs_baseline']:.3g}× the baseline's {num(base)} "
                                  f"(≥ {th['diverge_ratio']:g}×)"))
     tt, vt = ev.get("train_trend"), ev.get("val_trend")
-    if not ev.get("stopped_early") and _finite(tt) and _finite(vt) and max(tt, vt) <= -th["converge_drop"]:
-        hits.append(("not_converged", f"over the last {ev['window']} epochs train loss still fell {_pct(-tt)} and "
-                                      f"val loss {_pct(-vt)} (≥ {_pct(th['converge_drop'])})"))
-    if _finite(ev.get("train_vs_baseline")) and ev["train_vs_baseline"] >= th["underfit_baseline"]:
-        hits.append(("underfitting", f"train loss {_g(tr)} is {_pct(ev['train_vs_baseline'])} of the "
-                                     f"{ev['baseline']}'s {_g(base)} (≥ {_pct(th['underfit_baseline'])})"))
-    elif _finite(ev.get("train_vs_best_peer")) and ev["train_vs_best_peer"] >= th["underfit_peer"]:
-        hits.append(("underfitting", f"train loss {_g(tr)} is {ev['train_vs_best_peer']:.3g}× the best val loss "
-                                     f"{_g(ev['best_peer_val_loss'])} in the sweep (≥ {th['underfit_peer']:g}×)"))
+    if not ev.get("stopped_early") and finite(tt) and finite(vt) and max(tt, vt) <= -th["converge_drop"]:
+        hits.append(("not_converged", f"over the last {ev['window']} epochs train loss still fell {pct(-tt)} and "
+                                      f"val loss {pct(-vt)} (≥ {pct(th['converge_drop'])})"))
+    if finite(ev.get("train_vs_baseline")) and ev["train_vs_baseline"] >= th["underfit_baseline"]:
+        hits.append(("underfitting", f"train loss {num(tr)} is {pct(ev['train_vs_baseline'])} of the "
+                                     f"{ev['baseline']}'s {num(base)} (≥ {pct(th['underfit_baseline'])})"))
+    elif finite(ev.get("train_vs_best_peer")) and ev["train_vs_best_peer"] >= th["underfit_peer"]:
+        hits.append(("underfitting", f"train loss {num(tr)} is {ev['train_vs_best_peer']:.3g}× the best val loss "
+                                     f"{num(ev['best_peer_val_loss'])} in the sweep (≥ {th['underfit_peer']:g}×)"))
     rise = ev.get("val_rise")
     # overfitting is val going up while train keeps going down (a penalty can push both up)
-    fell = _finite(ev.get("train_change_after_min")) and ev["train_change_after_min"] < 0
-    if _finite(rise) and rise >= th["overfit_rise"] and fell and not ev.get("restored_best"):
-        hits.append(("overfitting", f"val loss rose {_pct(rise)} after its minimum {_g(ev['min_val_loss'])} at "
-                                    f"epoch {ev['min_val_epoch']} (≥ {_pct(th['overfit_rise'])}) while train loss "
-                                    f"fell {_pct(-ev['train_change_after_min'])}"))
-    elif _finite(ev.get("rel_gap")) and ev["rel_gap"] >= th["overfit_gap"]:
-        hits.append(("overfitting", f"val − train = {_g(ev['gap'])} is {_pct(ev['rel_gap'])} of the val loss "
-                                    f"(≥ {_pct(th['overfit_gap'])})"))
+    fell = finite(ev.get("train_change_after_min")) and ev["train_change_after_min"] < 0
+    if finite(rise) and rise >= th["overfit_rise"] and fell and not ev.get("restored_best"):
+        hits.append(("overfitting", f"val loss rose {pct(rise)} after its minimum {num(ev['min_val_loss'])} at "
+                                    f"epoch {ev['min_val_epoch']} (≥ {pct(th['overfit_rise'])}) while train loss "
+                                    f"fell {pct(-ev['train_change_after_min'])}"))
+    elif finite(ev.get("rel_gap")) and ev["rel_gap"] >= th["overfit_gap"]:
+        hits.append(("overfitting", f"val − train = {num(ev['gap'])} is {pct(ev['rel_gap'])} of the val loss "
+                                    f"(≥ {pct(th['overfit_gap'])})"))
     return hits or [("good_fit", "no rule fired: train loss well below the baseline, val close to train, "
                                  "and the curves have settled")]
-
-
-def _g(v) -> str:
-    return f"{v:.4g}" if _finite(v) else str(v)
-
-
-# ---------------------------------------------------------------------------------------------
-# Remedies: (score, key, action, why, values); higher scores first
-
-def _rate(cfg) -> float:
-    r = get_dotted(cfg, "model.dropout.rate", get_dotted(cfg, "model.dropout", 0.0))
-    return max(r) if isinstance(r, list) and r else float(r or 0.0)
-
-
-def _nice(x: float) -> float:
-    return float(f"{x:.2g}")
-
-
-def _hidden(h: list, factor: float) -> list:
-    return [max(1, int(round(w * factor))) for w in h]
-
-
-def remedies(label: str, ev: dict, cfg: dict, th: dict) -> list[dict]:
-    """Ranked remedies for `label`, adapted to the run's own config (never 'add X' when X is on)."""
-    g = functools.partial(get_dotted, cfg)
-    hidden, rate = list(g("model.hidden", [])), _rate(cfg)
-    l1, l2 = float(g("regularization.l1", 0) or 0), float(g("regularization.l2", 0) or 0)
-    lr = g("optimizer.lr")
-    es, epochs = g("train.early_stopping"), int(g("train.epochs", 200))
-    n_train = ev.get("n_train")
-    out = []
-
-    def add(score, key, action, why, values, base=None):
-        out.append((score, {"key": key, "action": action, "why": why, "values": values, **({"base": base} if base else {})}))
-
-    if label == "underfitting":
-        if l2 > 0:
-            add(3.2, "regularization.l2", f"weaker L2: {l2:g} → {_nice(l2 / 10):g} or 0",
-                f"{NOTES['1.1']} (减少正则化系数): the L2 penalty {l2:g} holds the weights back", [_nice(l2 / 10), 0.0])
-        if l1 > 0:
-            add(3.1, "regularization.l1", f"weaker L1: {l1:g} → {_nice(l1 / 10):g} or 0",
-                f"{NOTES['1.1']} (减少正则化系数): the L1 penalty {l1:g} zeroes useful weights", [_nice(l1 / 10), 0.0])
-        if rate > 0:
-            add(3.0, "model.dropout.rate", f"less dropout: {rate:g} → {rate / 2:g} or 0",
-                f"{NOTES['1.1']}: dropout {rate:g} is regularization too", [rate / 2, 0.0])
-        bigger = [_hidden(hidden, 2), _hidden(hidden, 4)] if hidden else [[16], [64]]
-        add(2.6 if hidden else 2.4, "model.hidden", f"more capacity: {hidden} → {bigger[0]} or {bigger[1]}",
-            f"{NOTES['1.1']} (增加模型复杂度): the model does not fit its own training data ({ev.get('reason')})",
-            bigger)
-        deg, n_in = int(g("data.poly_degree", 1)), ev.get("n_inputs")
-        if deg < 12 and (n_in is None or n_in <= 20):
-            degs = sorted({min(12, deg + 2), min(12, deg + 4)})
-            add(2.8 if not hidden else 2.0, "data.poly_degree", f"add features: poly_degree {deg} → {degs}",
-                f"{NOTES['1.1']} (添加新特征): " + ("a linear model needs nonlinear features" if not hidden else
-                                                   "features with a stronger link to the label"), degs)
-        tt = ev.get("train_trend")
-        if not ev.get("stopped_early") and _finite(tt) and tt < -th["converge_drop"] / 4:  # not on a flat curve
-            add(2.7 if tt < -th["converge_drop"] / 2 else 1.0, "train.epochs",
-                f"more epochs: {epochs} → {2 * epochs} or {4 * epochs}",
-                f"train loss still fell {_pct(-tt)} over the last {ev['window']} epochs", [2 * epochs, 4 * epochs])
-    elif label == "overfitting":
-        big = ev.get("n_params") and n_train and ev["n_params"] > 10 * n_train
-        more = _more_data(cfg, ev)
-        if more:
-            add(2.9, *more)
-        if not es:
-            rose = _finite(ev.get("val_rise")) and ev["val_rise"] >= th["overfit_rise"]
-            add(3.0 if rose else 1.6, "train.early_stopping", "early stopping (patience 20, restore the best weights)",
-                f"{NOTES['1.2']} (Early stopping): val loss " + (f"rose {_pct(ev['val_rise'])} after its minimum at "
-                                                                f"epoch {ev.get('min_val_epoch')}" if rose else
-                                                                "stops improving while train loss keeps falling"),
-                [{"patience": 20, "restore_best": True}])
-        l2_vals = [1e-3, 1e-2] if l2 == 0 else [_nice(3 * l2), _nice(10 * l2)]
-        add(2.5, "regularization.l2", ("add L2" if l2 == 0 else f"stronger L2 than {l2:g}") + f": {l2_vals}",
-            f"{NOTES['2.2']}: smaller weights, a simpler function; gap {_g(ev.get('gap'))}", l2_vals)
-        if hidden and rate < 0.8:
-            vals = [0.2, 0.5] if rate == 0 else sorted({round(min(rate + 0.1, 0.85), 2), round(min(rate + 0.2, 0.9), 2)})
-            add(2.3 if rate == 0 else 1.8, "model.dropout.rate",
-                ("add dropout" if rate == 0 else f"more dropout than {rate:g}") + f": {vals}",
-                f"{NOTES['2.1']}: averages many thinned networks, like bagging", vals)
-        if hidden:
-            smaller = [hidden[:-1], _hidden(hidden, 0.5)] if len(hidden) > 1 else \
-                [_hidden(hidden, 0.5), _hidden(hidden, 0.25)] if max(hidden) > 1 else [[]]
-            add(2.7 if big else 2.0, "model.hidden", f"less capacity: {hidden} → {smaller[0]} or {smaller[-1]}",
-                f"{NOTES['1.2']} (降低模型复杂度): {ev.get('n_params')} parameters for {n_train} training rows",
-                smaller)
-        l1_vals = [1e-4, 1e-3] if l1 == 0 else [_nice(3 * l1), _nice(10 * l1)]
-        add(1.2, "regularization.l1", ("add L1" if l1 == 0 else f"stronger L1 than {l1:g}") + f": {l1_vals}",
-            f"{NOTES['2.2']}: L1 drives weights to exactly zero (l1_mode: proximal)", l1_vals)
-    elif label == "not_converged":
-        add(3.0, "train.epochs", f"more epochs: {epochs} → {2 * epochs} or {4 * epochs}",
-            f"train loss still fell {_pct(-ev['train_trend'])} over the last {ev['window']} epochs",
-            [2 * epochs, 4 * epochs])
-        if _finite(lr):
-            add(2.5, "optimizer.lr", f"higher learning rate: {lr:g} → {_nice(3 * lr):g} or {_nice(10 * lr):g}",
-                f"{NOTES['3']}: each step is too small to arrive in {epochs} epochs", [_nice(3 * lr), _nice(10 * lr)])
-        better = _better_optimizer(cfg)
-        if better:
-            add(2.3, "optimizer", *better)
-    elif label == "diverged":
-        if _finite(lr):
-            add(3.0, "optimizer.lr", f"lower learning rate: {lr:g} → {_nice(lr / 3):g} or {_nice(lr / 10):g}",
-                f"{NOTES['3']}: steps overshoot the minimum and grow", [_nice(lr / 3), _nice(lr / 10)])
-        clip = g("optimizer.clip_norm")
-        vals = [1.0, 5.0] if clip is None else [_nice(clip / 3), _nice(clip / 10)]
-        add(2.5 if clip is None else 1.5, "optimizer.clip_norm",
-            ("clip the gradient norm" if clip is None else f"clip harder than {clip:g}") + f": {vals}",
-            "bounds each step, whatever the gradient's size", vals)
-        if hidden and g("model.norm", "none") == "none":
-            norm = "layernorm" if g("train.batch_size") in (1, 2) else "batchnorm"
-            add(2.0, "model.norm", f"normalize the layers: {norm}",
-                f"{NOTES['4.2']}: 可以采用更高的学习率, avoids exploding activations", [norm])
-    return [r for _, r in sorted(out, key=lambda t: -t[0])]
-
-
-def _more_data(cfg, ev):
-    """(key, action, why, values[, base patch]) for more training rows, or None if none can be had.
-
-    Synthetic data can always make more rows: when the split leaves none free, the follow-up's
-    base raises data.n_samples (an int val/test size keeps its rows; fractions grow with it).
-    """
-    n_train, n_val, n_test = ev.get("n_train"), ev.get("n_val") or 0, ev.get("n_test") or 0
-    if not n_train:
-        return None
-    from .data import SYNTHETIC
-
-    name, n, size = get_dotted(cfg, "data.name"), get_dotted(cfg, "data.n_samples"), get_dotted(cfg, "data.train_size")
-    why = f"{NOTES['1.2']} (获得更多的训练数据): only {n_train} training rows"
-    free = (int(n) - n_train - n_val - n_test) if name in SYNTHETIC and n else 0
-    if free >= n_train:
-        vals = sorted({2 * n_train, min(4 * n_train, n_train + free)})
-        return "data.train_size", f"more training data: {n_train} → {' or '.join(map(str, vals))} rows", why, vals
-    if name not in SYNTHETIC or not n:
-        return None
-    if isinstance(size, int):
-        vals, need = [2 * n_train, 4 * n_train], int(n) + 4 * n_train - free
-        return ("data.train_size", f"more training data: {n_train} → {2 * n_train} or {4 * n_train} rows "
-                f"(data.n_samples raised to {need} in the follow-up's base)", why, vals, {"data": {"n_samples": need}})
-    return ("data.n_samples", f"generate more data: n_samples {n} → {2 * n} or {4 * n} (val and test grow too)",
-            why, [2 * int(n), 4 * int(n)])
-
-
-def _better_optimizer(cfg):
-    opt = dict(get_dotted(cfg, "optimizer") or {})
-    keep = {k: opt[k] for k in ("schedule", "clip_norm") if k in opt}
-    name = opt.get("name")
-    if name == "sgd" and not opt.get("momentum"):
-        return ("SGD with momentum 0.9", f"{NOTES['3']} (动量梯度下降法): momentum keeps the direction of past steps",
-                [{**opt, "momentum": 0.9}])
-    if name in ("sgd", "adagrad", "adadelta"):
-        return (f"Adam instead of {name}", f"{NOTES['3']} (自适应学习率): per-parameter step sizes",
-                [{"name": "adam", "lr": 1e-3, **keep}])
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,7 +230,7 @@ def format_text(run, d: dict) -> str:
     if d.get("also"):
         lines.append(f"  also: {', '.join(d['also'])}")
     shown = [(k, v) for k, v in ev.items() if v is not None and k not in ("status", "task")]
-    lines += textwrap.wrap(" · ".join(f"{k} {_g(v) if isinstance(v, float) else v}" for k, v in shown), 100,
+    lines += textwrap.wrap(" · ".join(f"{k} {num(v) if isinstance(v, float) else v}" for k, v in shown), 100,
                            initial_indent="  evidence: ", subsequent_indent="    ", break_on_hyphens=False)
     for i, r in enumerate(d["remedies"], 1):
         lines.append(f"  {i}. {r['key']}: {r['action']}\n     why: {r['why']}")
@@ -436,7 +276,7 @@ def follow_up_spec(run, d: dict, n_keys: int = 3) -> dict:
     `base` is the run's resolved config.yaml; a remedy that needs a changed base (more synthetic
     rows) makes it an inline mapping that `extends:` that file.
     """
-    from .config import deep_merge
+    from .yamlfile import deep_merge
 
     grid, patch = {}, {}
     for r in d["remedies"]:
@@ -456,7 +296,7 @@ def follow_up_spec(run, d: dict, n_keys: int = 3) -> dict:
 
 def write_follow_up(path: Path, run, d: dict) -> Path:
     """Write the follow-up spec of `run` to `path` and check that the sweep module loads it."""
-    from .config import dump_yaml
+    from .yamlfile import dump_yaml
     from .store import atomic_write_text
 
     spec = follow_up_spec(run, d)
@@ -531,7 +371,7 @@ def diagnose(targets, out: Path = Path("results"), thresholds=(), *, save: bool 
 def pick_for_emit(results: list[tuple]) -> tuple | None:
     """The run to follow up: lowest val loss among those with remedies."""
     cands = [(r, d) for r, d in results if d["remedies"]]
-    return min(cands, key=lambda rd: rd[0].summary.get("val_loss") if _finite(rd[0].summary.get("val_loss"))
+    return min(cands, key=lambda rd: rd[0].summary.get("val_loss") if finite(rd[0].summary.get("val_loss"))
                else math.inf) if cands else None
 
 

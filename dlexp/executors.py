@@ -30,8 +30,9 @@ BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLI
             "NUMEXPR_NUM_THREADS")
 # Test hook: a pool or Dask worker given this run id dies with os._exit(1) instead of training it.
 CRASH_HOOK = "DLEXP_TEST_CRASH_RUN"
-# Imported once by the forkserver, so each forked worker starts with them loaded.
-PRELOAD = ["numpy", "sklearn.datasets", "dlexp.experiment", "dlexp.data", "dlexp.train"]
+# Imported once by the forkserver, so each forked worker starts with them loaded; the
+# scikit-learn modules that some run of the sweep needs are added (data.sklearn_modules).
+PRELOAD = ["numpy", "dlexp.experiment", "dlexp.data", "dlexp.train"]
 
 
 @dataclass
@@ -155,11 +156,11 @@ def _pool_task(exp) -> Outcome:
     return run_task(exp, crash_rid=_WORKER.get("crash_rid"))
 
 
-def _mp_context():
+def _mp_context(extra_preload=()):
     methods = mp.get_all_start_methods()
     if "forkserver" in methods:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
+        ctx.set_forkserver_preload(PRELOAD + [m for m in extra_preload if m not in PRELOAD])
         return ctx
     return mp.get_context("spawn")
 
@@ -172,8 +173,9 @@ class PoolExecutor:
     in flight is that task's. It is retried up to `max_crash_retries` times, then reported failed.
     """
 
-    def __init__(self, jobs: int, max_crash_retries: int = 2):
+    def __init__(self, jobs: int, max_crash_retries: int = 2, preload=()):
         self.jobs = jobs
+        self.preload = list(preload)
         self.max_crash_retries = max_crash_retries
         self.pool: cf.ProcessPoolExecutor | None = None
         self.futures: dict[cf.Future, Task] = {}
@@ -191,8 +193,8 @@ class PoolExecutor:
             for name in BLAS_ENV:
                 self._saved_env.setdefault(name, os.environ.get(name))
                 os.environ[name] = "1"
-            self.pool = cf.ProcessPoolExecutor(self.jobs, mp_context=_mp_context(), initializer=_worker_init,
-                                               initargs=(os.getpid(), self.crash_rid))
+            self.pool = cf.ProcessPoolExecutor(self.jobs, mp_context=_mp_context(self.preload),
+                                               initializer=_worker_init, initargs=(os.getpid(), self.crash_rid))
         return self.pool
 
     def free_slots(self) -> int:
@@ -354,10 +356,12 @@ class DaskExecutor:
             self.client.close()
 
 
-def make_executor(kind: str, jobs: int, *, address: str | None = None, max_crash_retries: int = 2):
-    """The executor for `--executor kind --jobs N` (a pool only when it can run two tasks at once)."""
+def make_executor(kind: str, jobs: int, *, address: str | None = None, max_crash_retries: int = 2,
+                  preload=()):
+    """The executor for `--executor kind --jobs N` (a pool only when it can run two tasks at once);
+    `preload`: modules a local pool's workers should start with."""
     if kind == "dask":
         return DaskExecutor(address)
     if kind != "local":
         raise UsageError(f"unknown executor {kind!r}; valid: local, dask")
-    return InProcessExecutor() if jobs <= 1 else PoolExecutor(jobs, max_crash_retries)
+    return InProcessExecutor() if jobs <= 1 else PoolExecutor(jobs, max_crash_retries, preload)

@@ -16,13 +16,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
-
-from .config import get_dotted
 from .errors import ResultError, UsageError
 from .plots import fmt_number
 from .figures import (PALETTE, STOP_COLOR, auto_xscale, band_line, fig_title, fit_ylim, fmt_num, legend_below,
                       new_figure, num, run_colors, run_labels, series_by_x, stat, styled)
 from .results import Run, warn
+from .yamlfile import get_dotted
 
 MAX_RUNS = 6  # weight histograms: columns (runs) that stay legible side by side
 NEAR_ZERO = 1e-3  # |w| below this counts as near zero, as summary.json's weights.near_zero_fraction

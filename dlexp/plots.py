@@ -17,10 +17,10 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import get_dotted
 from .errors import ResultError, UsageError
 from .results import Run, Sweep, resolve, warn
 from .store import atomic_write_bytes
+from .yamlfile import get_dotted
 
 KINDS = ("curves", "compare", "validation", "learning", "boundary", "weights", "activations")
 METRICS = ("loss", "acc", "r2")

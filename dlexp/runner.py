@@ -7,10 +7,11 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import dump_yaml, load_config, resolved_dict, run_id
+from .config import load_config, resolved_dict, run_id
 from .errors import DlexpError
 from .locks import RunLock, describe, release_mine
 from .store import HoldInterrupts, is_done, json_text, read_json, run_dir, write_failed_run, write_run
+from .yamlfile import dump_yaml
 
 
 @dataclass

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import dump_yaml, resolved_dict
+from .config import resolved_dict
 from .errors import ResultError
 from .executors import Task, make_executor
 from .locks import HOST, RunLock, clear_stale, describe, release_mine
@@ -26,6 +26,7 @@ from .store import (DONE_STATUSES, HoldInterrupts, atomic_write_text, json_text,
                     write_failed_run, write_json, write_run)
 from .sweepspec import SweepPlan, load_spec  # noqa: F401  (dlexp.sweep.load_spec: the spec loader)
 from .tables import columns_of, csv_table, summary_row
+from .yamlfile import dump_yaml
 
 
 @dataclass
@@ -143,7 +144,7 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
         if todo:
             n_jobs = jobs or _cpus()
             ex = make_executor(executor, min(n_jobs, len(todo)), address=address,
-                               max_crash_retries=max_crash_retries)
+                               max_crash_retries=max_crash_retries, preload=_sklearn_needs(todo))
             trained = _train(todo, initial, ledger, ex, out, quiet, echo)
     finally:
         ledger.write(force=True)
@@ -162,6 +163,12 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
         for f in failures:
             echo(f"  {f['label']} · run {f['run_id']}: {f['error']} (see {f['folder']}/traceback.txt)")
     return SweepResult(plan.name, ledger.folder, counts, failures, ledger.rows(), trained)
+
+
+def _sklearn_needs(todo) -> list[str]:
+    from .data import sklearn_modules
+
+    return sorted({m for t in todo for m in sklearn_modules(t.exp.data, t.exp.eval.cv)})
 
 
 def _cpus() -> int:

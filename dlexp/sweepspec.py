@@ -28,10 +28,10 @@ from pathlib import Path
 
 import yaml
 
-from .config import (Experiment, Source, _load_raw, deep_merge, get_dotted, parse_overrides, read_yaml, run_id,
-                     set_dotted, validate)
+from .config import Experiment, _load_raw, run_id, validate
 from .errors import ConfigError, Problem, ResourceError, did_you_mean
 from .resources import check_memory
+from .yamlfile import Source, deep_merge, get_dotted, parse_overrides, read_yaml, set_dotted
 
 SPEC_KEYS = ("name", "description", "base", "grid", "random", "repeats", "seeds")
 RANDOM_KEYS = ("samples", "seed", "params")

@@ -23,7 +23,8 @@ PLOT_BASE = {
 
 def plot_train(out: Path, changes: dict | None = None) -> Path:
     """Train PLOT_BASE with dotted-key `changes` and publish the run folder under `out`."""
-    from dlexp.config import config_from_dict, dump_yaml, resolved_dict, run_id, set_dotted
+    from dlexp.config import config_from_dict, resolved_dict, run_id
+    from dlexp.yamlfile import dump_yaml, set_dotted
     from dlexp.experiment import execute
     from dlexp.store import write_run
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlexp.config import (config_schema, dump_yaml, load_config, parse_overrides, resolved_dict, run_id,
-                          set_dotted)
+from dlexp.config import config_schema, load_config, resolved_dict, run_id
 from dlexp.errors import ConfigError
+from dlexp.yamlfile import dump_yaml, parse_overrides, set_dotted
 
 ROOT = Path(__file__).resolve().parents[1]
 

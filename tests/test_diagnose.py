@@ -16,7 +16,8 @@ import yaml
 from click.testing import CliRunner
 
 from dlexp.cli import main
-from dlexp.config import config_from_dict, dump_yaml, get_dotted, resolved_dict, run_id, set_dotted
+from dlexp.config import config_from_dict, resolved_dict, run_id
+from dlexp.yamlfile import dump_yaml, get_dotted, set_dotted
 from dlexp.diagnose import DEFAULT_THRESHOLDS, diagnose_run, follow_up_spec, thresholds_from, trend
 from dlexp.errors import UsageError
 from dlexp.experiment import execute

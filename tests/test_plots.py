@@ -236,7 +236,7 @@ def test_point_labels_flatten_nested_values_and_drop_what_all_runs_share():
     momentum = [{"optimizer": {"name": "sgd", "lr": 0.01, **extra}} for extra in
                 ({}, {"momentum": 0.5}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True})]
     config = {"optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False}}
-    from dlexp.config import get_dotted
+    from dlexp.yamlfile import get_dotted
 
     lookup = [lambda key: get_dotted(config, key)] * 4
     assert point_labels(momentum, lookup) == ["momentum=0", "momentum=0.5", "momentum=0.9", "momentum=0.9, nesterov"]

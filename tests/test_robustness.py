@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from dlexp.cli import main
 from dlexp.config import (OPTIMIZER_HPARAMS, DataConfig, EvalConfig, Experiment, ModelConfig, OptimizerConfig,
-                          RegularizationConfig, TrainConfig, set_dotted)
+                          RegularizationConfig, TrainConfig)
+from dlexp.yamlfile import set_dotted
 
 # Each property runs at most ~60 tiny trainings (<= 100 samples, hidden <= [16], <= 3 epochs).
 BOUNDED = settings(max_examples=60, deadline=None,

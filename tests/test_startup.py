@@ -16,6 +16,8 @@ import textwrap
 
 import pytest
 
+from dlexp.data import DATASETS, SKLEARN_MADE
+
 HEAVY = ("numpy", "sklearn", "scipy", "matplotlib", "rich", "pydantic", "yaml", "pandas", "torch",
          "dask")
 
@@ -73,8 +75,16 @@ def test_the_data_module_defers_scikit_learn():
     assert loaded_after("import dlexp.data") == {"numpy"}
 
 
-@pytest.mark.parametrize("name", ["spirals", "xor", "sine", "polynomial", "moons", "circles"])
+NUMPY_MADE = sorted(set(DATASETS) - SKLEARN_MADE - {"csv"})
+
+
+def test_the_numpy_made_datasets_are_the_expected_ones():
+    assert NUMPY_MADE == ["circles", "moons", "polynomial", "sine", "spirals", "xor"]
+
+
+@pytest.mark.parametrize("name", NUMPY_MADE)
 def test_numpy_made_datasets_never_load_scikit_learn(name):
+    """What data.sklearn_modules promises, so a sweep's pool need not preload scikit-learn."""
     code = f"""
         from pathlib import Path
         from dlexp.config import config_from_dict

@@ -23,7 +23,9 @@ import numpy  # noqa: F401  (loaded before threadpool_limits, so its BLAS pool i
 import pytest
 import yaml
 
-from dlexp.config import config_from_dict, dump_yaml, resolved_dict, run_id, set_dotted
+from dlexp.config import config_from_dict, resolved_dict, run_id
+from dlexp.yamlfile import dump_yaml, set_dotted
+
 
 STUDIES = Path(__file__).resolve().parent.parent / "configs" / "studies"
 DATA_SEED = int(os.environ.get("DLEXP_STUDY_DATA_SEED", "0"))

@@ -303,6 +303,21 @@ def test_killed_worker_is_retried_then_failed(tmp_path, monkeypatch):
     assert sweep(spec, "--out", out, "-j", "2", "--retry-failed").exit_code == 0
 
 
+def test_the_pool_preloads_only_the_scikit_learn_modules_some_run_needs(tmp_path):
+    """Importing scikit-learn costs a pool's forkserver ~1.5 s: only when a run uses it."""
+    from dlexp.executors import Task
+    from dlexp.sweep import _sklearn_needs
+
+    def needs(grid):
+        plan = load_spec(write_spec(tmp_path, {"name": "pre", "grid": grid}))
+        return _sklearn_needs([Task(p.rid, p.exp) for p in plan.points])
+
+    assert needs({"model.hidden": [[4], [8]]}) == []  # moons: drawn with NumPy
+    assert needs({"data.name": ["moons", "iris"]}) == ["sklearn.datasets"]
+    assert needs({"data.poly_degree": [1, 3]}) == ["sklearn.preprocessing"]
+    assert needs({"eval.cv": [3]}) == ["sklearn.model_selection"]
+
+
 def test_jobs_1_and_2_give_the_same_summary(tmp_path):
     spec = write_spec(tmp_path, {"name": "det", "grid": {"model.hidden": [[4], [8]], "seed": [0, 1]}})
     assert sweep(spec, "--out", tmp_path / "a", "-j", "1").exit_code == 0
@@ -354,7 +369,8 @@ def test_stale_lock_on_a_finished_run_is_cleared(tmp_path):
 
 def test_live_lock_is_respected_and_its_result_read(tmp_path):
     """A run locked by a live process is not trained: the sweep waits, then takes its result."""
-    from dlexp.config import dump_yaml, resolved_dict
+    from dlexp.config import resolved_dict
+    from dlexp.yamlfile import dump_yaml
     from dlexp.experiment import execute
     from dlexp.locks import HOST
     from dlexp.store import write_run

@@ -1,0 +1,184 @@
+"""YAML files as dlexp reads and writes them: safe_load with a line number for every key.
+
+`read_yaml` returns the data and {key path: (file, line)} so that a config or sweep error can
+point at its line; dotted keys (`model.hidden`) address nested mappings for `--set` and sweep
+grids; `dump_yaml` writes mappings in block style and lists of scalars inline.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, Problem
+
+
+class Source:
+    """Where each key of a raw config came from: file and line per dotted path."""
+
+    def __init__(self, file: str | None = None, base_dir: Path | None = None):
+        self.file = file
+        self.base_dir = base_dir or Path.cwd()
+        self.lines: dict[tuple, tuple[str | None, int | None]] = {}
+
+    def locate(self, path: tuple) -> tuple[str | None, int | None]:
+        """File and line of `path`, or of its closest located ancestor."""
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.lines:
+                return self.lines[path[:n]]
+        return self.file, None
+
+
+def _record_lines(node, path: tuple, file: str, lines: dict) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            sub = path + (key_node.value,)
+            lines[sub] = (file, key_node.start_mark.line + 1)
+            _record_lines(value_node, sub, file, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[path + (i,)] = (file, item.start_mark.line + 1)
+            _record_lines(item, path + (i,), file, lines)
+
+
+def yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[str, int | None]:
+    """(one-line description, line number or None) of a YAML parse error."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark else None
+    if isinstance(exc, yaml.reader.ReaderError):  # a control character: it has a position, no mark
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        what = f"unacceptable character {char!r} ({exc.reason})"
+        line = text[:exc.position].count("\n") + 1
+    else:
+        what = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    if isinstance(exc, yaml.constructor.ConstructorError):  # e.g. !!python/object: safe_load refuses it
+        what += " (only plain YAML data is read: tags that build Python objects are refused)"
+    return what, line
+
+
+def read_yaml(path: Path, display: str) -> tuple[Any, dict]:
+    """safe_load a YAML file; also return {dotted path tuple: (file, line)}."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(Problem("file not found", file=display)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(Problem(f"cannot read: {exc}", file=display)) from None
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        what, line = yaml_problem(exc, text)
+        raise ConfigError(Problem(f"invalid YAML: {what}", file=display, line=line)) from None
+    except RecursionError:
+        raise ConfigError(Problem("invalid YAML: nested too deeply", file=display)) from None
+    lines: dict = {}
+    if node is not None:
+        try:
+            _record_lines(node, (), display, lines)
+        except RecursionError:  # an alias inside its own anchor (&a [*a]) or absurd nesting
+            raise ConfigError(Problem("invalid YAML: a structure that contains itself (an alias inside its "
+                                      "own anchor) or is nested too deeply", file=display)) from None
+    return data, lines
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """`over` on top of `base`; nested mappings merge, everything else is replaced."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Dotted keys and --set overrides
+
+def parse_overrides(items) -> dict[str, Any]:
+    """['a.b=1', 'c=[1, 2]'] → {'a.b': 1, 'c': [1, 2]}; values parsed as YAML."""
+    out: dict[str, Any] = {}
+    problems = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(Problem(f"expected KEY=VALUE, found {item!r}", file="--set"))
+            continue
+        try:
+            out[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            problems.append(Problem(f"cannot parse value {text!r}: {yaml_problem(exc, text)[0]}",
+                                    key=key, file="--set"))
+        except RecursionError:
+            problems.append(Problem(f"cannot parse value {text[:40]!r}…: nested too deeply", key=key, file="--set"))
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def set_dotted(data: dict, key: str, value: Any) -> None:
+    """data['a']['b'] = value for key 'a.b', creating mappings on the way."""
+    parts = key.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node.get(part), dict):
+            if part in node and node[part] is not None and not isinstance(node[part], dict):
+                # e.g. `--set model.dropout.rate=0.5` over `dropout: 0.3`: promote scalar forms
+                node[part] = _promote(".".join(parts[: i + 1]), node[part])
+            else:
+                node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def _promote(key: str, value: Any) -> dict:
+    if key == "model.dropout":
+        return {"rate": value}
+    if key == "optimizer.schedule":
+        return {"name": value}
+    if key == "train.early_stopping":
+        return {}
+    return {}
+
+
+def get_dotted(data: dict, key: str, default: Any = None) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def mark_override(source: Source, key: str) -> None:
+    """Locate `key` (and whatever it created) at --set: the file's lines under it no longer apply."""
+    parts = tuple(key.split("."))
+    for p in [p for p in source.lines if p[:len(parts)] == parts]:
+        del source.lines[p]
+    for n in range(1, len(parts) + 1):
+        source.lines.setdefault(parts[:n], ("--set", None))
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+class _Dumper(yaml.SafeDumper):
+    """Mappings in block style, lists of scalars inline: `hidden: [64, 64]`."""
+
+
+def _represent_list(dumper, data):
+    flow = all(not isinstance(v, (dict, list)) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(tuple, _represent_list)
+
+
+def dump_yaml(d: dict) -> str:
+    return yaml.dump(d, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
