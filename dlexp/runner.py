@@ -10,7 +10,8 @@ from pathlib import Path
 from .config import load_config, resolved_dict, run_id
 from .errors import DlexpError
 from .locks import RunLock, describe, release_mine
-from .store import HoldInterrupts, is_done, json_text, read_json, run_dir, write_failed_run, write_run
+from .store import (HoldInterrupts, clear_leftovers, is_done, json_text, read_json, run_dir, write_failed_run,
+                    write_run)
 from .yamlfile import dump_yaml
 
 
@@ -60,6 +61,7 @@ def run_experiment(config: Path, sets=(), out: Path = Path("results"), *, force:
     lock = RunLock(out, rid)
     lock.acquire(on_wait=lambda holder: echo(f"waiting for {describe(holder)}, which is training run {rid}"))
     try:
+        clear_leftovers(out, rid)  # of a process killed while publishing this run
         if not force and is_done(folder):
             return _reuse(folder, rid, echo)
         return _train(exp, rid, out, quiet, echo)

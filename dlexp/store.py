@@ -210,6 +210,27 @@ def _swap_in(stage: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def clear_leftovers(out: Path, rid: str) -> bool:
+    """Tidy what a process killed while publishing run `rid` left; True if a run was restored.
+
+    Call it holding the run's lock (nobody else writes `rid`). A process killed between the two
+    renames of `_swap_in` leaves the previous run moved aside (`.old-<rid>-<pid>`) and no run in
+    its place: that complete run is put back. Staging folders and other moved-aside copies go.
+    """
+    runs = Path(out) / "runs"
+    final = run_dir(out, rid)
+    restored = False
+    for old in sorted(runs.glob(f".old-{rid}-*")):
+        if not final.exists() and check_run(old) is None:
+            os.replace(old, final)
+            restored = True
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+    for stage in runs.glob(f".stage-{rid}-*"):
+        shutil.rmtree(stage, ignore_errors=True)
+    return restored
+
+
 class HoldInterrupts:
     """Ctrl-C and SIGTERM wait until the block is done, then raise KeyboardInterrupt.
 

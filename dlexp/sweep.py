@@ -10,7 +10,6 @@ spec as resolved), manifest.json (point → run_id, status) and summary.csv (one
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 import time
@@ -22,8 +21,8 @@ from .config import resolved_dict
 from .errors import ResultError
 from .executors import Task, make_executor
 from .locks import HOST, RunLock, clear_stale, describe, release_mine
-from .store import (DONE_STATUSES, HoldInterrupts, atomic_write_text, json_text, read_json, run_dir, run_status,
-                    write_failed_run, write_json, write_run)
+from .store import (DONE_STATUSES, HoldInterrupts, atomic_write_text, clear_leftovers, json_text, read_json, run_dir,
+                    run_status, write_failed_run, write_json, write_run)
 from .sweepspec import SweepPlan, load_spec  # noqa: F401  (dlexp.sweep.load_spec: the spec loader)
 from .tables import columns_of, csv_table, summary_row
 from .yamlfile import dump_yaml
@@ -194,12 +193,12 @@ def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, quiet: bool, ech
                 if not lock.try_acquire():  # another process is training it: come back to it later
                     deferred[task.rid] = task
                     continue
+                clear_leftovers(out, task.rid)  # of a killed process; may put back a run it moved aside
                 st = run_status(run_dir(out, task.rid))
                 if st in DONE_STATUSES or (st == "failed" and initial[task.rid] != "failed"):
-                    lock.release()  # finished by another process meanwhile: take its result
+                    lock.release()  # finished by another process meanwhile (or restored): take its result
                     progress.advance(ledger.read(task.rid), None)
                     continue
-                _clear_leftovers(out, task.rid)
                 held[task.rid] = lock
                 ex.submit(task)
             if ex.busy():
@@ -250,13 +249,6 @@ def _publish(out: Path, task, outcome, ledger: _Ledger) -> str:
         write_failed_run(out, task.rid, config_yaml, summary, outcome.traceback or f"{outcome.error}\n")
     ledger.record(task.rid, summary)
     return summary["status"]
-
-
-def _clear_leftovers(out: Path, rid: str) -> None:
-    """Staging folders of `rid` left by a killed process (we hold its lock: nobody else writes it)."""
-    runs = Path(out) / "runs"
-    for p in list(runs.glob(f".stage-{rid}-*")) + list(runs.glob(f".old-{rid}-*")):
-        shutil.rmtree(p, ignore_errors=True)
 
 
 class _Progress:

@@ -154,3 +154,93 @@ def test_two_sweeps_on_one_results_folder_train_each_run_once(tmp_path):
     assert all(r["counts"] == {"completed": 6} for r in reports)
     assert len(finished(out)) == 6
     assert_clean(out)
+
+
+# ---- a single `dlexp run` killed ------------------------------------------------------------------
+
+RUN = {"name": "one", "data": {"name": "moons", "n_samples": 400, "noise": 0.25}, "model": {"hidden": [32, 32]},
+       "optimizer": {"name": "adam", "lr": 0.01}, "train": {"epochs": 300, "batch_size": 16}}
+
+# Runs `dlexp run` in this interpreter, SIGKILLing itself just before its K-th rename of a folder
+# (publishing a run renames the staging folder into place; with a previous run there, that one is
+# first moved aside): a kill at an exact point between the steps of a write.
+KILL_AT_RENAME = """
+import os, signal, sys
+import dlexp.store as store
+
+KILL_AT = int(sys.argv[1])
+
+class Os:
+    renames = 0
+    def __getattr__(self, name):
+        return getattr(os, name)
+    def replace(self, src, dst):
+        if os.path.isdir(src):
+            Os.renames += 1
+            if Os.renames == KILL_AT:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return os.replace(src, dst)
+
+store.os = Os()
+from dlexp.cli import main
+sys.argv = ["dlexp", *sys.argv[2:]]
+main()
+"""
+
+
+def run_cli(*args):
+    return CliRunner().invoke(main, ["run", *map(str, args)])
+
+
+def only_complete_runs(out: Path) -> list[str]:
+    assert_clean(out)
+    return sorted(p.name for p in (out / "runs").iterdir() if not p.name.startswith("."))
+
+
+def test_run_sigkilled_while_training_leaves_no_run_and_trains_again(tmp_path):
+    config, out = tmp_path / "one.yaml", tmp_path / "results"
+    config.write_text(yaml.safe_dump(RUN))
+    proc = subprocess.Popen([sys.executable, "-m", "dlexp.cli", "run", str(config), "--out", str(out), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list((out / "runs" / ".locks").glob("*.lock")):  # training has begun
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.kill()
+    proc.wait()
+    assert not [p for p in (out / "runs").iterdir() if not p.name.startswith(".")]  # nothing visible
+    r = run_cli(config, "--out", out, "-q")
+    assert r.exit_code == 0 and "reusing" not in r.output, r.output
+    assert len(only_complete_runs(out)) == 1
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_run_sigkilled_while_publishing_loses_nothing(tmp_path, force):
+    """Killed just before the rename that publishes it (no run yet), or — with --force over a
+    finished run — just after that run was moved aside: the next `dlexp run` finds the finished
+    run in place (restored), or trains afresh, and leaves no staging folder or lock behind."""
+    config, out = tmp_path / "one.yaml", tmp_path / "results"
+    config.write_text(yaml.safe_dump({**RUN, "train": {"epochs": 5, "batch_size": 16}}))
+    before = None
+    if force:
+        assert run_cli(config, "--out", out, "-q").exit_code == 0
+        [rid] = only_complete_runs(out)
+        before = (out / "runs" / rid / "summary.json").read_bytes()
+    kill_at = 2 if force else 1  # --force: rename 1 moves the old run aside, rename 2 publishes
+    args = ["run", str(config), "--out", str(out), "-q"] + (["--force"] if force else [])
+    proc = subprocess.run([sys.executable, "-c", KILL_AT_RENAME, str(kill_at), *args], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    runs = out / "runs"
+    assert list(runs.glob(".stage-*"))  # the killed process left its (complete) staging folder
+    if force:
+        assert list(runs.glob(".old-*")) and not (runs / rid).exists()  # the finished run is moved aside
+    r = run_cli(config, "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    [rid2] = only_complete_runs(out)
+    if force:
+        assert rid2 == rid and "reusing" in r.output  # restored, not retrained
+        assert (runs / rid / "summary.json").read_bytes() == before
+    else:
+        assert "reusing" not in r.output

@@ -367,6 +367,24 @@ def test_stale_lock_on_a_finished_run_is_cleared(tmp_path):
     assert not stale.exists() and live.exists()
 
 
+def test_a_run_left_moved_aside_by_a_killed_process_is_put_back(tmp_path):
+    """A process killed between the two renames of publishing (--force over a finished run) leaves
+    that run moved aside: the next sweep restores it instead of training it again."""
+    spec = write_spec(tmp_path, {"name": "aside", "grid": {"model.hidden": [[4]]}})
+    out = tmp_path / "results"
+    assert sweep(spec, "--out", out, "-j", "1").exit_code == 0
+    rid = load_spec(spec).points[0].rid
+    runs = out / "runs"
+    before = (runs / rid / "summary.json").read_bytes()
+    os.replace(runs / rid, runs / f".old-{rid}-12345")
+    (runs / f".stage-{rid}-x1y2").mkdir()  # and its half-written successor
+    r = sweep(spec, "--out", out, "-j", "1", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["trained"] == 0
+    assert (runs / rid / "summary.json").read_bytes() == before
+    assert sorted(p.name for p in runs.iterdir()) == [".locks", rid]
+
+
 def test_live_lock_is_respected_and_its_result_read(tmp_path):
     """A run locked by a live process is not trained: the sweep waits, then takes its result."""
     from dlexp.config import resolved_dict
