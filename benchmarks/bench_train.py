@@ -331,7 +331,7 @@ def main(argv=None):
     data = {"P1": p1_data(), "P2": p2_data()}
 
     times = {(w, c.name): [] for w in WORKLOADS for c in peer_classes}
-    gemm, helps, firsts, firsts_np, sk_imports, py_starts = [], [], [], [], [], []
+    gemm, helps, firsts, firsts_sk, sk_imports, py_starts = [], [], [], [], [], []
     peers = {}
     with threadpool_limits(1), tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -347,7 +347,7 @@ def main(argv=None):
             helps.append(help_time())
             firsts.append(first_epoch_time(tmp / "quick"))
             # the same run on a NumPy-made dataset of the same size: what dlexp itself costs
-            firsts_np.append(first_epoch_time(tmp / "quick", "--set", "data.name=spirals"))
+            firsts_sk.append(first_epoch_time(tmp / "quick", "--set", "data.name=blobs"))
             sk_imports.append(sklearn_import_time())
             py_starts.append(python_start_time())
             print(f"repetition {rep + 1}/{args.reps} done", file=sys.stderr)
@@ -391,8 +391,9 @@ def main(argv=None):
           f"`dlexp run` on P1: max RSS {rss:.0f} MB ({rss_wall:.1f} s)")
     print(f"For scale: `python -c pass` {statistics.median(py_starts):.3f} s; "
           f"`python -c 'import sklearn.datasets'` {statistics.median(sk_imports):.3f} s "
-          f"(the quickstart's make_moons needs it); the quickstart with `--set data.name=spirals` "
-          f"(NumPy-made, no scikit-learn) to the end of epoch 1: {statistics.median(firsts_np):.3f} s\n")
+          f"(moons is drawn with NumPy, so the quickstart skips it); the quickstart with "
+          f"`--set data.name=blobs` (made by scikit-learn, imported for it) to the end of epoch 1: "
+          f"{statistics.median(firsts_sk):.3f} s\n")
 
     def ratio(w, a, b):
         return med[(w, a)] / med[(w, b)] if (w, b) in med else None
@@ -435,7 +436,7 @@ def main(argv=None):
         print(f"| {label} | {shown} | {rng} | {'yes' if ok else 'NO'} |")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "gemm_flops": gemm, "help_s": helps,
-                                         "first_epoch_s": firsts, "first_epoch_spirals_s": firsts_np,
+                                         "first_epoch_s": firsts, "first_epoch_blobs_s": firsts_sk,
                                          "p1_rss_mb": rss,
                                          "sklearn_import_s": sk_imports, "python_start_s": py_starts,
                                          "raw": {f"{w}/{n}": v for (w, n), v in times.items()}},
