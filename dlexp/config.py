@@ -322,7 +322,7 @@ def _load_raw(path: Path, display: str, source: Source, seen: tuple = ()) -> dic
                                       file=display, line=lines.get(("extends",), (None, None))[1]))
         base_display = str(Path(display).parent / base_name)
         base = _load_raw(base_path, base_display, source, seen + (resolved,))
-        _anchor_paths(base, base_path.parent)  # the base's file paths are relative to the base, not to us
+        anchor_paths(base, base_path.parent)  # the base's file paths are relative to the base, not to us
         data = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
     source.lines.update(lines)
     return data
@@ -481,7 +481,7 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
     return out
 
 
-def _anchor_paths(raw: dict, folder: Path) -> None:
+def anchor_paths(raw: dict, folder: Path) -> None:
     """In a raw config read from a file in `folder`: relative file paths made absolute."""
     for section, key in PATH_KEYS:
         node = raw.get(section)

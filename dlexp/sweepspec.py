@@ -28,15 +28,14 @@ from pathlib import Path
 
 import yaml
 
-from .config import Experiment, _load_raw, run_id, validate
+from .config import Experiment, _load_raw, anchor_paths, run_id, validate
 from .errors import ConfigError, Problem, ResourceError, did_you_mean
 from .resources import check_memory
-from .yamlfile import Source, deep_merge, get_dotted, parse_overrides, read_yaml, set_dotted
+from .yamlfile import Source, deep_merge, parse_overrides, read_yaml, set_dotted
 
 SPEC_KEYS = ("name", "description", "base", "grid", "random", "repeats", "seeds")
 RANDOM_KEYS = ("samples", "seed", "params")
 DISTS = {"uniform": ("low", "high"), "loguniform": ("low", "high"), "int": ("low", "high"), "choice": ("values",)}
-PATH_KEYS = ("data.path", "data.val_path", "data.test_path", "model.init_from")
 # YAML 1.1 reads 1e-4 (no dot) as a string; in a sweep value it is meant as a number.
 _EXP_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 _NAME = re.compile(r"[\w][\w.+=,@-]*")
@@ -279,10 +278,7 @@ def is_spec(data) -> bool:
 def _absolute_paths(raw: dict, base_dir: Path) -> dict:
     """File paths in a raw config made absolute, so the base reads the same from sweep.yaml."""
     raw = copy.deepcopy(raw)
-    for key in PATH_KEYS:
-        v = get_dotted(raw, key)
-        if isinstance(v, str) and v:
-            set_dotted(raw, key, str((base_dir / Path(v).expanduser()).resolve()))
+    anchor_paths(raw, base_dir)
     return raw
 
 
