@@ -70,8 +70,8 @@ def main():
     """
 
 
-out_option = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-                          show_default=True, help="Results folder.")
+out_option = click.option("--out", "--results", "out", type=click.Path(file_okay=False, path_type=Path),
+                          default=Path("results"), show_default=True, help="Results folder.")
 set_option = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                           help="Override a config key, e.g. --set model.hidden=[8,8] (value parsed as YAML).")
 
@@ -216,7 +216,8 @@ def report(targets, out, fmt, results):
 @click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
               help="Override a rule threshold, e.g. --threshold overfit_gap=0.5 (see dlexp.diagnose.DEFAULT_THRESHOLDS).")
 @click.option("--no-save", is_flag=True, help="Do not record the diagnosis in summary.json and the sweep's summary.csv.")
-@results_option
+@click.option("--results", "--out", "results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder that run ids and sweep names are looked up in.")
 @report_errors
 def diagnose(targets, as_json, emit, thresholds, no_save, results):
     """Label runs (run folders or ids, sweeps) underfitting, overfitting, good_fit, not_converged or diverged,

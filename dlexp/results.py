@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ResultError, UsageError
+from .errors import ResultError, UsageError, closest
 from .store import check_run, read_csv, read_json, read_npz
 
 
@@ -164,7 +164,20 @@ def resolve(target: str | Path, out: Path = Path("results")) -> "Run | Sweep":
             return Run.load(path)
     if target.is_dir() and (target / "runs").is_dir():
         raise UsageError(f"{target} is a results folder; name a run or sweep inside it (dlexp ls --out {target})")
-    raise UsageError(f"{target}: not a run folder, sweep folder, run id or sweep name (looked in {out})")
+    raise UsageError(f"{target}: not a run folder, sweep folder, run id or sweep name (looked in {out})"
+                     + _closest_target(target, Path(out)))
+
+
+def _closest_target(target: Path, out: Path) -> str:
+    """' (did you mean …?)' among the sweeps and runs beside the target, or in `out`."""
+    for folder in dict.fromkeys([target.parent, out / "sweeps", out / "runs"]):
+        names = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+        # a close spelling, or the one name that contains it (`l2` for the sweep `study-l2`)
+        containing = [n for n in names if target.name in n]
+        match = closest(target.name, names) or (containing[0] if len(containing) == 1 else None)
+        if match:
+            return f" (did you mean '{folder / match if folder == target.parent else match}'?)"
+    return ""
 
 
 def load_runs(targets, out: Path = Path("results")) -> list[Run]:

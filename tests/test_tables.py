@@ -90,7 +90,26 @@ def test_unknown_column_exits_2_with_did_you_mean(results, args, message):
 def test_unknown_target_exits_2(results):
     out, _ = results
     r = invoke("table", "nothing-here", "--out", out)
-    assert r.exit_code == 2 and "not a run folder" in r.output
+    assert r.exit_code == 2 and "not a run folder" in r.output and "did you mean" not in r.output
+
+
+@pytest.mark.parametrize("target, hint", [("widht", "'width'"),  # a sweep name misspelt
+                                          ("sweeps/w", "sweeps/width'")])  # a folder path, part of the name
+def test_a_near_miss_target_gets_the_closest_name(results, target, hint):
+    out, _ = results
+    target = target if "/" not in target else out / target
+    r = invoke("table", target, "--out", out)
+    assert r.exit_code == 2 and "(did you mean " in r.output and hint in r.output, r.output
+
+
+def test_every_reader_takes_the_results_folder_as_out_or_results(results):
+    """`--out DIR` names the results folder for run, sweep, table, ls and diagnose; plot and report
+    use --out for the file they write, so every command that reads results also takes --results."""
+    out, _ = results
+    for args in (["table", "width"], ["ls"], ["diagnose", "width", "--no-save"]):
+        for flag in ("--out", "--results"):
+            r = invoke(*args, flag, out)
+            assert r.exit_code == 0, (args, flag, r.output)
 
 
 def test_diagnosis_column_when_summaries_have_one(tmp_path):
