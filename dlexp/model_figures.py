@@ -17,10 +17,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from .errors import ResultError, UsageError
-from .plots import fmt_number
 from .figures import (PALETTE, STOP_COLOR, auto_xscale, band_line, fig_title, fit_ylim, fmt_num, legend_below,
-                      new_figure, num, run_colors, run_labels, series_by_x, stat, styled)
+                      new_figure, num, run_colors, run_labels, styled)
+from .plots import fmt_number
 from .results import Run, warn
+from .sweep_figures import series_by_x, stat
 from .yamlfile import get_dotted
 
 MAX_RUNS = 6  # weight histograms: columns (runs) that stay legible side by side

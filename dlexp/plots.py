@@ -3,8 +3,8 @@
 Defaults: a run → training curves; a sweep over `data.train_size` → learning curve; a sweep over
 a numeric key → validation curve; any other sweep, or several targets → comparison. A kind that
 does not fit the target is a UsageError (exit 2) that says what would fit. The drawing itself is
-in figures.py and model_figures.py; every figure function returns a matplotlib Figure, and
-`save_figure` writes it.
+in figures.py, sweep_figures.py and model_figures.py; every figure function returns a matplotlib
+Figure, and `save_figure` writes it.
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ def _check_metric(metric: str, runs: list[Run]) -> None:
 
 def make_figure(target: Target, kind: str | None = None, metric: str | None = None):
     """The matplotlib Figure of `kind` (default: the one that fits the target) for `target`."""
-    from . import figures, model_figures
+    from . import figures, model_figures, sweep_figures
 
     kind = kind or default_kind(target)
     metric = metric or "loss"
@@ -310,7 +310,7 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
             raise UsageError(f"a validation curve needs a sweep over a numeric key (width, depth, l2, dropout, …); "
                              f"{name or 'the targets'} vary {swept}: use --kind compare")
         xs, label = numeric_axis(key, runs)
-        return figures.sweep_figure(runs, xs, label, metric, groups=_groups(target, key),
+        return sweep_figures.sweep_figure(runs, xs, label, metric, groups=_groups(target, key),
                                     direction=CAPACITY.get(key, 0),
                                     title=target.title(f"validation curve (final {what} vs {label.split(' (')[0]})"))
     if kind == "learning":
@@ -321,7 +321,7 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
         keep = [i for i, x in enumerate(xs) if x is not None]
         runs = [runs[i] for i in keep]
         groups = [g for i, g in enumerate(_groups(target, "data.train_size")) if i in keep]
-        return figures.sweep_figure(runs, [float(xs[i]) for i in keep], "training examples (n_train)", metric,
+        return sweep_figures.sweep_figure(runs, [float(xs[i]) for i in keep], "training examples (n_train)", metric,
                                     groups=groups, learning=True,
                                     title=target.title(f"learning curve (final {what} vs training-set size)"))
     if kind in MAX_PANELS and len(runs) > MAX_PANELS[kind]:

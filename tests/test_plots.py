@@ -12,15 +12,16 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle, StepPatch
 
-from dlexp import figures
+from dlexp import figures, sweep_figures
 from dlexp.cli import main
 from dlexp.errors import UsageError
-from dlexp.figures import STOP_COLOR, TRAIN_COLOR, VAL_COLOR, auto_xscale, compare_figure, sweep_figure, val_shape
+from dlexp.figures import STOP_COLOR, TRAIN_COLOR, VAL_COLOR, auto_xscale, compare_figure
 from dlexp.inference import decision_plane, predict_from_state
 from dlexp.model_figures import ZERO_COLOR, activations_figure
 from dlexp.plots import (Target, default_kind, load_target, make_figure, numeric_axis, output_path, plot, point_labels,
                          save_figure)
 from dlexp.results import Run
+from dlexp.sweep_figures import sweep_figure, val_shape
 
 
 def target(results, *names):
@@ -297,7 +298,7 @@ def test_validation_curve_over_width_names_the_sides_of_the_best_point(plot_resu
     assert star.get_xdata()[0] == best_x
     sides = _side_texts(ax)
     assert sides, "the sides of the best point are annotated"
-    best_frac = figures._frac(ax, best_x)
+    best_frac = sweep_figures._frac(ax, best_x)
     assert all(x < best_frac for s, x in sides.items() if s == "underfitting")
     assert all(x > best_frac for s, x in sides.items() if s == "overfitting")
     assert fig._suptitle.get_text() == "width: validation curve (final loss vs hidden width)"
@@ -314,7 +315,7 @@ def test_validation_curve_over_a_penalty_uses_symlog_and_flips_the_sides(plot_re
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["0", "0.001", "0.1"]
     assert ax.get_xlabel() == "L1 strength λ (regularization.l1)"
     (star,) = [l for l in ax.get_lines() if l.get_label().startswith("best: ")]
-    best_frac = figures._frac(ax, star.get_xdata()[0])
+    best_frac = sweep_figures._frac(ax, star.get_xdata()[0])
     sides = _side_texts(ax)
     # more L1 removes capacity: underfitting lies to the right of the best point
     assert all(x > best_frac for s, x in sides.items() if s == "underfitting")
@@ -368,7 +369,7 @@ def test_validation_curve_u_shaped_shades_both_sides():
     assert len(ax.patches) == 2  # the two shaded sides
     sides = _side_texts(ax)
     assert set(sides) == {"underfitting", "overfitting"}
-    best = figures._frac(ax, 16)
+    best = sweep_figures._frac(ax, 16)
     assert sides["underfitting"] < best < sides["overfitting"]
     r = check_layout(fig)
     for text in texts(ax):
