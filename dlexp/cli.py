@@ -99,7 +99,7 @@ def schema():
     """Print the config JSON Schema (for editor completion)."""
     import json
 
-    from .config import config_schema
+    from .schema import config_schema
 
     click.echo(json.dumps(config_schema(), indent=2))
 

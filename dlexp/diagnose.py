@@ -88,7 +88,7 @@ def _class_prior(data_json: str) -> tuple[float, ...]:
     """Training-label frequencies of the data section `data_json` (rebuilt from the config)."""
     import numpy as np
 
-    from .config import DataConfig
+    from .schema import DataConfig
     from .data import load_dataset
 
     ds = load_dataset(DataConfig.model_validate(json.loads(data_json)), Path.cwd())

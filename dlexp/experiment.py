@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .config import Experiment, run_id
+from .config import run_id
 from .errors import DataError, Problem
 from .resources import check_memory
+from .schema import Experiment
 
 
 @dataclass

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ModelConfig
 from .errors import ConfigError, ResultError, UsageError
 from .model import MLP
+from .schema import ModelConfig
 
 
 def _n_dense(state: dict) -> int:
@@ -93,7 +93,7 @@ class Plane:
 @functools.lru_cache(maxsize=32)
 def _dataset(data_json: str, fold: int | None, k: int | None):
     """The run's dataset, regenerated (deterministic from the data config); cached per process."""
-    from .config import DataConfig
+    from .schema import DataConfig
     from .data import load_dataset, make_cv_folds
 
     cfg = DataConfig(**json.loads(data_json))

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import yaml
 
-from .config import Experiment, _load_raw, anchor_paths, run_id, validate
+from .config import _load_raw, anchor_paths, run_id, validate
 from .errors import ConfigError, Problem, ResourceError, did_you_mean
 from .resources import check_memory
+from .schema import Experiment
 from .yamlfile import Source, deep_merge, parse_overrides, read_yaml, set_dotted
 
 SPEC_KEYS = ("name", "description", "base", "grid", "random", "repeats", "seeds")

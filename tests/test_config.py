@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlexp.config import config_schema, load_config, resolved_dict, run_id
+from dlexp.config import load_config, resolved_dict, run_id
 from dlexp.errors import ConfigError
+from dlexp.schema import config_schema
 from dlexp.yamlfile import dump_yaml, parse_overrides, set_dotted
 
 ROOT = Path(__file__).resolve().parents[1]

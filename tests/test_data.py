@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlexp.config import DataConfig
 from dlexp.data import DATASETS, _order, data_fingerprint, load_dataset, make_cv_folds
 from dlexp.errors import DataError
+from dlexp.schema import DataConfig
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "data"

@@ -445,7 +445,7 @@ def test_predict_from_state_reproduces_the_runs_own_validation_accuracy(plot_res
     """Eval mode exactly as the trainer: BatchNorm running stats, classic dropout ×(1−rate), CV fold."""
     run = Run.load(getattr(plot_results, name))
     member = (run.members() or [run])[0]
-    from dlexp.config import DataConfig
+    from dlexp.schema import DataConfig
     from dlexp.data import load_dataset, make_cv_folds
 
     cfg = DataConfig(**member.config["data"])

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dlexp.cli import main
-from dlexp.config import (OPTIMIZER_HPARAMS, DataConfig, EvalConfig, Experiment, ModelConfig, OptimizerConfig,
+from dlexp.schema import (OPTIMIZER_HPARAMS, DataConfig, EvalConfig, Experiment, ModelConfig, OptimizerConfig,
                           RegularizationConfig, TrainConfig)
 from dlexp.yamlfile import set_dotted
 

@@ -1,0 +1,296 @@
+"""The config's keys: pydantic models of every section, with their defaults and ranges.
+
+Unknown keys are refused (`extra="forbid"`); an optimizer's hyperparameter defaults are read
+from its class in optim.py, so the config and the code cannot disagree. `config_schema()` is
+what `dlexp schema` prints. Loading, validating and hashing a config file: config.py.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Literal, Optional, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    field_validator,
+    model_validator,
+)
+
+from .errors import did_you_mean
+
+DATASETS = ("moons", "circles", "blobs", "spirals", "xor", "classification", "regression",
+            "sine", "polynomial", "iris", "wine", "breast_cancer", "digits", "diabetes", "csv")
+OPTIMIZER_NAMES = ("sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw")
+# Keys of `optimizer:` that belong to a specific optimizer (torch.optim's names).
+OPTIMIZER_HPARAMS = ("momentum", "dampening", "nesterov", "lr_decay", "initial_accumulator_value",
+                     "rho", "alpha", "centered", "betas", "eps", "amsgrad", "weight_decay")
+
+# Keys that name files: relative to the config file that names them, hashed by their contents.
+PATH_KEYS = (("data", "path"), ("data", "val_path"), ("data", "test_path"), ("model", "init_from"))
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+def _size(v: Any, key: str) -> Any:
+    """A split size: a positive int count, or a fraction in (0, 1); train_size null = every row left."""
+    if v is None and key == "train_size":
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"expected a count (int > 0) or a fraction in (0, 1), found {v!r}")
+    if isinstance(v, float) and v.is_integer() and v > 1:
+        v = int(v)
+    if isinstance(v, int):
+        if v < 0 or (v == 0 and key == "train_size"):
+            raise ValueError(f"expected a count (int > 0) or a fraction in (0, 1), found {v!r}")
+        return v
+    if not 0.0 < v < 1.0:
+        raise ValueError(f"a fraction must lie in (0, 1), found {v!r}")
+    return v
+
+
+class DataConfig(Section):
+    name: Literal[DATASETS] = "moons"  # type: ignore[valid-type]
+    n_samples: int = Field(400, ge=4, description="samples generated (synthetic data only)")
+    noise: float = Field(0.2, ge=0.0, description="noise level of synthetic data")
+    seed: int = Field(0, ge=0, le=2**32 - 1,
+                      description="generation and split seed (separate from the training seed)")
+    train_size: Union[int, float, None] = Field(0.6, description="int count or fraction of the data; "
+                                                                 "null = every row not in val or test")
+    val_size: Union[int, float] = 0.2
+    test_size: Union[int, float] = 0.2
+    standardize: bool = True
+    poly_degree: int = Field(1, ge=1, le=12, description="polynomial feature expansion")
+    label_noise: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of training labels corrupted")
+    task: Literal["auto", "classification", "regression"] = "auto"
+    n_features: Optional[int] = Field(None, ge=1)
+    n_informative: Optional[int] = Field(None, ge=1)
+    n_redundant: Optional[int] = Field(None, ge=0)
+    n_classes: Optional[int] = Field(None, ge=2)
+    class_sep: float = Field(1.0, gt=0.0)
+    flip_y: float = Field(0.0, ge=0.0, le=1.0)
+    path: Optional[str] = None
+    target: Optional[str] = None
+    val_path: Optional[str] = None
+    test_path: Optional[str] = None
+
+    @field_validator("train_size", "val_size", "test_size", mode="before")
+    @classmethod
+    def _check_size(cls, v, info):
+        return _size(v, info.field_name)
+
+
+class DropoutConfig(Section):
+    rate: Union[float, list[float]] = 0.0
+    mode: Literal["inverted", "classic"] = "inverted"
+
+    @field_validator("rate")
+    @classmethod
+    def _check_rate(cls, v):
+        for r in v if isinstance(v, list) else [v]:
+            if not 0.0 <= r < 1.0:
+                raise ValueError(f"a dropout rate must lie in [0, 1), found {r!r}")
+        return v
+
+
+class ModelConfig(Section):
+    hidden: list[int] = Field(default_factory=lambda: [64, 64], description="hidden widths; [] = linear model")
+    activation: Literal["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"] = "relu"
+    init: Literal["he_normal", "he_uniform", "xavier_normal", "xavier_uniform"] = "he_normal"
+    norm: Literal["none", "batchnorm", "layernorm"] = "none"
+    norm_momentum: Optional[float] = Field(0.1, gt=0.0, le=1.0,
+                                           description="weight of the new batch; null = cumulative average")
+    dropout: DropoutConfig = Field(default_factory=DropoutConfig,
+                                   description="rate, list of per-layer rates, or {rate, mode}")
+    init_from: Optional[str] = Field(None, description="model.npz to warm-start from")
+
+    @field_validator("hidden")
+    @classmethod
+    def _check_hidden(cls, v):
+        for h in v:
+            if h < 1:
+                raise ValueError(f"hidden widths must be >= 1, found {h}")
+        return v
+
+    @field_validator("dropout", mode="before")
+    @classmethod
+    def _dropout_forms(cls, v):
+        if v is None:
+            return {"rate": 0.0}
+        if isinstance(v, (int, float, list)) and not isinstance(v, bool):
+            return {"rate": v}
+        return v
+
+    def dropout_rates(self) -> list[float]:
+        rate = self.dropout.rate
+        return [float(r) for r in rate] if isinstance(rate, list) else [float(rate)] * len(self.hidden)
+
+
+class RegularizationConfig(Section):
+    l1: float = Field(0.0, ge=0.0, description="λ·Σ|W| on Dense weights")
+    l2: float = Field(0.0, ge=0.0, description="(λ/2)·ΣW² on Dense weights")
+    l1_mode: Literal["subgradient", "proximal"] = "subgradient"
+
+
+class ConstantSchedule(Section):
+    name: Literal["constant"] = "constant"
+
+
+class StepSchedule(Section):
+    name: Literal["step"]
+    step_size: int = Field(..., ge=1)
+    gamma: float = Field(0.1, gt=0.0)
+
+
+class ExponentialSchedule(Section):
+    name: Literal["exponential"]
+    gamma: float = Field(..., gt=0.0)
+
+
+class CosineSchedule(Section):
+    name: Literal["cosine"]
+    T_max: Optional[int] = Field(None, ge=1, description="default: train.epochs")
+    eta_min: float = Field(0.0, ge=0.0)
+
+
+class PlateauSchedule(Section):
+    name: Literal["plateau"]
+    factor: float = Field(0.1, gt=0.0, lt=1.0)
+    patience: int = Field(10, ge=0)
+    threshold: float = Field(1e-4, ge=0.0)
+    cooldown: int = Field(0, ge=0)
+    min_lr: float = Field(0.0, ge=0.0)
+
+
+Schedule = Union[ConstantSchedule, StepSchedule, ExponentialSchedule, CosineSchedule, PlateauSchedule]
+SCHEDULE_NAMES = ("constant", "step", "exponential", "cosine", "plateau")
+
+
+class OptimizerConfig(Section):
+    name: Literal[OPTIMIZER_NAMES] = "adam"  # type: ignore[valid-type]
+    lr: Optional[float] = Field(None, ge=0.0, description="default: torch's default for the optimizer")
+    momentum: Optional[float] = None
+    dampening: Optional[float] = None
+    nesterov: Optional[bool] = None
+    lr_decay: Optional[float] = None
+    initial_accumulator_value: Optional[float] = None
+    rho: Optional[float] = None
+    alpha: Optional[float] = None
+    centered: Optional[bool] = None
+    betas: Optional[tuple[float, float]] = None
+    eps: Optional[float] = None
+    amsgrad: Optional[bool] = None
+    weight_decay: Optional[float] = None
+    schedule: Schedule = Field(default_factory=ConstantSchedule, discriminator="name")
+    clip_norm: Optional[float] = Field(None, gt=0.0, description="clip the global gradient norm")
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule_forms(cls, v):
+        if v is None:
+            return {"name": "constant"}
+        if isinstance(v, str):
+            return {"name": v}
+        return v
+
+    def hparams(self) -> dict[str, Any]:
+        """The optimizer's keyword arguments (lr included), as torch.optim names them."""
+        out = {"lr": self.lr}
+        out.update({k: getattr(self, k) for k in OPTIMIZER_HPARAMS if getattr(self, k) is not None})
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items() if v is not None}
+
+
+class EarlyStoppingConfig(Section):
+    monitor: str = Field("val_loss", description="val_loss or a validation metric (val_acc, val_r2)")
+    patience: int = Field(20, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+    start_from_epoch: int = Field(0, ge=0, description="epochs before this one are never 'best'")
+    rule: Literal["no_improvement", "consecutive_increase"] = "no_improvement"
+    restore_best: bool = True
+
+    @field_validator("monitor")
+    @classmethod
+    def _check_monitor(cls, v):
+        valid = ("val_loss", "val_acc", "val_r2")
+        if v not in valid:
+            raise ValueError(f"{v!r} is not a monitored figure; valid: {', '.join(valid)}{did_you_mean(v, valid)}")
+        return v
+
+
+class TrainConfig(Section):
+    epochs: int = Field(200, ge=1, le=1_000_000)
+    batch_size: Union[int, Literal["full"]] = Field(32, description="int, or 'full' for batch gradient descent")
+    dtype: Literal["float32", "float64"] = "float32"
+    shuffle: bool = True
+    early_stopping: Optional[EarlyStoppingConfig] = None
+    divergence_threshold: Optional[float] = Field(None, gt=0.0)
+    track_activations: bool = False
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _check_batch(cls, v):
+        if v == "full":
+            return v
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"expected a positive integer or 'full', found {v!r}")
+        return v
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _early_forms(cls, v):
+        return {} if v is True else (None if v is False else v)
+
+
+class EvalConfig(Section):
+    cv: Optional[int] = Field(None, ge=2, le=100, description="k-fold cross-validation over train+val")
+
+
+class Experiment(Section):
+    extends: Optional[str] = Field(None, exclude=True, description="base config, relative to this file")
+    name: str = "experiment"
+    seed: int = Field(0, ge=0, description="training seed: init, shuffling, dropout masks")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    repeats: int = Field(1, ge=1, le=1000)
+    seeds: Optional[list[NonNegativeInt]] = None
+    repeat_data: bool = False
+
+    @model_validator(mode="after")
+    def _fill_defaults(self):
+        # Fill the chosen optimizer's torch defaults so the resolved config shows them.
+        try:
+            defaults = optimizer_defaults(self.optimizer.name)
+        except Exception:  # the optimizer registry failing to import is reported elsewhere
+            return self
+        for k, v in defaults.items():
+            if getattr(self.optimizer, k, None) is None:
+                setattr(self.optimizer, k, tuple(v) if k == "betas" else v)
+        return self
+
+    def seed_list(self) -> list[int]:
+        """Training seeds of the repeats: `seeds`, or seed, seed+1, … (`repeats` of them)."""
+        return list(self.seeds) if self.seeds else [self.seed + i for i in range(self.repeats)]
+
+
+def optimizer_defaults(name: str) -> dict[str, Any]:
+    """torch's defaults for optimizer `name`, read off the class signature in optim.py."""
+    from .optim import OPTIMIZERS
+
+    sig = inspect.signature(OPTIMIZERS[name].__init__)
+    return {p.name: p.default for p in sig.parameters.values()
+            if p.name != "self" and p.default is not inspect.Parameter.empty}
+
+
+def config_schema() -> dict:
+    """JSON Schema of the config, for editors' completion and validation."""
+    schema = Experiment.model_json_schema()
+    schema["title"] = "dlexp experiment"
+    return schema
