@@ -316,8 +316,10 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
     if kind == "learning":
         xs = [r.summary.get("n_train") for r in runs]
         if len({x for x in xs if x is not None}) < 2:
+            sizes = sorted({x for x in xs if x is not None})
             raise UsageError(f"a learning curve needs runs with different training-set sizes (a sweep over "
-                             f"data.train_size); {name or 'the targets'} have n_train {sorted({x for x in xs if x is not None})}")
+                             f"data.train_size); every run of {name or 'the targets'} has n_train "
+                             f"{' or '.join(map(str, sizes)) or 'unknown'}")
         keep = [i for i, x in enumerate(xs) if x is not None]
         runs = [runs[i] for i in keep]
         groups = [g for i, g in enumerate(_groups(target, "data.train_size")) if i in keep]

@@ -429,6 +429,8 @@ def _point_problems(failures, total: int) -> list[Problem]:
             for a, i in axes:
                 if key == a.key or key.startswith(a.key + "."):
                     rest = key[len(a.key):]
+                    if p.message.startswith("unknown key"):  # the swept key itself, whatever its value
+                        i = None
                     where = f"[{i}]" if i is not None else ""
                     key = f"{a.label}{where}{rest}" if a.label != "--grid" else f"{a.key}{where}{rest}"
                     file, line, swept = *a.locate(i), True

@@ -171,6 +171,15 @@ def test_inline_grid_error_names_the_option(tmp_path):
     assert r.exit_code == 2 and "give --grid" in r.output
 
 
+def test_a_misspelt_swept_key_is_one_message_for_all_points(tmp_path):
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(BASE))
+    r = sweep(tmp_path / "exp.yaml", "--grid", "model.hiden=[8],[16],[32]", "--out", tmp_path / "r")
+    assert r.exit_code == 2
+    [line] = [line for line in r.output.splitlines() if line.startswith("error:")]
+    assert line.startswith("error: --grid: model.hiden: unknown key (did you mean 'hidden'?)")
+    assert line.endswith("(all 3 points)")
+
+
 # ---- results, resume ----------------------------------------------------------------------------
 
 
