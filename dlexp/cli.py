@@ -48,6 +48,19 @@ def report_errors(fn):
     return wrapper
 
 
+class Choice(click.Choice):
+    """click.Choice whose refusal names the closest valid value."""
+
+    def convert(self, value, param, ctx):
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            from .errors import did_you_mean
+
+            self.fail(f"{value!r} is not one of {', '.join(self.choices)}{did_you_mean(value, self.choices)}",
+                      param, ctx)
+
+
 class DlexpGroup(click.Group):
     def resolve_command(self, ctx, args):
         try:
@@ -113,7 +126,7 @@ def schema():
 @click.option("--name", default=None, help="Sweep name (default: the spec's name, or CONFIG's stem + '-sweep').")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Runs trained at once by the local executor (default: the number of CPUs; 1 = in this process).")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
+@click.option("--executor", type=Choice(["local", "dask"]), default=None,
               help="local process pool, or a Dask cluster (default: local; dask when --address is given).")
 @click.option("--address", default=None, metavar="ADDR",
               help="Dask scheduler address, tcp://HOST:PORT (default: $DASK_SCHEDULER_ADDRESS).")
@@ -144,7 +157,7 @@ def sweep(spec, grids, sets, name, jobs, executor, address, retry_failed, max_cr
 
 @main.command()
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv", "json"]), default="text",
+@click.option("--format", "fmt", type=Choice(["text", "markdown", "csv", "json"]), default="text",
               show_default=True, help="text: a table for people; markdown, csv, json: for documents and scripts.")
 @click.option("--sort", default=None, metavar="COL", help="Sort by a column; --sort=-COL for descending.")
 @click.option("--columns", default=None, metavar="A,B,…", help="Columns to show, in this order.")
@@ -174,15 +187,15 @@ results_option = click.option("--results", type=click.Path(file_okay=False, path
 
 @main.command()
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
-@click.option("--kind", type=click.Choice(["curves", "compare", "validation", "learning", "boundary", "weights",
+@click.option("--kind", type=Choice(["curves", "compare", "validation", "learning", "boundary", "weights",
                                            "activations"]), default=None,
               help="Figure (default: curves for a run; learning for a sweep over data.train_size; validation for "
                    "a sweep over a numeric key; compare otherwise or for several targets).")
-@click.option("--metric", type=click.Choice(["loss", "acc", "r2"]), default=None,
+@click.option("--metric", type=Choice(["loss", "acc", "r2"]), default=None,
               help="What compare, validation and learning curves show (default: loss).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output FILE (default: <run or sweep folder>/<kind>.<format>; results/plots/ for several targets).")
-@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default=None,
+@click.option("--format", "fmt", type=Choice(["png", "svg", "pdf"]), default=None,
               help="File format (default: from --out's suffix, else png).")
 @results_option
 @report_errors
@@ -197,7 +210,7 @@ def plot(targets, kind, metric, out, fmt, results):
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output FILE (default: <run or sweep folder>/report.html).")
-@click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default="png", show_default=True,
+@click.option("--format", "fmt", type=Choice(["png", "svg"]), default="png", show_default=True,
               help="How figures are embedded: base64 PNG, or inline SVG (sharp at any zoom, larger file).")
 @results_option
 @report_errors

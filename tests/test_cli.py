@@ -128,6 +128,16 @@ def test_unknown_command_suggests():
     assert res.exit_code == 2 and "did you mean 'run'" in res.output
 
 
+@pytest.mark.parametrize("args, hint", [
+    (["plot", "x", "--kind", "learnin"], "(did you mean 'learning'?)"),
+    (["table", "x", "--format", "mardown"], "(did you mean 'markdown'?)"),
+    (["sweep", "x.yaml", "--executor", "dsak"], "(did you mean 'dask'?)"),
+])
+def test_a_mistyped_option_value_names_the_closest_choice(args, hint):
+    res = invoke(*args)
+    assert res.exit_code == 2 and hint in res.output and "Traceback" not in res.output
+
+
 def test_init_from_warm_start_and_shape_mismatch(tmp_path):
     first = Path(invoke("run", write(tmp_path, TINY), "--out", tmp_path, "-q").stdout.strip())
     text = TINY.replace("model: {hidden: [8]}", f"model: {{hidden: [8], init_from: '{first / 'model.npz'}'}}")
