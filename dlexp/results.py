@@ -180,14 +180,17 @@ def _closest_target(target: Path, out: Path) -> str:
     return ""
 
 
-def load_runs(targets, out: Path = Path("results")) -> list[Run]:
-    """Every run named by `targets` (runs, sweeps), damaged ones skipped with a warning."""
-    runs: list[Run] = []
+def resolve_all(targets, out: Path = Path("results")) -> list["Run | Sweep"]:
+    """Each target resolved (see `resolve`); a damaged one is skipped with a warning."""
+    found = []
     for t in targets:
         try:
-            found = resolve(t, out)
+            found.append(resolve(t, out))
         except ResultError as exc:
             warn(f"skipping {t}: {exc}")
-            continue
-        runs.extend(found.runs if isinstance(found, Sweep) else [found])
-    return runs
+    return found
+
+
+def load_runs(targets, out: Path = Path("results")) -> list[Run]:
+    """Every run named by `targets` (runs, sweeps), damaged ones skipped with a warning."""
+    return [run for found in resolve_all(targets, out) for run in (found.runs if isinstance(found, Sweep) else [found])]

@@ -151,30 +151,31 @@ def _write_single(folder: Path, output, config_yaml: str) -> None:
 
 def write_run(out: Path, rid: str, output, config_yaml: str, extra_files: dict[str, str] | None = None) -> Path:
     """Publish a finished run at <out>/runs/<rid>/ in one rename, replacing any previous one."""
-    final = run_dir(out, rid)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    stage = _make_stage(final)
-    try:
+    def fill(stage: Path) -> None:
         _write_single(stage, output, config_yaml)
         for name, text in (extra_files or {}).items():
             (stage / name).write_text(text, encoding="utf-8")
-        _fsync_tree(stage)
-        _swap_in(stage, final)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    return final
+
+    return _publish(out, rid, fill)
 
 
 def write_failed_run(out: Path, rid: str, config_yaml: str, summary: dict, traceback_text: str) -> Path:
     """A failed run keeps its config, its traceback and a summary with status 'failed'."""
+    def fill(stage: Path) -> None:
+        (stage / "config.yaml").write_text(config_yaml, encoding="utf-8")
+        (stage / "traceback.txt").write_text(traceback_text, encoding="utf-8")
+        (stage / "summary.json").write_text(json_text(summary), encoding="utf-8")
+
+    return _publish(out, rid, fill)
+
+
+def _publish(out: Path, rid: str, fill) -> Path:
+    """`fill(stage)` writes the files into a staging folder, which is synced, then renamed into place."""
     final = run_dir(out, rid)
     final.parent.mkdir(parents=True, exist_ok=True)
     stage = _make_stage(final)
     try:
-        (stage / "config.yaml").write_text(config_yaml, encoding="utf-8")
-        (stage / "traceback.txt").write_text(traceback_text, encoding="utf-8")
-        (stage / "summary.json").write_text(json_text(summary), encoding="utf-8")
+        fill(stage)
         _fsync_tree(stage)
         _swap_in(stage, final)
     except BaseException:

@@ -102,16 +102,10 @@ def csv_table(rows: list[dict], columns: list[str]) -> str:
 
 def collect_rows(targets, out: Path) -> tuple[list[dict], list[str]]:
     """Rows of every run named by `targets` (run folders or ids, sweep folders or names)."""
-    from .results import Sweep, resolve, warn
-    from .errors import ResultError
+    from .results import Sweep, resolve_all
 
     rows, swept, named = [], [], len(targets) > 1
-    for target in targets:
-        try:
-            found = resolve(target, out)
-        except ResultError as exc:
-            warn(f"skipping {target}: {exc}")
-            continue
+    for found in resolve_all(targets, out):
         if isinstance(found, Sweep):
             swept += [k for k in found.swept if k not in swept]
             rows += [summary_row(r.summary, r.point, r.run_id, name=found.name if named else None)
