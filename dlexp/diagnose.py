@@ -333,17 +333,11 @@ def sweep_of(run, out: Path):
 
 def diagnose(targets, out: Path = Path("results"), thresholds=(), *, save: bool = True) -> list[tuple]:
     """(run, diagnosis) for every run named by `targets`; with `save`, record them in the files."""
-    from .results import Sweep, resolve, warn
+    from .results import Sweep, resolve_all, warn
 
     th = thresholds_from(thresholds)
-    found = []
-    for t in targets:
-        try:
-            found.append(resolve(t, out))
-        except ResultError as exc:
-            warn(f"skipping {t}: {exc}")
     results = []
-    for f in found:
+    for f in resolve_all(targets, out):
         runs = f.runs if isinstance(f, Sweep) else [f]
         sweep = f if isinstance(f, Sweep) else sweep_of(f, out)  # its runs are the peers
         peers = sweep.runs if sweep else []
