@@ -265,14 +265,22 @@ def _file_digest(path: str) -> str:
     return h.hexdigest()[:16]
 
 
+# Keys added after dlexp 0.1.0, with the default that leaves runs as they were.
+HASH_NEUTRAL = {("regularization", "penalize_bias"): False}
+
+
 def run_id(exp: Experiment) -> str:
     """Short content hash of the resolved config: same config → same run folder.
 
     The name is cosmetic and left out; file paths are replaced by their contents' digest, so a
-    moved CSV keeps its runs and an edited one gets new runs.
+    moved CSV keeps its runs and an edited one gets new runs. Keys added in a later version are
+    left out while at their default (HASH_NEUTRAL), so existing results keep their run ids.
     """
     d = resolved_dict(exp)
     d.pop("name", None)
+    for (section, key), default in HASH_NEUTRAL.items():
+        if d[section].get(key) == default:
+            del d[section][key]
     for section, key in PATH_KEYS:
         if d[section].get(key):
             d[section][key] = _file_digest(d[section][key])

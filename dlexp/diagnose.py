@@ -5,6 +5,7 @@ ranks what to try next. The label is the first rule that holds, in this order; t
 that hold too are listed in `also`:
 
     diverged       status "diverged", a non-finite loss, or train loss ≥ diverge_ratio × baseline
+                   and no lower than after the first epoch
     not_converged  no early stop, and over the last `window` of the epochs (≥ min_window epochs)
                    the least-squares trend of both train and val loss is a fall ≥ converge_drop
     underfitting   train loss ≥ underfit_baseline × baseline, or (in a sweep) train loss ≥
@@ -135,6 +136,8 @@ def evidence(run, peers=None, th: dict = DEFAULT_THRESHOLDS) -> dict:
         ev[key] = s.get(key)
     tr, va, base = s.get("train_loss"), s.get("val_loss"), ev.get("baseline_loss")
     ev["train_vs_baseline"] = tr / base if finite(tr) and finite(base) and base > 0 else None
+    first = run.metrics[0].get("train_loss") if run.metrics else None
+    ev["train_vs_first_epoch"] = tr / first if finite(tr) and finite(first) and first > 0 else None
     ev["gap"] = va - tr if finite(tr) and finite(va) else None
     ev["rel_gap"] = ev["gap"] / va if ev["gap"] is not None and va > 0 else None
     vals = [r.get("val_loss") for r in run.metrics]
@@ -173,9 +176,12 @@ def rules(ev: dict, th: dict) -> list[tuple[str, str]]:
     tr, base = ev.get("train_loss"), ev.get("baseline_loss")
     if ev.get("status") == "diverged" or not finite(tr):
         hits.append(("diverged", f"status {ev.get('status')}, train loss {num(tr)}, val loss {num(ev.get('val_loss'))}"))
-    elif finite(ev.get("train_vs_baseline")) and ev["train_vs_baseline"] >= th["diverge_ratio"]:
+    elif finite(ev.get("train_vs_baseline")) and ev["train_vs_baseline"] >= th["diverge_ratio"] \
+            and not (finite(ev.get("train_vs_first_epoch")) and ev["train_vs_first_epoch"] < 1):
+        # far above the baseline and no lower than after epoch 1: training made it worse
+        # (a loss that fell to a level that bad is a model that cannot fit: underfitting)
         hits.append(("diverged", f"train loss {num(tr)} is {ev['train_vs_baseline']:.3g}× the baseline's {num(base)} "
-                                 f"(≥ {th['diverge_ratio']:g}×)"))
+                                 f"(≥ {th['diverge_ratio']:g}×) and no lower than after epoch 1"))
     tt, vt = ev.get("train_trend"), ev.get("val_trend")
     if not ev.get("stopped_early") and finite(tt) and finite(vt) and max(tt, vt) <= -th["converge_drop"]:
         hits.append(("not_converged", f"over the last {ev['window']} epochs train loss still fell {pct(-tt)} and "

@@ -169,9 +169,12 @@ def column(run: Run, name: str) -> np.ndarray | None:
     return np.array([num(v) for v in values])
 
 
-def ylabel(metric: str, task: str | None, final: bool = False) -> str:
+def ylabel(metric: str, task: str | None, final: bool = False, runs: list[Run] = ()) -> str:
+    """The y label of `metric`; a regression loss says whether `runs` standardized their target."""
     if metric == "loss":
-        text = "cross-entropy loss" if task != "regression" else "MSE (standardized target)"
+        raw = any(_config_value(r, "data.standardize") is False for r in runs)
+        text = "cross-entropy loss" if task != "regression" else \
+            f"MSE ({'target in its own units' if raw else 'standardized target'})"
     else:
         text = METRIC_NAMES.get(metric, metric)
     return f"final {text}" if final else text
@@ -290,7 +293,7 @@ def curves_figure(run: Run) -> Figure:
                 band_line(ax, epochs, y, column(run, f"{split}_{what}_std"), SPLIT_COLOR[split], SPLIT_STYLE[split],
                           SPLIT_LABEL[split], marker="o" if len(y) < 3 else None)
                 ys.append(y)
-        ax.set(xlabel="epoch", ylabel=ylabel(what, task), title=METRIC_NAMES.get(what, what))
+        ax.set(xlabel="epoch", ylabel=ylabel(what, task, runs=[run]), title=METRIC_NAMES.get(what, what))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if what == "loss":
             auto_yscale(ax, ys)
@@ -362,9 +365,10 @@ def compare_figure(runs: list[Run], metric: str = "loss", title: str | None = No
         totals.append((timed.min(), timed.max()) if len(timed) else (math.nan, math.nan))  # first epoch, all
     task = runs[0].summary.get("task")
     name = METRIC_NAMES.get(metric, metric)
-    ax_e.set(xlabel="epoch", ylabel=ylabel(metric, task), title=f"{name} per epoch")
+    ax_e.set(xlabel="epoch", ylabel=ylabel(metric, task, runs=runs), title=f"{name} per epoch")
     ax_e.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_t.set(xlabel="training time (s, cumulative)", ylabel=ylabel(metric, task), title=f"{name} per second of training")
+    ax_t.set(xlabel="training time (s, cumulative)", ylabel=ylabel(metric, task, runs=runs),
+             title=f"{name} per second of training")
     ax_t.xaxis.set_major_locator(MaxNLocator(nbins=5))
     first, last = (np.array([t[k] for t in totals], float) for k in (0, 1))
     if np.isfinite(last).all() and (first > 0).all() and last.max() / last.min() >= 8:

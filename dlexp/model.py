@@ -157,6 +157,11 @@ class MLP:
         """The W array of every Dense layer, in forward order."""
         return [l.params["W"] for l in self.layers if l.kind == "dense"]
 
+    def dense_biases(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """([b], [db]) of every Dense layer: views that backward and the optimizer update in place."""
+        dense = [l for l in self.layers if l.kind == "dense"]
+        return [l.params["b"] for l in dense], [l.grads["b"] for l in dense]
+
     @property
     def n_params(self) -> int:
         """Number of trainable scalars (buffers excluded)."""

@@ -1,4 +1,5 @@
-"""L1/L2 penalties on Dense weights (never biases or γ/β: the notes, §2.2, say why).
+"""L1/L2 penalties on Dense weights (not biases or γ/β: the notes, §2.2, say why; the biases
+too with `regularization.penalize_bias`, to see the underfitting the notes warn of).
 
     penalty   Ω(W) = l1·Σ|W| + (l2/2)·ΣW²
     gradient  ∂Ω/∂W = l2·W + l1·sign(W)        (the L1 part only in "subgradient" mode)

@@ -134,6 +134,8 @@ class RegularizationConfig(Section):
     l1: float = Field(0.0, ge=0.0, description="λ·Σ|W| on Dense weights")
     l2: float = Field(0.0, ge=0.0, description="(λ/2)·ΣW² on Dense weights")
     l1_mode: Literal["subgradient", "proximal"] = "subgradient"
+    penalize_bias: bool = Field(False, description="extend the L1/L2 penalty to the Dense biases b (the notes, "
+                                                   "§2.2, advise against it: it can cause underfitting)")
 
 
 class ConstantSchedule(Section):

@@ -418,6 +418,11 @@ def check_run(folder: Path) -> str | None:
     return None
 
 
+# The keys of a resolved config.yaml (config.resolved_dict), in the order they are written.
+CONFIG_SECTIONS = ("data", "model", "regularization", "optimizer", "train", "eval")
+CONFIG_KEYS = ("name", "seed", *CONFIG_SECTIONS, "repeats", "seeds", "repeat_data")
+
+
 def _config_problem(path: Path) -> str | None:
     import yaml
 
@@ -427,8 +432,13 @@ def _config_problem(path: Path) -> str | None:
         return f"{path}: missing"
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         return f"{path}: damaged ({' '.join(str(exc).split())})"
-    if not isinstance(config, dict) or not all(isinstance(config.get(k, {}), dict) for k in ("data", "model", "train")):
+    # A resolved config holds every key, the sections first and `repeat_data` last: a file cut
+    # short loses its tail, even where the part left still parses.
+    if not isinstance(config, dict) or not all(isinstance(config.get(k), dict) for k in CONFIG_SECTIONS):
         return f"{path}: damaged (not a resolved config mapping)"
+    missing = [k for k in CONFIG_KEYS if k not in config]
+    if missing or not isinstance(config["repeat_data"], bool):
+        return f"{path}: damaged (cut short: {', '.join(missing) or 'repeat_data'} missing or garbled)"
     return None
 
 

@@ -187,7 +187,7 @@ def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "l
     if not single:
         ax.plot([], [], "--", color="0.35", label="train (dashed)")
         ax.plot([], [], "-", color="0.35", label="validation (solid)")
-    ax.set(xlabel=xlabel, ylabel=ylabel(metric, task, final=True))
+    ax.set(xlabel=xlabel, ylabel=ylabel(metric, task, final=True, runs=runs))
     legend_below(fig, max_cols=4)
     kind = "learning curve" if learning else "validation curve"
     what = METRIC_NAMES.get(metric, metric)

@@ -121,7 +121,11 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
     # overwrites them in place), Dense weights first: the optimizer updates the whole model at
     # once, as two parts only when weight decay must tell the Dense weights apart.
     (W_all, _), (gW_all, _), _ = model.flat_groups()
-    weights, weight_grads = [W_all], [gW_all]  # every Dense W: what penalties touch
+    weights = [W_all]  # every Dense W: what the summary's weight statistics describe
+    penalized_arrays, penalized_grads = [W_all], [gW_all]  # what L1/L2 touch: W, and b with penalize_bias
+    if reg.penalize_bias:
+        biases, bias_grads = model.dense_biases()
+        penalized_arrays, penalized_grads = penalized_arrays + biases, penalized_grads + bias_grads
     params, grads, decay = model.flat_groups(split=optimizer.weight_decay != 0.0)
 
     n = len(X_train)
@@ -162,18 +166,18 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
                     break
                 model.backward(train_loss_fn.backward())
                 if penalized:
-                    add_penalty_grads(weights, weight_grads, reg.l1, reg.l2, reg.l1_mode)
+                    add_penalty_grads(penalized_arrays, penalized_grads, reg.l1, reg.l2, reg.l1_mode)
                 if clip_norm is not None:
                     clip_grad_norm(grads, clip_norm)
                 optimizer.step(params, grads, decay)
                 if proximal:
-                    proximal_l1(weights, optimizer.lr, reg.l1)
+                    proximal_l1(penalized_arrays, optimizer.lr, reg.l1)
             epoch_time = time.perf_counter() - t0
 
             t1 = time.perf_counter()
             train_loss, train_metric = evaluate(model, eval_loss_fn, X_train, y_train, task)
             val_loss, val_metric = evaluate(model, eval_loss_fn, X_val, y_val, task)
-            pen = penalty(weights, reg.l1, reg.l2) if (reg.l1 > 0 or reg.l2 > 0) else 0.0
+            pen = penalty(penalized_arrays, reg.l1, reg.l2) if (reg.l1 > 0 or reg.l2 > 0) else 0.0
             eval_time = time.perf_counter() - t1
 
             row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
@@ -214,7 +218,7 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
         final = {}
         for split, X, y in (("train", X_train, y_train), ("val", X_val, y_val), ("test", X_test, y_test)):
             final[f"{split}_loss"], final[f"{split}_{mname}"] = evaluate(model, eval_loss_fn, X, y, task)
-        final_penalty = penalty(weights, reg.l1, reg.l2)
+        final_penalty = penalty(penalized_arrays, reg.l1, reg.l2)
         stats = weight_stats(weights)
     summary = {
         "status": status,

@@ -27,6 +27,7 @@ GALLERY = {
     "dropout": ("validation", "loss", ["train_loss", "val_loss", "gap", "val_acc"]),
     "sparsity": ("weights", None, ["weights.zero_fraction", "weights.near_zero_fraction", "weights.l2_norm",
                                    "val_acc"]),
+    "bias-penalty": ("validation", "loss", ["train_loss", "val_loss", "train_r2", "val_r2"]),
     "early-stopping": ("compare", "loss", ["epochs_run", "best_epoch", "train_loss", "val_loss", "gap"]),
     "batch-size": ("compare", "loss", ["train_loss", "val_acc", "epoch_time", "rises"]),
     "momentum": ("compare", "loss", ["train_loss", "val_acc", "rises"]),

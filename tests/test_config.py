@@ -207,3 +207,14 @@ def test_every_shipped_config_validates():
             load_spec(p)
         else:
             load_config(p)
+
+
+def test_the_run_id_of_a_config_is_stable_across_versions():
+    """Run folders are named by run_id, so a changed hash would orphan every finished result:
+    a key added in a later version stays out of the hash at its default (config.HASH_NEUTRAL).
+    9519da3f9d43 is the id dlexp 0.1.0 gave the all-defaults config."""
+    from dlexp.config import config_from_dict
+
+    assert run_id(config_from_dict({"name": "any"})) == "9519da3f9d43"
+    assert run_id(config_from_dict({"name": "any", "regularization": {"penalize_bias": False}})) == "9519da3f9d43"
+    assert run_id(config_from_dict({"name": "any", "regularization": {"penalize_bias": True}})) != "9519da3f9d43"

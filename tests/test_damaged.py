@@ -247,3 +247,22 @@ def test_damaged_manifest(lab, mode):
     clean_exit(r, 0)
     assert "3 of 3 runs already done" in r.stderr
     assert json.loads(manifest.read_text())["points"][0]["run_id"] == rids[0]
+
+
+def test_the_damage_check_knows_every_key_of_a_resolved_config():
+    """store.CONFIG_KEYS (what a complete config.yaml holds) follows config.resolved_dict."""
+    from dlexp.config import config_from_dict, resolved_dict
+    from dlexp.store import CONFIG_KEYS
+
+    assert tuple(resolved_dict(config_from_dict({"name": "any"}))) == CONFIG_KEYS
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.5, 0.7, 0.9, 0.97])
+def test_a_config_cut_anywhere_is_damaged(lab, keep):
+    out, rids, _ = lab
+    path = out / "results" / "runs" / rids[0] / "config.yaml"
+    text = path.read_bytes()
+    path.write_bytes(text[:int(len(text) * keep)])
+    assert "config.yaml: damaged" in (check_run(path.parent) or "")
+    path.write_bytes(text)
+    assert check_run(path.parent) is None

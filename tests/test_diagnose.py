@@ -88,13 +88,18 @@ def runs(tmp_path):
         "diverged": fake_run(tmp_path, "diverged", curve(0.9, 0.5, 10), curve(0.9, 0.5, 10), status="diverged",
                              train_loss=None, val_loss=None, train_r2=None, val_r2=None, diverged_epoch=10),
         "exploded": fake_run(tmp_path, "exploded", curve(0.9, 5.0, 20), curve(0.9, 5.2, 20), train_r2=-4.0),
+        # far above the baseline too, but falling all the way (a bias held at 0 by its penalty):
+        # a model that cannot fit, not a training that blew up
+        "stuck": fake_run(tmp_path, "stuck", curve(40.0, 6.0, 20, bend=15, end=5.99),
+                          curve(41.0, 6.1, 20, bend=15, end=6.09), train_r2=-5.0),
     }
     return r
 
 
 @pytest.mark.parametrize("name, label", [("underfit", "underfitting"), ("overfit", "overfitting"),
                                          ("gap", "overfitting"), ("good", "good_fit"), ("slow", "not_converged"),
-                                         ("diverged", "diverged"), ("exploded", "diverged")])
+                                         ("diverged", "diverged"), ("exploded", "diverged"),
+                                         ("stuck", "underfitting")])
 def test_labels_of_scripted_runs(runs, name, label):
     d = diagnose_run(runs[name])
     assert d["label"] == label, d["reason"]

@@ -476,3 +476,33 @@ def test_load_npz_errors_name_the_path(tmp_path):
     with pytest.raises(DataError, match=str(pickled)):
         load_npz(pickled)
     assert load_npz(good)["dense0.W"].shape == (300, 300)
+
+
+def test_penalize_bias_puts_the_dense_biases_under_the_penalty(tmp_path):
+    """One full-batch SGD step from the same weights: with penalize_bias the biases move by the
+    extra −lr·l2·b, the weights exactly as without it; the reported penalty gains (l2/2)·Σb²."""
+    from dlexp.config import config_from_dict
+    from dlexp.data import load_dataset
+    from dlexp.train import fit
+
+    def run(**reg):
+        raw = {"name": "pb", "data": {"name": "moons", "n_samples": 80}, "model": {"hidden": [6]},
+               "optimizer": {"name": "sgd", "lr": 0.1}, "train": {"epochs": 1, "batch_size": "full"},
+               "regularization": reg}
+        if start.exists():
+            raw["model"]["init_from"] = str(start)
+        exp = config_from_dict(raw)
+        return fit(exp, load_dataset(exp.data, tmp_path), seed=0)
+
+    start = tmp_path / "start.npz"
+    np.savez(start, **run().state)  # one plain step: biases no longer 0
+    b0 = {k: v for k, v in load_npz(start).items() if k.endswith(".b")}
+    assert all(np.abs(b).max() > 0 for b in b0.values())
+    plain, biased = run(l2=0.5), run(l2=0.5, penalize_bias=True)
+    for k, v in plain.state.items():
+        if k.endswith(".W"):
+            np.testing.assert_array_equal(biased.state[k], v)
+        else:
+            np.testing.assert_allclose(biased.state[k], v - 0.1 * 0.5 * b0[k], rtol=1e-5, atol=1e-7)
+    extra = 0.25 * sum(float(np.sum(biased.state[k].astype(np.float64) ** 2)) for k in b0)
+    assert biased.summary["penalty"] == pytest.approx(plain.summary["penalty"] + extra, rel=1e-5)

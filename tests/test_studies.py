@@ -199,6 +199,30 @@ def test_l1_gives_sparse_weights_l2_small_dense_ones():
     assert clearly_below(norm(l2), norm(none))             # … and small
 
 
+# ---- (e2) penalizing the biases underfits ----------------------------------------------------------
+
+def test_penalizing_the_biases_underfits():
+    """At λ = 0.1 the weights-only penalty costs little; with the bias under it the offset of the
+    target is no longer learnt: train and val loss both rise (underfitting). At λ = 0 the switch
+    changes nothing."""
+    base = spec("bias-penalty")["base"]
+    assert 0.1 in spec("bias-penalty")["grid"]["regularization.l2"]
+    out = {}
+    for l2 in (0.0, 0.1):
+        for flag in (False, True):
+            raw = copy.deepcopy(base)
+            raw["data"]["path"] = str(STUDIES / base["data"]["path"])
+            raw["regularization"] = {"l2": l2, "penalize_bias": flag}
+            raw["seeds"] = spec("bias-penalty")["seeds"]
+            out[l2, flag] = train(raw)
+    assert fig(out[0.0, False], "train_loss") == fig(out[0.0, True], "train_loss")
+    weights_only, with_bias = out[0.1, False], out[0.1, True]
+    for key in ("train_loss", "val_loss"):
+        assert clearly_below(fig(weights_only, key), fig(with_bias, key)), \
+            show(f"{key}, weights only vs biases too", fig(weights_only, key), fig(with_bias, key))
+    assert min(fig(weights_only, "train_r2")) > 0.9 and max(fig(with_bias, "train_r2")) < 0.7
+
+
 # ---- (f) early stopping picks the validation minimum ----------------------------------------------
 
 def test_early_stopping_stops_at_the_validation_minimum():
