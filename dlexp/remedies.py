@@ -56,6 +56,10 @@ def remedies(label: str, ev: dict, cfg: dict, th: dict) -> list[dict]:
         out.append((score, {"key": key, "action": action, "why": why, "values": values, **({"base": base} if base else {})}))
 
     if label == "underfitting":
+        if g("regularization.penalize_bias") and (l1 > 0 or l2 > 0):
+            add(3.3, "regularization.penalize_bias", "stop penalizing the biases",
+                f"{NOTES['2.2']} (只对权重做惩罚，不包含偏置): biases need little data to fit, and a penalty on "
+                "them causes underfitting", [False])
         if l2 > 0:
             add(3.2, "regularization.l2", f"weaker L2: {l2:g} → {_nice(l2 / 10):g} or 0",
                 f"{NOTES['1.1']} (减少正则化系数): the L2 penalty {l2:g} holds the weights back", [_nice(l2 / 10), 0.0])

@@ -193,6 +193,10 @@ def test_underfitting_remedies_respect_the_config(tmp_path):
     reg = diagnose_run(fake_run(tmp_path, "reg", **flat, config={"regularization.l2": 0.1}))
     assert reg["label"] == "underfitting" and keys(reg)[0] == "regularization.l2"
     assert reg["remedies"][0]["values"] == [0.01, 0.0]
+    biased = diagnose_run(fake_run(tmp_path, "biased", **flat, config={"regularization.l2": 0.1,
+                                                                       "regularization.penalize_bias": True}))
+    assert keys(biased)[:2] == ["regularization.penalize_bias", "regularization.l2"]  # notes §2.2 first
+    assert biased["remedies"][0]["values"] == [False]
     free = diagnose_run(fake_run(tmp_path, "free", **flat))
     assert not any(k.startswith("regularization") or k.startswith("model.dropout") for k in keys(free))
     assert keys(free)[0] == "model.hidden" and free["remedies"][0]["values"] == [[32, 32], [64, 64]]
