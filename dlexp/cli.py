@@ -229,15 +229,14 @@ def report(targets, out, fmt, results):
 @click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
               help="Override a rule threshold, e.g. --threshold overfit_gap=0.5 (see dlexp.diagnose.DEFAULT_THRESHOLDS).")
 @click.option("--no-save", is_flag=True, help="Do not record the diagnosis in summary.json and the sweep's summary.csv.")
-@click.option("--results", "--out", "results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Results folder that run ids and sweep names are looked up in.")
+@out_option
 @report_errors
-def diagnose(targets, as_json, emit, thresholds, no_save, results):
+def diagnose(targets, as_json, emit, thresholds, no_save, out):
     """Label runs (run folders or ids, sweeps) underfitting, overfitting, good_fit, not_converged or diverged,
     with the evidence and ranked remedies."""
     from .diagnose import diagnose as run_diagnosis, format_text, json_report, pick_for_emit, write_follow_up
 
-    found = run_diagnosis(targets, results, thresholds, save=not no_save)
+    found = run_diagnosis(targets, out, thresholds, save=not no_save)
     click.echo(json_report(found) if as_json else "\n\n".join(format_text(r, d) for r, d in found))
     if emit is not None:
         chosen = pick_for_emit(found)

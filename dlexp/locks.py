@@ -206,22 +206,18 @@ def live_locks(out: Path) -> dict[str, dict]:
     return found
 
 
-def clear_stale(out: Path) -> int:
-    """Remove every stale lock under `out`; return how many.
+def clear_stale(out: Path) -> None:
+    """Remove every stale lock under `out`.
 
     A process killed after publishing a run but before releasing its lock leaves a lock on a run
     that is done: nobody will train that run again to take the lock over, so a sweep clears such
     leftovers when it starts.
     """
     folder = lock_path(out, "x").parent
-    cleared = 0
     for path in sorted(folder.glob("*.lock")) if folder.is_dir() else ():
         info = read_holder(path)
         if info is not None and not holder_alive(info, path):
-            lock = RunLock(out, path.stem)
-            lock._break_stale(info)
-            cleared += not path.exists()
-    return cleared
+            RunLock(out, path.stem)._break_stale(info)
 
 
 def release_mine(out: Path) -> None:

@@ -137,12 +137,11 @@ def set_dotted(data: dict, key: str, value: Any) -> None:
 
 
 def _promote(key: str, value: Any) -> dict:
+    """The mapping form of a scalar shorthand (`dropout: 0.3`, `schedule: cosine`); {} for others."""
     if key == "model.dropout":
         return {"rate": value}
     if key == "optimizer.schedule":
         return {"name": value}
-    if key == "train.early_stopping":
-        return {}
     return {}
 
 
