@@ -60,9 +60,9 @@ def timed_cli(*commands: list[str]) -> float:
 
 def overhead(spec: Path, out: Path) -> tuple[float, float, float]:
     """(total s, training s, rerun s) of an in-process sweep (--jobs 1)."""
-    import dlexp.executors as executors
-    from dlexp.sweep import run_sweep
-    from dlexp.sweepspec import load_spec
+    import dlexp.sweeps.executors as executors
+    from dlexp.sweeps.sweep import run_sweep
+    from dlexp.sweeps.spec import load_spec
 
     inside = []
     real = executors.run_task
@@ -76,8 +76,8 @@ def overhead(spec: Path, out: Path) -> tuple[float, float, float]:
 
     executors.run_task = counting
     try:
-        import dlexp.data  # noqa: F401  (imports are paid once per process, not per run)
-        import dlexp.train  # noqa: F401
+        import dlexp.data.datasets  # noqa: F401  (imports are paid once per process, not per run)
+        import dlexp.training.train  # noqa: F401
 
         t0 = time.perf_counter()
         run_sweep(load_spec(spec), out, jobs=1, quiet=True, echo=lambda s: None)

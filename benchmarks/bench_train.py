@@ -12,7 +12,7 @@ Workloads (the same work for every peer: architecture, optimizer, batch size, ep
 Peers run interleaved in one process (dlexp, sklearn, torch, dlexp, sklearn, torch, ...) with
 BLAS pinned to one thread; each figure is the median over repetitions of that repetition's
 mean epoch time (total training time / epochs: shuffling, batching, forward, backward, update).
-dlexp is timed through its real loop, `dlexp.train.fit`: its epoch time is metrics.csv's
+dlexp is timed through its real loop, `dlexp.training.train.fit`: its epoch time is metrics.csv's
 `epoch_time` (the training pass), its per-epoch evaluation `eval_time` is reported beside it.
 
 Achieved FLOP/s = 6 · params · samples / epoch time: 2·params·N multiply-adds in the forward
@@ -90,8 +90,8 @@ class DlexpPeer:
     name = "dlexp"
 
     def __init__(self, wl, train, val):
-        from dlexp.config import config_from_dict
-        from dlexp.data import Dataset
+        from dlexp.config.load import config_from_dict
+        from dlexp.data.datasets import Dataset
 
         (X, y), (Xv, yv) = train, val
         n_classes = int(y.max()) + 1
@@ -105,7 +105,7 @@ class DlexpPeer:
         self.eval_times, self.forward_times = [], []
 
     def run(self):
-        from dlexp.train import EVAL_CHUNK, build_model, fit
+        from dlexp.training.train import EVAL_CHUNK, build_model, fit
 
         res = fit(self.exp, self.ds, seed=0)
         self.eval_times.append(statistics.fmean(r["eval_time"] for r in res.metrics))
@@ -227,7 +227,7 @@ def machine() -> str:
 
 FIRST_EPOCH_WRAPPER = textwrap.dedent("""
     import sys, time
-    import dlexp.train as train
+    import dlexp.training.train as train
     real_fit, seen = train.fit, []
     def fit(exp, ds, seed, on_epoch=None):
         def hook(row):

@@ -99,7 +99,7 @@ set_option = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
 @report_errors
 def run(config, sets, out, force, as_json, quiet):
     """Train the experiment in CONFIG and write its run folder."""
-    from .runner import run_experiment
+    from .sweeps.run import run_experiment
 
     result = run_experiment(config, sets, out, force=force, quiet=quiet, echo=echo_err)
     click.echo(result.json_text if as_json else str(result.folder))
@@ -112,7 +112,7 @@ def schema():
     """Print the config JSON Schema (for editor completion)."""
     import json
 
-    from .schema import config_schema
+    from .config.schema import config_schema
 
     click.echo(json.dumps(config_schema(), indent=2))
 
@@ -141,8 +141,8 @@ def schema():
 def sweep(spec, grids, sets, name, jobs, executor, address, retry_failed, max_crash_retries, out, dry_run,
           as_json, quiet):
     """Train every point of a grid/random sweep (a spec file, or CONFIG with --grid); resumable."""
-    from .sweep import dry_run as list_points, run_sweep
-    from .sweepspec import load_spec
+    from .sweeps.sweep import dry_run as list_points, run_sweep
+    from .sweeps.spec import load_spec
 
     plan = load_spec(spec, grids, sets, name)
     if dry_run:
@@ -165,7 +165,7 @@ def sweep(spec, grids, sets, name, jobs, executor, address, retry_failed, max_cr
 @report_errors
 def table(targets, fmt, sort, columns, out):
     """Summary table of runs and sweeps: run folders or ids, sweep folders or names."""
-    from .tables import show_table
+    from .analysis.tables import show_table
 
     show_table(targets, out, fmt, sort, columns)
 
@@ -176,7 +176,7 @@ def table(targets, fmt, sort, columns, out):
 @report_errors
 def ls_command(out, as_json):
     """List the runs (status, epochs, validation figure) and sweeps (points done) in the results folder."""
-    from .tables import show_listing
+    from .analysis.tables import show_listing
 
     show_listing(out, as_json)
 
@@ -201,7 +201,7 @@ results_option = click.option("--results", type=click.Path(file_okay=False, path
 @report_errors
 def plot(targets, kind, metric, out, fmt, results):
     """Draw a figure of runs or sweeps (folders, run ids, sweep names); prints the file written."""
-    from .plots import plot as draw
+    from .figures.choose import plot as draw
 
     click.echo(str(draw(targets, kind=kind, metric=metric, out=out, fmt=fmt, results=results)))
 
@@ -227,14 +227,14 @@ def report(targets, out, fmt, results):
 @click.option("--emit", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="SPEC.yaml",
               help="Write a follow-up sweep spec over the top remedies of the run (of the best run with remedies).")
 @click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
-              help="Override a rule threshold, e.g. --threshold overfit_gap=0.5 (see dlexp.diagnose.DEFAULT_THRESHOLDS).")
+              help="Override a rule threshold, e.g. --threshold overfit_gap=0.5 (see dlexp.analysis.diagnose.DEFAULT_THRESHOLDS).")
 @click.option("--no-save", is_flag=True, help="Do not record the diagnosis in summary.json and the sweep's summary.csv.")
 @out_option
 @report_errors
 def diagnose(targets, as_json, emit, thresholds, no_save, out):
     """Label runs (run folders or ids, sweeps) underfitting, overfitting, good_fit, not_converged or diverged,
     with the evidence and ranked remedies."""
-    from .diagnose import diagnose as run_diagnosis, format_text, json_report, pick_for_emit, write_follow_up
+    from .analysis.diagnose import diagnose as run_diagnosis, format_text, json_report, pick_for_emit, write_follow_up
 
     found = run_diagnosis(targets, out, thresholds, save=not no_save)
     click.echo(json_report(found) if as_json else "\n\n".join(format_text(r, d) for r, d in found))

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from . import __version__
 from .errors import DlexpError, ResultError, UsageError
-from .results import Run, warn
-from .store import atomic_write_text
+from .results.reader import Run, warn
+from .results.store import atomic_write_text
 
 # What each figure shows and what to look for, tied to the study notes' sections.
 CAPTIONS = {
@@ -128,7 +128,7 @@ def diagnosis_html(d, compact: bool = False) -> str:
 
 def summary_table(runs: list[Run], swept: list[str], highlight: bool = True) -> str:
     """One row per run; with `highlight`, the row of the lowest validation loss is shaded."""
-    from .plots import fmt_value, swept_value
+    from .figures.choose import fmt_value, swept_value
 
     metric = next((r.metric for r in runs if r.summary.get("metric")), "acc")
     diag = any("diagnosis" in r.summary for r in runs)
@@ -161,7 +161,7 @@ def summary_table(runs: list[Run], swept: list[str], highlight: bool = True) -> 
 
 
 def figure_html(fig, fmt: str) -> str:
-    from .plots import figure_bytes
+    from .figures.choose import figure_bytes
 
     data = figure_bytes(fig, fmt)
     if fmt == "svg":
@@ -172,7 +172,7 @@ def figure_html(fig, fmt: str) -> str:
 
 def _figure_kinds(target) -> list[str]:
     """The figures worth showing: the target's default kind first, then the model figures."""
-    from .plots import default_kind
+    from .figures.choose import default_kind
 
     main = default_kind(target)
     kinds = [main] + (["compare"] if target.is_sweep and main != "compare" else [])
@@ -182,7 +182,7 @@ def _figure_kinds(target) -> list[str]:
 
 
 def _figures(target, fmt: str) -> list[str]:
-    from .plots import make_figure
+    from .figures.choose import make_figure
 
     out = []
     kinds = _figure_kinds(target)
@@ -219,7 +219,7 @@ def _skipped(target) -> str:
     """Sweep points listed in the manifest whose run could not be read (warned about on load)."""
     if not target.is_sweep:
         return ""
-    from .store import read_json
+    from .results.store import read_json
 
     loaded = {r.run_id for r in target.runs}
     try:
@@ -265,7 +265,7 @@ def build_report(target, fmt: str = "png") -> str:
 
 def report(targets, out: Path | None = None, results: Path = Path("results"), fmt: str = "png") -> Path:
     """Write the report for the targets; returns the file (default <target folder>/report.html)."""
-    from .plots import load_target
+    from .figures.choose import load_target
 
     if fmt not in ("png", "svg"):
         raise UsageError(f"unknown figure format {fmt!r} for a report; valid: png, svg")

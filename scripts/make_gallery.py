@@ -89,11 +89,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "gallery", help="figure folder (default: docs/gallery)")
     args = ap.parse_args(argv)
 
-    from dlexp.diagnose import diagnose
-    from dlexp.plots import plot
-    from dlexp.results import Sweep
-    from dlexp.sweep import run_sweep
-    from dlexp.sweepspec import load_sweep
+    from dlexp.analysis.diagnose import diagnose
+    from dlexp.figures.choose import plot
+    from dlexp.results.reader import Sweep
+    from dlexp.sweeps.sweep import run_sweep
+    from dlexp.sweeps.spec import load_sweep
 
     names = args.studies or list(GALLERY)
     unknown = [n for n in names if n not in GALLERY]

@@ -189,9 +189,9 @@ def _write_csv(path: Path, header, rows) -> None:
 def initial_state(name: str) -> dict[str, np.ndarray]:
     """dlexp's own initialization for the case's model, with γ, β, biases and running stats
     perturbed so that loading every key matters."""
-    from dlexp.config import load_config
-    from dlexp.data import load_dataset
-    from dlexp.model import MLP
+    from dlexp.config.load import load_config
+    from dlexp.data.datasets import load_dataset
+    from dlexp.nn.model import MLP
 
     exp = load_config(DATA / f"{name}.yaml")
     exp.model.init_from = None
@@ -212,7 +212,7 @@ def initial_state(name: str) -> dict[str, np.ndarray]:
 
 
 def write_fixtures() -> None:
-    from dlexp.store import npz_bytes
+    from dlexp.results.store import npz_bytes
 
     DATA.mkdir(parents=True, exist_ok=True)
     write_csvs()
@@ -235,8 +235,8 @@ OPTIMIZERS = {"sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad,
 
 def dataset(name: str):
     """dlexp's own train/val/test arrays for the case (the CLI's path resolution included)."""
-    from dlexp.config import load_config
-    from dlexp.data import load_dataset
+    from dlexp.config.load import load_config
+    from dlexp.data.datasets import load_dataset
 
     exp = load_config(DATA / f"{name}.yaml")
     return load_dataset(exp.data, Path.cwd())

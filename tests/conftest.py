@@ -23,10 +23,10 @@ PLOT_BASE = {
 
 def plot_train(out: Path, changes: dict | None = None) -> Path:
     """Train PLOT_BASE with dotted-key `changes` and publish the run folder under `out`."""
-    from dlexp.config import config_from_dict, resolved_dict, run_id
-    from dlexp.yamlfile import dump_yaml, set_dotted
-    from dlexp.experiment import execute
-    from dlexp.store import write_run
+    from dlexp.config.load import config_from_dict, resolved_dict, run_id
+    from dlexp.config.yamlfile import dump_yaml, set_dotted
+    from dlexp.training.experiment import execute
+    from dlexp.results.store import write_run
 
     raw = copy.deepcopy(PLOT_BASE)
     for key, value in (changes or {}).items():

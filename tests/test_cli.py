@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from dlexp.cli import main
-from dlexp.store import read_csv
+from dlexp.results.store import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlexp.config import load_config, resolved_dict, run_id
+from dlexp.config.load import load_config, resolved_dict, run_id
 from dlexp.errors import ConfigError
-from dlexp.schema import config_schema
-from dlexp.yamlfile import dump_yaml, parse_overrides, set_dotted
+from dlexp.config.schema import config_schema
+from dlexp.config.yamlfile import dump_yaml, parse_overrides, set_dotted
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -202,7 +202,7 @@ def test_every_shipped_config_validates():
     for p in paths:
         data = yaml.safe_load(p.read_text())
         if isinstance(data, dict) and ("grid" in data or "random" in data or "base" in data):
-            from dlexp.sweep import load_spec  # sweep specs validate every expanded point
+            from dlexp.sweeps.sweep import load_spec  # sweep specs validate every expanded point
 
             load_spec(p)
         else:
@@ -213,7 +213,7 @@ def test_the_run_id_of_a_config_is_stable_across_versions():
     """Run folders are named by run_id, so a changed hash would orphan every finished result:
     a key added in a later version stays out of the hash at its default (config.HASH_NEUTRAL).
     9519da3f9d43 is the id dlexp 0.1.0 gave the all-defaults config."""
-    from dlexp.config import config_from_dict
+    from dlexp.config.load import config_from_dict
 
     assert run_id(config_from_dict({"name": "any"})) == "9519da3f9d43"
     assert run_id(config_from_dict({"name": "any", "regularization": {"penalize_bias": False}})) == "9519da3f9d43"

@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from dlexp.cli import main
-from dlexp.store import check_run
+from dlexp.results.store import check_run
 
 # Slow enough (a few tenths of a second a run) to be caught midway.
 BASE = {"name": "slow", "data": {"name": "moons", "n_samples": 400, "noise": 0.25},
@@ -166,7 +166,7 @@ RUN = {"name": "one", "data": {"name": "moons", "n_samples": 400, "noise": 0.25}
 # first moved aside): a kill at an exact point between the steps of a write.
 KILL_AT_RENAME = """
 import os, signal, sys
-import dlexp.store as store
+import dlexp.results.store as store
 
 KILL_AT = int(sys.argv[1])
 

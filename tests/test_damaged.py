@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from helpers import clean_exit, invoke
-from dlexp.store import check_run, is_done, run_status
+from dlexp.results.store import check_run, is_done, run_status
 
 BASE = {"name": "dmg", "data": {"name": "moons", "n_samples": 60, "noise": 0.2}, "model": {"hidden": [4]},
         "optimizer": {"name": "adam", "lr": 0.05}, "train": {"epochs": 3, "batch_size": 16}}
@@ -251,8 +251,8 @@ def test_damaged_manifest(lab, mode):
 
 def test_the_damage_check_knows_every_key_of_a_resolved_config():
     """store.CONFIG_KEYS (what a complete config.yaml holds) follows config.resolved_dict."""
-    from dlexp.config import config_from_dict, resolved_dict
-    from dlexp.store import CONFIG_KEYS
+    from dlexp.config.load import config_from_dict, resolved_dict
+    from dlexp.results.store import CONFIG_KEYS
 
     assert tuple(resolved_dict(config_from_dict({"name": "any"}))) == CONFIG_KEYS
 

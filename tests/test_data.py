@@ -1,4 +1,4 @@
-"""dlexp.data: splits (sizes, stratification, nesting), transforms, datasets, CSV, errors."""
+"""dlexp.data.datasets: splits (sizes, stratification, nesting), transforms, datasets, CSV, errors."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlexp.data import DATASETS, _order, data_fingerprint, load_dataset, make_cv_folds
+from dlexp.data.datasets import DATASETS, _order, data_fingerprint, load_dataset, make_cv_folds
 from dlexp.errors import DataError
-from dlexp.schema import DataConfig
+from dlexp.config.schema import DataConfig
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "data"
@@ -499,7 +499,7 @@ def test_numpy_moons_and_circles_equal_scikit_learns(name, n, noise, seed):
 
     from sklearn import datasets
 
-    from dlexp import data
+    from dlexp.data import datasets as data
 
     cfg = SimpleNamespace(n_samples=n, noise=noise, seed=seed)
     X, y = data._moons(cfg) if name == "moons" else data._circles(cfg)

@@ -16,15 +16,15 @@ import yaml
 from click.testing import CliRunner
 
 from dlexp.cli import main
-from dlexp.config import config_from_dict, resolved_dict, run_id
-from dlexp.yamlfile import dump_yaml, get_dotted, set_dotted
-from dlexp.diagnose import DEFAULT_THRESHOLDS, diagnose_run, follow_up_spec, thresholds_from, trend
+from dlexp.config.load import config_from_dict, resolved_dict, run_id
+from dlexp.config.yamlfile import dump_yaml, get_dotted, set_dotted
+from dlexp.analysis.diagnose import DEFAULT_THRESHOLDS, diagnose_run, follow_up_spec, thresholds_from, trend
 from dlexp.errors import UsageError
-from dlexp.experiment import execute
-from dlexp.results import Run
-from dlexp.store import npz_bytes, write_run
-from dlexp.sweep import run_sweep
-from dlexp.sweepspec import load_sweep
+from dlexp.training.experiment import execute
+from dlexp.results.reader import Run
+from dlexp.results.store import npz_bytes, write_run
+from dlexp.sweeps.sweep import run_sweep
+from dlexp.sweeps.spec import load_sweep
 
 @pytest.fixture(scope="module", autouse=True)
 def one_blas_thread():

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlexp.activations import ACTIVATIONS
-from dlexp.layers import BatchNorm, Dense, Dropout, LayerNorm
-from dlexp.losses import MSE, SoftmaxCrossEntropy
-from dlexp.model import MLP
-from dlexp.regularizers import add_penalty_grads, penalty
+from dlexp.nn.activations import ACTIVATIONS
+from dlexp.nn.layers import BatchNorm, Dense, Dropout, LayerNorm
+from dlexp.nn.losses import MSE, SoftmaxCrossEntropy
+from dlexp.nn.model import MLP
+from dlexp.nn.regularizers import add_penalty_grads, penalty
 
 H = 1e-6
 MAX_REL = 1e-6

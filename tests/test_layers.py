@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from dlexp.activations import ACTIVATIONS
+from dlexp.nn.activations import ACTIVATIONS
 from dlexp.errors import ConfigError, DataError
-from dlexp.init import INITIALIZERS
-from dlexp.layers import BatchNorm, Dense, Dropout, LayerNorm
-from dlexp.losses import LOSSES, MSE, SoftmaxCrossEntropy, cross_entropy, mse
-from dlexp.model import MLP, load_npz
-from dlexp.regularizers import add_penalty_grads, penalty, proximal_l1, weight_stats
+from dlexp.nn.init import INITIALIZERS
+from dlexp.nn.layers import BatchNorm, Dense, Dropout, LayerNorm
+from dlexp.nn.losses import LOSSES, MSE, SoftmaxCrossEntropy, cross_entropy, mse
+from dlexp.nn.model import MLP, load_npz
+from dlexp.nn.regularizers import add_penalty_grads, penalty, proximal_l1, weight_stats
 
 
 def rand(shape, seed=0, dtype=np.float64):
@@ -481,9 +481,9 @@ def test_load_npz_errors_name_the_path(tmp_path):
 def test_penalize_bias_puts_the_dense_biases_under_the_penalty(tmp_path):
     """One full-batch SGD step from the same weights: with penalize_bias the biases move by the
     extra −lr·l2·b, the weights exactly as without it; the reported penalty gains (l2/2)·Σb²."""
-    from dlexp.config import config_from_dict
-    from dlexp.data import load_dataset
-    from dlexp.train import fit
+    from dlexp.config.load import config_from_dict
+    from dlexp.data.datasets import load_dataset
+    from dlexp.training.train import fit
 
     def run(**reg):
         raw = {"name": "pb", "data": {"name": "moons", "n_samples": 80}, "model": {"hidden": [6]},

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from helpers import load_script
-from dlexp.optim import OPTIMIZERS, SGD, Adam, clip_grad_norm
+from dlexp.nn.optim import OPTIMIZERS, SGD, Adam, clip_grad_norm
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = np.load(ROOT / "tests" / "golden" / "optim.npz")  # allow_pickle=False: data only

@@ -12,16 +12,16 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle, StepPatch
 
-from dlexp import figures, sweep_figures
+from dlexp.figures import curves as figures, sweeps as sweep_figures
 from dlexp.cli import main
 from dlexp.errors import UsageError
-from dlexp.figures import STOP_COLOR, TRAIN_COLOR, VAL_COLOR, auto_xscale, compare_figure
-from dlexp.inference import decision_plane, predict_from_state
-from dlexp.model_figures import ZERO_COLOR, activations_figure
-from dlexp.plots import (Target, default_kind, load_target, make_figure, numeric_axis, output_path, plot, point_labels,
+from dlexp.figures.curves import STOP_COLOR, TRAIN_COLOR, VAL_COLOR, auto_xscale, compare_figure
+from dlexp.analysis.inference import decision_plane, predict_from_state
+from dlexp.figures.model import ZERO_COLOR, activations_figure
+from dlexp.figures.choose import (Target, default_kind, load_target, make_figure, numeric_axis, output_path, plot, point_labels,
                          save_figure)
-from dlexp.results import Run
-from dlexp.sweep_figures import sweep_figure, val_shape
+from dlexp.results.reader import Run
+from dlexp.figures.sweeps import sweep_figure, val_shape
 
 
 def target(results, *names):
@@ -237,7 +237,7 @@ def test_point_labels_flatten_nested_values_and_drop_what_all_runs_share():
     momentum = [{"optimizer": {"name": "sgd", "lr": 0.01, **extra}} for extra in
                 ({}, {"momentum": 0.5}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True})]
     config = {"optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False}}
-    from dlexp.yamlfile import get_dotted
+    from dlexp.config.yamlfile import get_dotted
 
     lookup = [lambda key: get_dotted(config, key)] * 4
     assert point_labels(momentum, lookup) == ["momentum=0", "momentum=0.5", "momentum=0.9", "momentum=0.9, nesterov"]
@@ -445,8 +445,8 @@ def test_predict_from_state_reproduces_the_runs_own_validation_accuracy(plot_res
     """Eval mode exactly as the trainer: BatchNorm running stats, classic dropout ×(1−rate), CV fold."""
     run = Run.load(getattr(plot_results, name))
     member = (run.members() or [run])[0]
-    from dlexp.schema import DataConfig
-    from dlexp.data import load_dataset, make_cv_folds
+    from dlexp.config.schema import DataConfig
+    from dlexp.data.datasets import load_dataset, make_cv_folds
 
     cfg = DataConfig(**member.config["data"])
     fold = member.summary.get("fold")

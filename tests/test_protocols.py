@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlexp.config import config_from_dict
-from dlexp.early_stopping import EarlyStopping
-from dlexp.experiment import execute
-from dlexp.store import read_csv, write_run
-from dlexp.train import build_model, evaluate
-from dlexp.losses import LOSSES
+from dlexp.config.load import config_from_dict
+from dlexp.training.early_stopping import EarlyStopping
+from dlexp.training.experiment import execute
+from dlexp.results.store import read_csv, write_run
+from dlexp.training.train import build_model, evaluate
+from dlexp.nn.losses import LOSSES
 
 
 def cfg(**sections):
@@ -113,7 +113,7 @@ def test_saved_weights_are_the_reported_ones(tmp_path):
     out = execute(exp)
     folder = write_run(tmp_path, "r", out, "")
     state = dict(np.load(folder / "model.npz", allow_pickle=False))
-    from dlexp.data import load_dataset
+    from dlexp.data.datasets import load_dataset
 
     ds = load_dataset(exp.data, Path.cwd())
     model = build_model(exp, 2, 2, np.random.default_rng(0), np.float32)

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dlexp.cli import main
-from dlexp.schema import (OPTIMIZER_HPARAMS, DataConfig, EvalConfig, Experiment, ModelConfig, OptimizerConfig,
+from dlexp.config.schema import (OPTIMIZER_HPARAMS, DataConfig, EvalConfig, Experiment, ModelConfig, OptimizerConfig,
                           RegularizationConfig, TrainConfig)
-from dlexp.yamlfile import set_dotted
+from dlexp.config.yamlfile import set_dotted
 
 # Each property runs at most ~60 tiny trainings (<= 100 samples, hidden <= [16], <= 3 epochs).
 BOUNDED = settings(max_examples=60, deadline=None,
@@ -495,13 +495,13 @@ ABSURD = [("data.n_samples", 10**9), ("model.hidden", [10**6, 10**6])]
 
 @pytest.mark.parametrize("key,value", ABSURD)
 def test_absurd_memory_is_refused_before_anything_is_allocated(tmp_path, monkeypatch, key, value):
-    import dlexp.data
-    import dlexp.train
+    import dlexp.data.datasets
+    import dlexp.training.train
 
     def allocates(*args, **kwargs):
         raise AssertionError("the data were loaded before the memory check")
 
-    for module, name in ((dlexp.data, "load_dataset"), (dlexp.data, "make_cv_folds"), (dlexp.train, "fit")):
+    for module, name in ((dlexp.data.datasets, "load_dataset"), (dlexp.data.datasets, "make_cv_folds"), (dlexp.training.train, "fit")):
         monkeypatch.setattr(module, name, allocates)
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump({"name": "huge", "data": {"name": "moons"}, "model": {"hidden": [4]}}))
@@ -536,9 +536,9 @@ def test_memory_estimate_is_in_every_summary(tmp_path, extra):
 
 
 def test_sweep_refuses_an_absurd_point_before_anything_trains(tmp_path, monkeypatch):
-    import dlexp.data
+    import dlexp.data.datasets
 
-    monkeypatch.setattr(dlexp.data, "load_dataset", lambda *a, **k: pytest.fail("a point was trained"))
+    monkeypatch.setattr(dlexp.data.datasets, "load_dataset", lambda *a, **k: pytest.fail("a point was trained"))
     (tmp_path / "base.yaml").write_text(yaml.safe_dump({"name": "b", "data": {"name": "moons", "n_samples": 60},
                                                         "train": {"epochs": 1}}))
     spec = tmp_path / "spec.yaml"

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from helpers import load_script
-from dlexp.optim import SGD, Adam
-from dlexp.schedules import (SCHEDULES, Constant, CosineAnnealingLR, ExponentialLR,
+from dlexp.nn.optim import SGD, Adam
+from dlexp.nn.schedules import (SCHEDULES, Constant, CosineAnnealingLR, ExponentialLR,
                              ReduceLROnPlateau, StepLR)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from helpers import clean_exit, invoke
-from dlexp.store import check_run, is_done
+from dlexp.results.store import check_run, is_done
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dlexp"
 TINY = {"name": "tiny", "data": {"name": "moons", "n_samples": 60}, "model": {"hidden": [4]},
@@ -85,7 +85,7 @@ def _calls(tree_: ast.AST):
 def test_no_unsafe_loader_in_the_package():
     """Every np.load passes allow_pickle=False; YAML is read with safe loaders only; no pickle module."""
     np_loads = 0
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         source = path.read_text(encoding="utf-8")
         module = ast.parse(source)
         for node in ast.walk(module):

@@ -16,7 +16,7 @@ import textwrap
 
 import pytest
 
-from dlexp.data import DATASETS, SKLEARN_MADE
+from dlexp.data.datasets import DATASETS, SKLEARN_MADE
 
 HEAVY = ("numpy", "sklearn", "scipy", "matplotlib", "rich", "pydantic", "yaml", "pandas", "torch",
          "dask")
@@ -68,11 +68,11 @@ def test_every_subcommand_help_loads_nothing_heavy():
 
 
 def test_the_trainer_imports_numpy_only():
-    assert loaded_after("import dlexp.train") == {"numpy"}
+    assert loaded_after("import dlexp.training.train") == {"numpy"}
 
 
 def test_the_data_module_defers_scikit_learn():
-    assert loaded_after("import dlexp.data") == {"numpy"}
+    assert loaded_after("import dlexp.data.datasets") == {"numpy"}
 
 
 NUMPY_MADE = sorted(set(DATASETS) - SKLEARN_MADE - {"csv"})
@@ -87,8 +87,8 @@ def test_numpy_made_datasets_never_load_scikit_learn(name):
     """What data.sklearn_modules promises, so a sweep's pool need not preload scikit-learn."""
     code = f"""
         from pathlib import Path
-        from dlexp.config import config_from_dict
-        from dlexp.data import load_dataset
+        from dlexp.config.load import config_from_dict
+        from dlexp.data.datasets import load_dataset
         exp = config_from_dict({{"name": "t", "data": {{"name": "{name}", "n_samples": 60}}}})
         ds = load_dataset(exp.data, Path("."))
         assert len(ds.X_train) > 0
@@ -99,8 +99,8 @@ def test_numpy_made_datasets_never_load_scikit_learn(name):
 def test_scikit_learn_datasets_still_load_it():
     code = """
         from pathlib import Path
-        from dlexp.config import config_from_dict
-        from dlexp.data import load_dataset
+        from dlexp.config.load import config_from_dict
+        from dlexp.data.datasets import load_dataset
         exp = config_from_dict({"name": "t", "data": {"name": "classification", "n_samples": 60}})
         load_dataset(exp.data, Path("."))
     """
@@ -108,10 +108,10 @@ def test_scikit_learn_datasets_still_load_it():
 
 
 def test_scipy_is_imported_when_a_gelu_or_sigmoid_is_built():
-    assert "scipy" not in loaded_after("from dlexp.activations import ACTIVATIONS\n"
+    assert "scipy" not in loaded_after("from dlexp.nn.activations import ACTIVATIONS\n"
                                        "[ACTIVATIONS[k]() for k in ('relu', 'tanh', 'leaky_relu')]")
-    assert "scipy" in loaded_after("from dlexp.activations import ACTIVATIONS\nACTIVATIONS['gelu']()")
-    assert "scipy" in loaded_after("from dlexp.activations import ACTIVATIONS\nACTIVATIONS['sigmoid']()")
+    assert "scipy" in loaded_after("from dlexp.nn.activations import ACTIVATIONS\nACTIVATIONS['gelu']()")
+    assert "scipy" in loaded_after("from dlexp.nn.activations import ACTIVATIONS\nACTIVATIONS['sigmoid']()")
 
 
 def test_a_quiet_run_loads_neither_rich_nor_matplotlib(tmp_path):

@@ -2,7 +2,7 @@
 
 Every test builds its configs from the study's spec (its inline base, a few of its grid values,
 fewer epochs or samples where the effect survives that) and trains them with
-dlexp.experiment.execute under the spec's seeds. A claim is asserted beyond the spread over
+dlexp.training.experiment.execute under the spec's seeds. A claim is asserted beyond the spread over
 seeds: `clearly_below(a, b)` needs mean(a) + std(a) + std(b) < mean(b) (`all_below`, for a figure
 with a heavy tail, needs every seed of a below every seed of b). So a regression in a
 layer, a penalty or an optimizer breaks a study, not only a unit test.
@@ -23,8 +23,8 @@ import numpy  # noqa: F401  (loaded before threadpool_limits, so its BLAS pool i
 import pytest
 import yaml
 
-from dlexp.config import config_from_dict, resolved_dict, run_id
-from dlexp.yamlfile import dump_yaml, set_dotted
+from dlexp.config.load import config_from_dict, resolved_dict, run_id
+from dlexp.config.yamlfile import dump_yaml, set_dotted
 
 
 STUDIES = Path(__file__).resolve().parent.parent / "configs" / "studies"
@@ -72,7 +72,7 @@ def _key(v):
 
 def train(raw: dict) -> list:
     """Member runs of `raw` (with seeds), as objects with .summary and .metrics; cached by run id."""
-    from dlexp.experiment import execute
+    from dlexp.training.experiment import execute
 
     exp = config_from_dict(raw)
     rid = run_id(exp)
@@ -108,7 +108,7 @@ def show(what: str, a: list[float], b: list[float]) -> str:
 
 
 def test_every_study_spec_loads():
-    from dlexp.sweepspec import load_sweep
+    from dlexp.sweeps.spec import load_sweep
 
     names = sorted(p.stem for p in STUDIES.glob("*.yaml"))
     assert len(names) >= 9
@@ -136,9 +136,9 @@ def test_diagnosis_reads_the_capacity_study(tmp_path):
 
     On the study's own data (data seed 0): the labels depend on the data set drawn, e.g. on data
     seed 5 the 20 training points happen to be easy and the one-unit model shows a wide gap."""
-    from dlexp.diagnose import diagnose_run
-    from dlexp.results import Run
-    from dlexp.store import write_run
+    from dlexp.analysis.diagnose import diagnose_run
+    from dlexp.results.reader import Run
+    from dlexp.results.store import write_run
 
     runs = []
     for h in ([1], [16], [64, 64]):

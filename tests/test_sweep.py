@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from dlexp.cli import main
 from dlexp.errors import ConfigError
-from dlexp.sweepspec import _random_axes, load_spec, parse_grid_args, random_samples, split_top_level
+from dlexp.sweeps.spec import _random_axes, load_spec, parse_grid_args, random_samples, split_top_level
 
 BASE = {"name": "tiny", "data": {"name": "moons", "n_samples": 120, "noise": 0.25},
         "model": {"hidden": [8]}, "optimizer": {"name": "adam", "lr": 0.02},
@@ -184,7 +184,7 @@ def test_a_misspelt_swept_key_is_one_message_for_all_points(tmp_path):
 
 
 def test_result_files(tmp_path):
-    from dlexp.results import Sweep
+    from dlexp.results.reader import Sweep
 
     spec = write_spec(tmp_path, {"name": "files", "grid": {"model.hidden": [[4], [8, 8]]}})
     out = tmp_path / "results"
@@ -257,16 +257,16 @@ def test_identical_points_train_once(tmp_path):
 
 
 def test_failure_isolation_and_retry_failed(tmp_path, monkeypatch):
-    import dlexp.experiment
+    import dlexp.training.experiment
 
-    real = dlexp.experiment.execute
+    real = dlexp.training.experiment.execute
 
     def flaky(exp, *a, **kw):
         if exp.model.hidden == [8]:
             raise RuntimeError("boom in the trainer")
         return real(exp, *a, **kw)
 
-    monkeypatch.setattr(dlexp.experiment, "execute", flaky)
+    monkeypatch.setattr(dlexp.training.experiment, "execute", flaky)
     spec = write_spec(tmp_path, {"name": "iso", "grid": {"model.hidden": [[4], [8], [16]]}})
     out = tmp_path / "results"
     r = sweep(spec, "--out", out, "-j", "1")
@@ -280,7 +280,7 @@ def test_failure_isolation_and_retry_failed(tmp_path, monkeypatch):
     # failed runs are not retried without --retry-failed
     r = sweep(spec, "--out", out, "-j", "1")
     assert r.exit_code == 1 and "2 of 3 runs already done; training 0; 1 failed before" in r.output
-    monkeypatch.setattr(dlexp.experiment, "execute", real)
+    monkeypatch.setattr(dlexp.training.experiment, "execute", real)
     r = sweep(spec, "--out", out, "-j", "1", "--retry-failed")
     assert r.exit_code == 0 and "training 1" in r.output
     assert [row["status"] for row in summary_rows(out, "iso")] == ["completed"] * 3
@@ -314,8 +314,8 @@ def test_killed_worker_is_retried_then_failed(tmp_path, monkeypatch):
 
 def test_the_pool_preloads_only_the_scikit_learn_modules_some_run_needs(tmp_path):
     """Importing scikit-learn costs a pool's forkserver ~1.5 s: only when a run uses it."""
-    from dlexp.executors import Task
-    from dlexp.sweep import _sklearn_needs
+    from dlexp.sweeps.executors import Task
+    from dlexp.sweeps.sweep import _sklearn_needs
 
     def needs(grid):
         plan = load_spec(write_spec(tmp_path, {"name": "pre", "grid": grid}))
@@ -344,7 +344,7 @@ def dead_pid() -> int:
 
 
 def test_stale_lock_is_taken_over(tmp_path):
-    from dlexp.locks import HOST, RunLock
+    from dlexp.results.locks import HOST, RunLock
 
     spec = write_spec(tmp_path, {"name": "stale", "grid": {"model.hidden": [[4]]}})
     rid = load_spec(spec).points[0].rid
@@ -361,7 +361,7 @@ def test_stale_lock_is_taken_over(tmp_path):
 def test_stale_lock_on_a_finished_run_is_cleared(tmp_path):
     """A process killed between publishing a run and releasing its lock leaves a lock on a done
     run; the next sweep clears it, but keeps a lock that a live process holds."""
-    from dlexp.locks import HOST
+    from dlexp.results.locks import HOST
 
     spec = write_spec(tmp_path, {"name": "leftover", "grid": {"model.hidden": [[4]]}})
     out = tmp_path / "results"
@@ -396,11 +396,11 @@ def test_a_run_left_moved_aside_by_a_killed_process_is_put_back(tmp_path):
 
 def test_live_lock_is_respected_and_its_result_read(tmp_path):
     """A run locked by a live process is not trained: the sweep waits, then takes its result."""
-    from dlexp.config import resolved_dict
-    from dlexp.yamlfile import dump_yaml
-    from dlexp.experiment import execute
-    from dlexp.locks import HOST
-    from dlexp.store import write_run
+    from dlexp.config.load import resolved_dict
+    from dlexp.config.yamlfile import dump_yaml
+    from dlexp.training.experiment import execute
+    from dlexp.results.locks import HOST
+    from dlexp.results.store import write_run
 
     spec = write_spec(tmp_path, {"name": "live", "grid": {"model.hidden": [[4], [8]]}})
     point = load_spec(spec).points[1]
@@ -433,8 +433,8 @@ def test_live_lock_is_respected_and_its_result_read(tmp_path):
 
 
 def test_dlexp_run_waits_for_a_live_lock(tmp_path):
-    from dlexp.config import load_config, run_id
-    from dlexp.locks import HOST
+    from dlexp.config.load import load_config, run_id
+    from dlexp.results.locks import HOST
 
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump(BASE))

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlexp.activations import ACTIVATIONS
-from dlexp.layers import BatchNorm, Dense, Dropout, LayerNorm
-from dlexp.losses import MSE, SoftmaxCrossEntropy, cross_entropy, mse
+from dlexp.nn.activations import ACTIVATIONS
+from dlexp.nn.layers import BatchNorm, Dense, Dropout, LayerNorm
+from dlexp.nn.losses import MSE, SoftmaxCrossEntropy, cross_entropy, mse
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "layers.npz"
@@ -209,7 +209,7 @@ def test_whole_mlp_matches_torch_sequential(norm):
     """A whole MLP (norm + gelu, no dropout) against the torch.nn.Sequential with its weights:
     outputs, every parameter gradient, and BatchNorm running stats after two steps."""
     torch = pytest.importorskip("torch")
-    from dlexp.model import MLP
+    from dlexp.nn.model import MLP
 
     rng = np.random.default_rng(3)
     model = MLP(5, [7, 6], 3, activation="gelu", norm=norm, rng=rng, dtype=np.float64)

@@ -26,11 +26,11 @@ import numpy as np
 import pytest
 import yaml
 
-from dlexp.config import load_config
-from dlexp.data import load_dataset
-from dlexp.experiment import execute
-from dlexp.model import load_npz
-from dlexp.store import read_csv, read_json
+from dlexp.config.load import load_config
+from dlexp.data.datasets import load_dataset
+from dlexp.training.experiment import execute
+from dlexp.nn.model import load_npz
+from dlexp.results.store import read_csv, read_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "training"

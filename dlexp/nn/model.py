@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 
 from .activations import ACTIVATIONS
-from .errors import ConfigError, DataError, Problem, did_you_mean
+from ..errors import ConfigError, DataError, Problem, did_you_mean
 from .init import INITIALIZERS
 from .layers import DROPOUT_MODES, BatchNorm, Dense, Dropout, Layer, LayerNorm
 

@@ -7,12 +7,12 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import load_config, resolved_dict, run_id
-from .errors import DlexpError
-from .locks import RunLock, describe, release_mine
-from .store import (HoldInterrupts, clear_leftovers, is_done, json_text, read_json, run_dir, write_failed_run,
+from ..config.load import load_config, resolved_dict, run_id
+from ..errors import DlexpError
+from ..results.locks import RunLock, describe, release_mine
+from ..results.store import (HoldInterrupts, clear_leftovers, is_done, json_text, read_json, run_dir, write_failed_run,
                     write_run)
-from .yamlfile import dump_yaml
+from ..config.yamlfile import dump_yaml
 
 
 @dataclass
@@ -79,7 +79,7 @@ def _reuse(folder: Path, rid: str, echo) -> RunResult:
 
 def _train(exp, rid: str, out: Path, quiet: bool, echo) -> RunResult:
     config_yaml = dump_yaml(resolved_dict(exp))
-    from .experiment import execute
+    from ..training.experiment import execute
 
     t0 = time.perf_counter()
     progress = None if quiet else _Progress(exp)

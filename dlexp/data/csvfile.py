@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, Problem, did_you_mean
+from ..errors import DataError, Problem, did_you_mean
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
 MAX_AUTO_CLASSES = 20  # task auto: an integer CSV target with at most this many values is a label

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import yaml
 
-from .config import _load_raw, anchor_paths, run_id, validate
-from .errors import ConfigError, Problem, ResourceError, did_you_mean
-from .resources import check_memory
-from .schema import Experiment
-from .yamlfile import Source, deep_merge, parse_overrides, read_yaml, set_dotted
+from ..config.load import _load_raw, anchor_paths, run_id, validate
+from ..errors import ConfigError, Problem, ResourceError, did_you_mean
+from ..training.resources import check_memory
+from ..config.schema import Experiment
+from ..config.yamlfile import Source, deep_merge, parse_overrides, read_yaml, set_dotted
 
 SPEC_KEYS = ("name", "description", "base", "grid", "random", "repeats", "seeds")
 RANDOM_KEYS = ("samples", "seed", "params")

@@ -35,9 +35,9 @@ import re
 import textwrap
 from pathlib import Path
 
-from .errors import ConfigError, ResultError, UsageError, did_you_mean
+from ..errors import ConfigError, ResultError, UsageError, did_you_mean
 from .remedies import finite, num, pct, remedies
-from .yamlfile import get_dotted
+from ..config.yamlfile import get_dotted
 
 LABELS = ("diverged", "not_converged", "underfitting", "overfitting", "good_fit")
 DEFAULT_THRESHOLDS = {
@@ -89,8 +89,8 @@ def _class_prior(data_json: str) -> tuple[float, ...]:
     """Training-label frequencies of the data section `data_json` (rebuilt from the config)."""
     import numpy as np
 
-    from .schema import DataConfig
-    from .data import load_dataset
+    from ..config.schema import DataConfig
+    from ..data.datasets import load_dataset
 
     ds = load_dataset(DataConfig.model_validate(json.loads(data_json)), Path.cwd())
     counts = np.bincount(ds.y_train, minlength=ds.n_classes)
@@ -250,7 +250,7 @@ def format_text(run, d: dict) -> str:
 
 def record(run, d: dict) -> None:
     """Put `d` into the run's summary.json (atomic rewrite of the file as it is on disk now)."""
-    from .store import read_json, write_json
+    from ..results.store import read_json, write_json
 
     summary = read_json(run.folder / "summary.json")
     summary["diagnosis"] = d
@@ -260,7 +260,7 @@ def record(run, d: dict) -> None:
 
 def record_sweep_csv(folder: Path, labels: dict[str, str]) -> bool:
     """Set the `diagnosis` column of <sweep>/summary.csv for the run ids in `labels` (atomic)."""
-    from .store import atomic_write_text, csv_text
+    from ..results.store import atomic_write_text, csv_text
 
     path = Path(folder) / "summary.csv"
     if not path.exists():
@@ -282,7 +282,7 @@ def follow_up_spec(run, d: dict, n_keys: int = 3) -> dict:
     `base` is the run's resolved config.yaml; a remedy that needs a changed base (more synthetic
     rows) makes it an inline mapping that `extends:` that file.
     """
-    from .yamlfile import deep_merge
+    from ..config.yamlfile import deep_merge
 
     grid, patch = {}, {}
     for r in d["remedies"]:
@@ -302,8 +302,8 @@ def follow_up_spec(run, d: dict, n_keys: int = 3) -> dict:
 
 def write_follow_up(path: Path, run, d: dict) -> Path:
     """Write the follow-up spec of `run` to `path` and check that the sweep module loads it."""
-    from .yamlfile import dump_yaml
-    from .store import atomic_write_text
+    from ..config.yamlfile import dump_yaml
+    from ..results.store import atomic_write_text
 
     spec = follow_up_spec(run, d)
     if not spec["grid"]:
@@ -311,7 +311,7 @@ def write_follow_up(path: Path, run, d: dict) -> Path:
     head = (f"# Follow-up of run {run.run_id} ({d['label']}: {d['reason']}).\n"
             f"# Written by `dlexp diagnose --emit`; run it with: dlexp sweep {path}\n")
     atomic_write_text(Path(path), head + dump_yaml(spec))
-    from .sweepspec import load_sweep
+    from ..sweeps.spec import load_sweep
 
     try:
         load_sweep(path)
@@ -325,7 +325,7 @@ def write_follow_up(path: Path, run, d: dict) -> Path:
 
 def sweep_of(run, out: Path):
     """The first sweep (by name) under `out` that holds `run`, or None."""
-    from .results import Sweep
+    from ..results.reader import Sweep
 
     for manifest in sorted((Path(out) / "sweeps").glob("*/manifest.json")):
         try:
@@ -339,7 +339,7 @@ def sweep_of(run, out: Path):
 
 def diagnose(targets, out: Path = Path("results"), thresholds=(), *, save: bool = True) -> list[tuple]:
     """(run, diagnosis) for every run named by `targets`; with `save`, record them in the files."""
-    from .results import Sweep, resolve_all, warn
+    from ..results.reader import Sweep, resolve_all, warn
 
     th = thresholds_from(thresholds)
     results = []
@@ -376,7 +376,7 @@ def pick_for_emit(results: list[tuple]) -> tuple | None:
 
 
 def json_report(results: list[tuple]) -> str:
-    from .store import json_text
+    from ..results.store import json_text
 
     return json_text([{"run_id": r.run_id, "name": r.name, "folder": str(r.folder), "point": r.point,
                        "diagnosis": d} for r, d in results]).rstrip("\n")

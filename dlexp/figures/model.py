@@ -16,13 +16,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
-from .errors import ResultError, UsageError
-from .figures import (PALETTE, STOP_COLOR, auto_xscale, band_line, fig_title, fit_ylim, fmt_num, legend_below,
+from ..errors import ResultError, UsageError
+from .curves import (PALETTE, STOP_COLOR, auto_xscale, band_line, fig_title, fit_ylim, fmt_num, legend_below,
                       new_figure, num, run_colors, run_labels, styled)
-from .plots import fmt_number
-from .results import Run, warn
-from .sweep_figures import series_by_x, stat
-from .yamlfile import get_dotted
+from .choose import fmt_number
+from ..results.reader import Run, warn
+from .sweeps import series_by_x, stat
+from ..config.yamlfile import get_dotted
 
 MAX_RUNS = 6  # weight histograms: columns (runs) that stay legible side by side
 NEAR_ZERO = 1e-3  # |w| below this counts as near zero, as summary.json's weights.near_zero_fraction
@@ -246,7 +246,7 @@ def activations_figure(runs: list[Run], title: str | None = None) -> Figure:
 @styled
 def boundary_figure(runs: list[Run], title: str | None = None, resolution: int = 200) -> Figure:
     """Predicted class regions of 2-D classification runs, training (●) and validation (△) points."""
-    from .inference import decision_plane
+    from ..analysis.inference import decision_plane
 
     planes = []
     for run in runs:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError, Problem, did_you_mean
+from ..errors import ConfigError, Problem, did_you_mean
 from .schema import (OPTIMIZER_HPARAMS, OPTIMIZER_NAMES, PATH_KEYS, SCHEDULE_NAMES, CosineSchedule, Experiment,
                      OptimizerConfig, optimizer_defaults)
 from .yamlfile import Source, deep_merge, mark_override, parse_overrides, read_yaml, set_dotted
@@ -196,7 +196,7 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
     # Optimizer hyperparameters are checked by the optimizer's own constructor.
     valid = optimizer_defaults(o.name)
     if not out:
-        from .optim import OPTIMIZERS
+        from ..nn.optim import OPTIMIZERS
 
         try:
             OPTIMIZERS[o.name](**o.hparams())

@@ -23,7 +23,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass, field
 
-from .errors import DlexpError, UsageError
+from ..errors import DlexpError, UsageError
 
 # BLAS thread pools, limited to one thread per worker: N workers on N cores, not N².
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
@@ -32,7 +32,7 @@ BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLI
 CRASH_HOOK = "DLEXP_TEST_CRASH_RUN"
 # Imported once by the forkserver, so each forked worker starts with them loaded; the
 # scikit-learn modules that some run of the sweep needs are added (data.sklearn_modules).
-PRELOAD = ["numpy", "dlexp.experiment", "dlexp.data", "dlexp.train"]
+PRELOAD = ["numpy", "dlexp.training.experiment", "dlexp.data.datasets", "dlexp.training.train"]
 
 
 @dataclass
@@ -60,12 +60,12 @@ def run_task(exp, crash_rid: str | None = None, limit_threads: bool = False) -> 
     """Compute one run; never raises (except when told to crash, for tests)."""
     t0 = time.perf_counter()
     if crash_rid:
-        from .config import run_id
+        from ..config.load import run_id
 
         if run_id(exp) == crash_rid:
             os._exit(1)
     try:
-        from .experiment import execute
+        from ..training.experiment import execute
 
         if limit_threads:
             from threadpoolctl import threadpool_limits

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .csvfile import CLASSIFICATION, REGRESSION, csv_target, read_csv
-from .errors import DataError, Problem, did_you_mean
+from ..errors import DataError, Problem, did_you_mean
 
 
 

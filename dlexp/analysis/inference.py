@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, ResultError, UsageError
-from .model import MLP
-from .schema import ModelConfig
+from ..errors import ConfigError, ResultError, UsageError
+from ..nn.model import MLP
+from ..config.schema import ModelConfig
 
 
 def _n_dense(state: dict) -> int:
@@ -93,8 +93,8 @@ class Plane:
 @functools.lru_cache(maxsize=32)
 def _dataset(data_json: str, fold: int | None, k: int | None):
     """The run's dataset, regenerated (deterministic from the data config); cached per process."""
-    from .schema import DataConfig
-    from .data import load_dataset, make_cv_folds
+    from ..config.schema import DataConfig
+    from ..data.datasets import load_dataset, make_cv_folds
 
     cfg = DataConfig(**json.loads(data_json))
     if fold is not None and k:

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import did_you_mean
+from ..errors import did_you_mean
 
 DATASETS = ("moons", "circles", "blobs", "spirals", "xor", "classification", "regression",
             "sine", "polynomial", "iris", "wine", "breast_cancer", "digits", "diabetes", "csv")
@@ -284,7 +284,7 @@ class Experiment(Section):
 
 def optimizer_defaults(name: str) -> dict[str, Any]:
     """torch's defaults for optimizer `name`, read off the class signature in optim.py."""
-    from .optim import OPTIMIZERS
+    from ..nn.optim import OPTIMIZERS
 
     sig = inspect.signature(OPTIMIZERS[name].__init__)
     return {p.name: p.default for p in sig.parameters.values()

@@ -11,7 +11,7 @@ import math
 import os
 import re
 
-from .errors import Problem, ResourceError
+from ..errors import Problem, ResourceError
 
 # (rows, features) of scikit-learn's bundled datasets
 BUNDLED = {"iris": (150, 4), "wine": (178, 13), "breast_cancer": (569, 30), "digits": (1797, 64),

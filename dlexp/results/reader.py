@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ResultError, UsageError, closest
+from ..errors import ResultError, UsageError, closest
 from .store import check_run, read_csv, read_json, read_npz
 
 
@@ -62,7 +62,7 @@ class Run:
         "l1=0.01, l1_mode=proximal" (plots.point_labels, which figures also use to leave out
         what every run of a figure shares)."""
         if self.point:
-            from .plots import point_labels
+            from ..figures.choose import point_labels
 
             return point_labels([self.point])[0]
         return self.name

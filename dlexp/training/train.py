@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .early_stopping import EarlyStopping
-from .errors import ConfigError, Problem
-from .losses import LOSSES
-from .model import MLP, load_npz
-from .optim import OPTIMIZERS, clip_grad_norm
-from .regularizers import add_penalty_grads, penalty, proximal_l1, weight_stats
-from .schedules import SCHEDULES
+from ..errors import ConfigError, Problem
+from ..nn.losses import LOSSES
+from ..nn.model import MLP, load_npz
+from ..nn.optim import OPTIMIZERS, clip_grad_norm
+from ..nn.regularizers import add_penalty_grads, penalty, proximal_l1, weight_stats
+from ..nn.schedules import SCHEDULES
 
 EVAL_CHUNK = 1024      # rows per forward pass when evaluating a split: activations stay in cache
 PROBE_SIZE = 256       # samples of the fixed probe batch for activation tracking

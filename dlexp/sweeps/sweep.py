@@ -17,15 +17,15 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import resolved_dict
-from .errors import ResultError
+from ..config.load import resolved_dict
+from ..errors import ResultError
 from .executors import Task, make_executor
-from .locks import HOST, RunLock, clear_stale, describe, release_mine
-from .store import (DONE_STATUSES, HoldInterrupts, atomic_write_text, clear_leftovers, json_text, read_json, run_dir,
+from ..results.locks import HOST, RunLock, clear_stale, describe, release_mine
+from ..results.store import (DONE_STATUSES, HoldInterrupts, atomic_write_text, clear_leftovers, json_text, read_json, run_dir,
                     run_status, write_failed_run, write_json, write_run)
-from .sweepspec import SweepPlan, load_spec  # noqa: F401  (dlexp.sweep.load_spec: the spec loader)
-from .tables import columns_of, csv_table, summary_row
-from .yamlfile import dump_yaml
+from .spec import SweepPlan, load_spec  # noqa: F401  (dlexp.sweeps.sweep.load_spec: the spec loader)
+from ..analysis.tables import columns_of, csv_table, summary_row
+from ..config.yamlfile import dump_yaml
 
 
 @dataclass
@@ -165,7 +165,7 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
 
 
 def _sklearn_needs(todo) -> list[str]:
-    from .data import sklearn_modules
+    from ..data.datasets import sklearn_modules
 
     return sorted({m for t in todo for m in sklearn_modules(t.exp.data, t.exp.eval.cv)})
 

@@ -17,10 +17,10 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ResultError, UsageError
-from .results import Run, Sweep, resolve, warn
-from .store import atomic_write_bytes
-from .yamlfile import get_dotted
+from ..errors import ResultError, UsageError
+from ..results.reader import Run, Sweep, resolve, warn
+from ..results.store import atomic_write_bytes
+from ..config.yamlfile import get_dotted
 
 KINDS = ("curves", "compare", "validation", "learning", "boundary", "weights", "activations")
 METRICS = ("loss", "acc", "r2")
@@ -285,7 +285,9 @@ def _check_metric(metric: str, runs: list[Run]) -> None:
 
 def make_figure(target: Target, kind: str | None = None, metric: str | None = None):
     """The matplotlib Figure of `kind` (default: the one that fits the target) for `target`."""
-    from . import figures, model_figures, sweep_figures
+    from . import curves as figures
+    from . import model as model_figures
+    from . import sweeps as sweep_figures
 
     kind = kind or default_kind(target)
     metric = metric or "loss"

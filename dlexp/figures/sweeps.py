@@ -14,11 +14,11 @@ import statistics
 import numpy as np
 from matplotlib.figure import Figure
 
-from .errors import UsageError
-from .figures import (BEST_COLOR, METRIC_NAMES, SIDE_HINT, SIDE_SHADE, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE,
+from ..errors import UsageError
+from .curves import (BEST_COLOR, METRIC_NAMES, SIDE_HINT, SIDE_SHADE, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE,
                       STOP_COLOR, auto_xscale, auto_yscale, band_line, fig_title, fmt_num, legend_below, new_figure,
                       num, run_colors, styled, ylabel)
-from .results import Run
+from ..results.reader import Run
 
 def stat(runs: list[Run], key: str, section: str | None = None) -> tuple[float, float]:
     """Mean and std of summary[key] (or summary[section][key]) at one x: over the runs there, or

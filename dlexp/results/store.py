@@ -25,7 +25,7 @@ import threading
 import zipfile
 from pathlib import Path
 
-from .errors import ResultError
+from ..errors import ResultError
 
 DONE_STATUSES = ("completed", "diverged")
 _UMASK = os.umask(0)

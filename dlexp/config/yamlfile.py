@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, Problem
+from ..errors import ConfigError, Problem
 
 
 class Source:

@@ -11,11 +11,11 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .config import run_id
-from .errors import DataError, Problem
+from .. import __version__
+from ..config.load import run_id
+from ..errors import DataError, Problem
 from .resources import check_memory
-from .schema import Experiment
+from ..config.schema import Experiment
 
 
 @dataclass
@@ -48,7 +48,7 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
     `on_member(label, index, total)` is called before each member starts; `on_epoch(row)` after
     each epoch of each member.
     """
-    from .data import load_dataset, make_cv_folds
+    from ..data.datasets import load_dataset, make_cv_folds
     from .train import fit
 
     memory = check_memory(exp)  # refuse absurd configs before allocating anything

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import math
 
-from .yamlfile import get_dotted
+from ..config.yamlfile import get_dotted
 
 NOTES = {"1.1": "notes §1.1 降低欠拟合的风险", "1.2": "notes §1.2 降低过拟合风险", "2.1": "notes §2.1 Dropout",
          "2.2": "notes §2.2 正则化", "3": "notes §3 梯度下降方法", "4.2": "notes §4.2 Batch Normalization"}
@@ -148,7 +148,7 @@ def _more_data(cfg, ev):
     n_train, n_val, n_test = ev.get("n_train"), ev.get("n_val") or 0, ev.get("n_test") or 0
     if not n_train:
         return None
-    from .data import SYNTHETIC
+    from ..data.datasets import SYNTHETIC
 
     name, n, size = get_dotted(cfg, "data.name"), get_dotted(cfg, "data.n_samples"), get_dotted(cfg, "data.train_size")
     why = f"{NOTES['1.2']} (获得更多的训练数据): only {n_train} training rows"

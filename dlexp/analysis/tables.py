@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import UsageError, did_you_mean
+from ..errors import UsageError, did_you_mean
 
 # Figures of a row, in order; a `<name>_std` column follows each one that has it (repeats, CV).
 FIGURES = ("epochs_run", "best_epoch", "stopped_early", "train_loss", "val_loss", "test_loss",
@@ -92,7 +92,7 @@ def cell_text(v) -> str:
 
 
 def csv_table(rows: list[dict], columns: list[str]) -> str:
-    from .store import csv_text
+    from ..results.store import csv_text
 
     return csv_text([{c: cell_text(r.get(c)) for c in columns} for r in rows], columns)
 
@@ -102,7 +102,7 @@ def csv_table(rows: list[dict], columns: list[str]) -> str:
 
 def collect_rows(targets, out: Path) -> tuple[list[dict], list[str]]:
     """Rows of every run named by `targets` (run folders or ids, sweep folders or names)."""
-    from .results import Sweep, resolve_all
+    from ..results.reader import Sweep, resolve_all
 
     rows, swept, named = [], [], len(targets) > 1
     for found in resolve_all(targets, out):
@@ -170,7 +170,7 @@ def render(rows: list[dict], columns: list[str], fmt: str, title: str = "") -> s
     if fmt == "csv":
         return csv_table(rows, columns)
     if fmt == "json":
-        from .store import json_text
+        from ..results.store import json_text
 
         return json_text([{c: r.get(c) for c in columns} for r in rows])
     if fmt == "markdown":
@@ -251,8 +251,8 @@ def show_table(targets, out: Path = Path("results"), fmt: str = "text", sort: st
 
 def list_results(out: Path = Path("results")) -> dict:
     """{'runs': [...], 'sweeps': [...]} of a results folder; damaged entries are flagged, never fatal."""
-    from .locks import live_locks
-    from .store import check_run, read_json
+    from ..results.locks import live_locks
+    from ..results.store import check_run, read_json
 
     out = Path(out)
     locked = live_locks(out)
@@ -295,7 +295,7 @@ def _mtime(path: Path) -> float:
 
 
 def _list_sweeps(out: Path, status_of: dict) -> list[dict]:
-    from .store import read_json
+    from ..results.store import read_json
 
     sweeps = []
     folder = out / "sweeps"
@@ -322,7 +322,7 @@ def show_listing(out: Path = Path("results"), as_json: bool = False, file=None) 
     file = file or sys.stdout
     found = list_results(out)
     if as_json:
-        from .store import json_text
+        from ..results.store import json_text
 
         file.write(json_text(found))
         return

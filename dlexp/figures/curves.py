@@ -1,6 +1,6 @@
 """Figures of finished runs and sweeps: every function takes Run objects and returns a Figure.
 
-They read result files only (through dlexp.results), never the trainer, and draw with
+They read result files only (through dlexp.results.reader), never the trainer, and draw with
 matplotlib's object API — `Figure`, never pyplot — so nothing needs a display or a GUI backend,
 no global figure list grows while a report renders dozens of figures, and saving uses the Agg
 (png), svg or pdf canvas by file type. `plots.py` chooses the figure for a target and saves it;
@@ -25,8 +25,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullLocator
 
-from .errors import ResultError, UsageError
-from .results import Run, warn
+from ..errors import ResultError, UsageError
+from ..results.reader import Run, warn
 
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
 SPLIT_COLOR = {"train": TRAIN_COLOR, "val": VAL_COLOR}
@@ -67,7 +67,7 @@ def new_figure(ncols: int, nrows: int = 1, width: float = 5.2, height: float = 3
 def run_labels(runs: list[Run]) -> list[str]:
     """Legend labels of runs drawn in one figure: their sweep points without what all of them
     share (plots.point_labels), else their names."""
-    from .plots import point_labels
+    from .choose import point_labels
 
     labels = [r.label for r in runs]
     with_point = [i for i, r in enumerate(runs) if r.point]
