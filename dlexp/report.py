@@ -19,6 +19,7 @@ from . import __version__
 from .errors import DlexpError, ResultError, UsageError
 from .results.reader import Run, warn
 from .results.store import atomic_write_text
+from . import labels
 
 # What each figure shows and what to look for, tied to the study notes' sections.
 CAPTIONS = {
@@ -75,7 +76,7 @@ def _num(v, std=None) -> str:
         return "" if v is None else _e(v)
     if isinstance(v, float) and not math.isfinite(v):
         return "n/a"
-    text = str(v) if isinstance(v, int) else f"{v:.4g}"
+    text = str(v) if isinstance(v, int) else labels.figure(v)
     if isinstance(std, (int, float)) and not isinstance(std, bool) and std and math.isfinite(std):
         text += f" ± {std:.2g}"
     return text
@@ -128,7 +129,7 @@ def diagnosis_html(d, compact: bool = False) -> str:
 
 def summary_table(runs: list[Run], swept: list[str], highlight: bool = True) -> str:
     """One row per run; with `highlight`, the row of the lowest validation loss is shaded."""
-    from .figures.choose import fmt_value, swept_value
+    from .figures.choose import swept_value
 
     metric = next((r.metric for r in runs if r.summary.get("metric")), "acc")
     diag = any("diagnosis" in r.summary for r in runs)
@@ -145,7 +146,7 @@ def summary_table(runs: list[Run], swept: list[str], highlight: bool = True) -> 
         cells = [f'<td class="l" title="{_e(run.folder)}">{_e(run.name)}<br><small>{_e(run.run_id)}</small></td>']
         for k in swept:
             try:
-                cells.append(f'<td class="l">{_e(fmt_value(swept_value(run, k)))}</td>')
+                cells.append(f'<td class="l">{_e(labels.value(swept_value(run, k)))}</td>')
             except ResultError:
                 cells.append('<td class="l">?</td>')
         cells.append(f'<td class="l">{_e(status)}</td>')

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from dlexp.cli import main
 from dlexp.config.load import config_from_dict, resolved_dict, run_id
-from dlexp.config.yamlfile import dump_yaml, get_dotted, set_dotted
+from dlexp.config.yamlfile import dump_yaml, set_dotted
+from dlexp.dotted import get as get_dotted
 from dlexp.analysis.diagnose import DEFAULT_THRESHOLDS, diagnose_run, follow_up_spec, thresholds_from, trend
 from dlexp.errors import UsageError
 from dlexp.training.experiment import execute

@@ -18,7 +18,8 @@ from dlexp.errors import UsageError
 from dlexp.figures.curves import STOP_COLOR, TRAIN_COLOR, VAL_COLOR, auto_xscale, compare_figure
 from dlexp.analysis.inference import decision_plane, predict_from_state
 from dlexp.figures.model import ZERO_COLOR, activations_figure
-from dlexp.figures.choose import (Target, default_kind, load_target, make_figure, numeric_axis, output_path, plot, point_labels,
+from dlexp.labels import point_labels
+from dlexp.figures.choose import (Target, default_kind, load_target, make_figure, numeric_axis, output_path, plot,
                          save_figure)
 from dlexp.results.reader import Run
 from dlexp.figures.sweeps import sweep_figure, val_shape
@@ -237,7 +238,7 @@ def test_point_labels_flatten_nested_values_and_drop_what_all_runs_share():
     momentum = [{"optimizer": {"name": "sgd", "lr": 0.01, **extra}} for extra in
                 ({}, {"momentum": 0.5}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True})]
     config = {"optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False}}
-    from dlexp.config.yamlfile import get_dotted
+    from dlexp.dotted import get as get_dotted
 
     lookup = [lambda key: get_dotted(config, key)] * 4
     assert point_labels(momentum, lookup) == ["momentum=0", "momentum=0.5", "momentum=0.9", "momentum=0.9, nesterov"]

@@ -16,7 +16,7 @@ import textwrap
 
 import pytest
 
-from dlexp.data.datasets import DATASETS, SKLEARN_MADE
+from dlexp.data.datasets import DATASETS
 
 HEAVY = ("numpy", "sklearn", "scipy", "matplotlib", "rich", "pydantic", "yaml", "pandas", "torch",
          "dask")
@@ -75,7 +75,7 @@ def test_the_data_module_defers_scikit_learn():
     assert loaded_after("import dlexp.data.datasets") == {"numpy"}
 
 
-NUMPY_MADE = sorted(set(DATASETS) - SKLEARN_MADE - {"csv"})
+NUMPY_MADE = sorted(name for name, spec in DATASETS.items() if spec.make and not spec.sklearn)
 
 
 def test_the_numpy_made_datasets_are_the_expected_ones():

@@ -35,9 +35,11 @@ import re
 import textwrap
 from pathlib import Path
 
+from .. import dotted
+from ..labels import figure, pct
 from ..errors import ConfigError, ResultError, UsageError, did_you_mean
-from .remedies import finite, num, pct, remedies
-from ..config.yamlfile import get_dotted
+from ..nn.model import dense_arrays
+from .remedies import finite, remedies
 
 LABELS = ("diverged", "not_converged", "underfitting", "overfitting", "good_fit")
 DEFAULT_THRESHOLDS = {
@@ -110,10 +112,8 @@ def baseline(run) -> dict:
         what = "class-prior predictor"
     except Exception:  # data not rebuildable (moved CSV, old config): fall back to K from the weights
         try:
-            state = run.model()
-            last = max((n for n in state if n.startswith("dense") and n.endswith(".b")), key=lambda n: int(n[5:-2]))
-            k = int(state[last].shape[0])
-        except (ResultError, ValueError, KeyError):
+            k = int(dense_arrays(run.model())[-1][0].shape[1])  # outputs of the last Dense: one per class
+        except (ResultError, IndexError):
             return {}
         p, what = (1.0 / k,) * k, f"uniform over {k} classes"
     return {"baseline": what, "baseline_loss": -sum(q * math.log(q) for q in p if q > 0), "baseline_acc": max(p)}
@@ -148,8 +148,8 @@ def evidence(run, peers=None, th: dict = DEFAULT_THRESHOLDS) -> dict:
                   val_rise=(valid[-1][0] - vmin) / vmin if vmin > 0 else None)
         t_min, t_last = run.metrics[emin - 1].get("train_loss"), run.metrics[valid[-1][1] - 1].get("train_loss")
         ev["train_change_after_min"] = (t_last - t_min) / t_min if finite(t_min) and finite(t_last) and t_min else None
-    ev["epochs_run"], ev["epochs"] = len(run.metrics), get_dotted(cfg, "train.epochs")
-    es = get_dotted(cfg, "train.early_stopping")
+    ev["epochs_run"], ev["epochs"] = len(run.metrics), dotted.get(cfg, "train.epochs")
+    es = dotted.get(cfg, "train.early_stopping")
     # repeats/CV summaries do not carry restored_best: early stopping restores when the run completed
     restored = s.get("restored_best", bool(es and es.get("restore_best")) and s.get("status") == "completed")
     ev["stopped_early"], ev["restored_best"] = bool(s.get("stopped_early")), bool(restored)
@@ -175,32 +175,32 @@ def rules(ev: dict, th: dict) -> list[tuple[str, str]]:
     hits = []
     tr, base = ev.get("train_loss"), ev.get("baseline_loss")
     if ev.get("status") == "diverged" or not finite(tr):
-        hits.append(("diverged", f"status {ev.get('status')}, train loss {num(tr)}, val loss {num(ev.get('val_loss'))}"))
+        hits.append(("diverged", f"status {ev.get('status')}, train loss {figure(tr)}, val loss {figure(ev.get('val_loss'))}"))
     elif finite(ev.get("train_vs_baseline")) and ev["train_vs_baseline"] >= th["diverge_ratio"] \
             and not (finite(ev.get("train_vs_first_epoch")) and ev["train_vs_first_epoch"] < 1):
         # far above the baseline and no lower than after epoch 1: training made it worse
         # (a loss that fell to a level that bad is a model that cannot fit: underfitting)
-        hits.append(("diverged", f"train loss {num(tr)} is {ev['train_vs_baseline']:.3g}× the baseline's {num(base)} "
+        hits.append(("diverged", f"train loss {figure(tr)} is {ev['train_vs_baseline']:.3g}× the baseline's {figure(base)} "
                                  f"(≥ {th['diverge_ratio']:g}×) and no lower than after epoch 1"))
     tt, vt = ev.get("train_trend"), ev.get("val_trend")
     if not ev.get("stopped_early") and finite(tt) and finite(vt) and max(tt, vt) <= -th["converge_drop"]:
         hits.append(("not_converged", f"over the last {ev['window']} epochs train loss still fell {pct(-tt)} and "
                                       f"val loss {pct(-vt)} (≥ {pct(th['converge_drop'])})"))
     if finite(ev.get("train_vs_baseline")) and ev["train_vs_baseline"] >= th["underfit_baseline"]:
-        hits.append(("underfitting", f"train loss {num(tr)} is {pct(ev['train_vs_baseline'])} of the "
-                                     f"{ev['baseline']}'s {num(base)} (≥ {pct(th['underfit_baseline'])})"))
+        hits.append(("underfitting", f"train loss {figure(tr)} is {pct(ev['train_vs_baseline'])} of the "
+                                     f"{ev['baseline']}'s {figure(base)} (≥ {pct(th['underfit_baseline'])})"))
     elif finite(ev.get("train_vs_best_peer")) and ev["train_vs_best_peer"] >= th["underfit_peer"]:
-        hits.append(("underfitting", f"train loss {num(tr)} is {ev['train_vs_best_peer']:.3g}× the best val loss "
-                                     f"{num(ev['best_peer_val_loss'])} in the sweep (≥ {th['underfit_peer']:g}×)"))
+        hits.append(("underfitting", f"train loss {figure(tr)} is {ev['train_vs_best_peer']:.3g}× the best val loss "
+                                     f"{figure(ev['best_peer_val_loss'])} in the sweep (≥ {th['underfit_peer']:g}×)"))
     rise = ev.get("val_rise")
     # overfitting is val going up while train keeps going down (a penalty can push both up)
     fell = finite(ev.get("train_change_after_min")) and ev["train_change_after_min"] < 0
     if finite(rise) and rise >= th["overfit_rise"] and fell and not ev.get("restored_best"):
-        hits.append(("overfitting", f"val loss rose {pct(rise)} after its minimum {num(ev['min_val_loss'])} at "
+        hits.append(("overfitting", f"val loss rose {pct(rise)} after its minimum {figure(ev['min_val_loss'])} at "
                                     f"epoch {ev['min_val_epoch']} (≥ {pct(th['overfit_rise'])}) while train loss "
                                     f"fell {pct(-ev['train_change_after_min'])}"))
     elif finite(ev.get("rel_gap")) and ev["rel_gap"] >= th["overfit_gap"]:
-        hits.append(("overfitting", f"val − train = {num(ev['gap'])} is {pct(ev['rel_gap'])} of the val loss "
+        hits.append(("overfitting", f"val − train = {figure(ev['gap'])} is {pct(ev['rel_gap'])} of the val loss "
                                     f"(≥ {pct(th['overfit_gap'])})"))
     return hits or [("good_fit", "no rule fired: train loss well below the baseline, val close to train, "
                                  "and the curves have settled")]
@@ -223,8 +223,8 @@ def diagnose_run(run, peers=None, thresholds=None) -> dict:
 
 def _n_inputs(run) -> int | None:
     try:
-        return int(run.model()["dense0.W"].shape[0])
-    except (ResultError, KeyError):
+        return int(dense_arrays(run.model())[0][0].shape[0])
+    except (ResultError, IndexError):
         return None
 
 
@@ -236,7 +236,7 @@ def format_text(run, d: dict) -> str:
     if d.get("also"):
         lines.append(f"  also: {', '.join(d['also'])}")
     shown = [(k, v) for k, v in ev.items() if v is not None and k not in ("status", "task")]
-    lines += textwrap.wrap(" · ".join(f"{k} {num(v) if isinstance(v, float) else v}" for k, v in shown), 100,
+    lines += textwrap.wrap(" · ".join(f"{k} {figure(v) if isinstance(v, float) else v}" for k, v in shown), 100,
                            initial_indent="  evidence: ", subsequent_indent="    ", break_on_hyphens=False)
     for i, r in enumerate(d["remedies"], 1):
         lines.append(f"  {i}. {r['key']}: {r['action']}\n     why: {r['why']}")
@@ -288,7 +288,7 @@ def follow_up_spec(run, d: dict, n_keys: int = 3) -> dict:
     for r in d["remedies"]:
         if not r.get("values") or r["key"] in grid:
             continue
-        current = get_dotted(run.config, r["key"])
+        current = dotted.get(run.config, r["key"])
         values = [copy.deepcopy(current)]
         values += [v for i, v in enumerate(r["values"]) if v != current and v not in r["values"][:i]]
         grid[r["key"]] = values

@@ -18,17 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, ResultError, UsageError
-from ..nn.model import MLP
+from ..nn.model import MLP, dense_arrays, state_key
 from ..config.schema import ModelConfig
-
-
-def _n_dense(state: dict) -> int:
-    n = 0
-    while f"dense{n}.W" in state:
-        n += 1
-    if n == 0:
-        raise ResultError("model.npz holds no dense0.W: not a dlexp model")
-    return n
 
 
 def model_from_state(state: dict, config: dict, source: str = "model.npz") -> MLP:
@@ -37,13 +28,15 @@ def model_from_state(state: dict, config: dict, source: str = "model.npz") -> ML
         m = ModelConfig(**config.get("model", {}))
     except Exception as exc:  # pydantic's ValidationError: a config.yaml that is not a resolved config
         raise ResultError(f"{source}: the config's model section does not validate ({exc})") from None
-    n = _n_dense(state)
+    dense = dense_arrays(state)
+    if not dense:
+        raise ResultError(f"{source} holds no {state_key('dense', 0, 'W')}: not a dlexp model")
     # (in, out) shapes of the Dense layers give the widths: hidden = the outputs of all but the last
-    hidden = [int(state[f"dense{i}.W"].shape[1]) for i in range(n - 1)]
+    hidden = [int(W.shape[1]) for W, _ in dense[:-1]]
     if hidden != list(m.hidden):
         raise ResultError(f"{source}: hidden widths {hidden} do not match the config's model.hidden {m.hidden}")
     dtype = np.dtype((config.get("train") or {}).get("dtype", "float32"))
-    model = MLP(int(state["dense0.W"].shape[0]), hidden, int(state[f"dense{n - 1}.W"].shape[1]),
+    model = MLP(int(dense[0][0].shape[0]), hidden, int(dense[-1][0].shape[1]),
                 activation=m.activation, init=m.init, norm=m.norm, norm_momentum=m.norm_momentum,
                 dropout_rates=m.dropout_rates(), dropout_mode=m.dropout.mode,
                 rng=np.random.default_rng(0), dtype=dtype)  # the drawn weights are overwritten below

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import math
 
-from ..config.yamlfile import get_dotted
+from .. import dotted
+from ..labels import figure, pct
 
 NOTES = {"1.1": "notes §1.1 降低欠拟合的风险", "1.2": "notes §1.2 降低过拟合风险", "2.1": "notes §2.1 Dropout",
          "2.2": "notes §2.2 正则化", "3": "notes §3 梯度下降方法", "4.2": "notes §4.2 Batch Normalization"}
@@ -21,16 +22,8 @@ def finite(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def pct(x) -> str:
-    return f"{100 * x:.0f}%"
-
-
-def num(v) -> str:
-    return f"{v:.4g}" if finite(v) else str(v)
-
-
 def _rate(cfg) -> float:
-    r = get_dotted(cfg, "model.dropout.rate", get_dotted(cfg, "model.dropout", 0.0))
+    r = dotted.get(cfg, "model.dropout.rate", dotted.get(cfg, "model.dropout", 0.0))
     return max(r) if isinstance(r, list) and r else float(r or 0.0)
 
 
@@ -44,7 +37,7 @@ def _hidden(h: list, factor: float) -> list:
 
 def remedies(label: str, ev: dict, cfg: dict, th: dict) -> list[dict]:
     """Ranked remedies for `label`, adapted to the run's own config (never 'add X' when X is on)."""
-    g = functools.partial(get_dotted, cfg)
+    g = functools.partial(dotted.get, cfg)
     hidden, rate = list(g("model.hidden", [])), _rate(cfg)
     l1, l2 = float(g("regularization.l1", 0) or 0), float(g("regularization.l2", 0) or 0)
     lr = g("optimizer.lr")
@@ -98,7 +91,7 @@ def remedies(label: str, ev: dict, cfg: dict, th: dict) -> list[dict]:
                 [{"patience": 20, "restore_best": True}])
         l2_vals = [1e-3, 1e-2] if l2 == 0 else [_nice(3 * l2), _nice(10 * l2)]
         add(2.5, "regularization.l2", ("add L2" if l2 == 0 else f"stronger L2 than {l2:g}") + f": {l2_vals}",
-            f"{NOTES['2.2']}: smaller weights, a simpler function; gap {num(ev.get('gap'))}", l2_vals)
+            f"{NOTES['2.2']}: smaller weights, a simpler function; gap {figure(ev.get('gap'))}", l2_vals)
         if hidden and rate < 0.8:
             vals = [0.2, 0.5] if rate == 0 else sorted({round(min(rate + 0.1, 0.85), 2), round(min(rate + 0.2, 0.9), 2)})
             add(2.3 if rate == 0 else 1.8, "model.dropout.rate",
@@ -148,15 +141,15 @@ def _more_data(cfg, ev):
     n_train, n_val, n_test = ev.get("n_train"), ev.get("n_val") or 0, ev.get("n_test") or 0
     if not n_train:
         return None
-    from ..data.datasets import SYNTHETIC
+    from ..data.datasets import DATASETS
 
-    name, n, size = get_dotted(cfg, "data.name"), get_dotted(cfg, "data.n_samples"), get_dotted(cfg, "data.train_size")
+    name, n, size = dotted.get(cfg, "data.name"), dotted.get(cfg, "data.n_samples"), dotted.get(cfg, "data.train_size")
     why = f"{NOTES['1.2']} (获得更多的训练数据): only {n_train} training rows"
-    free = (int(n) - n_train - n_val - n_test) if name in SYNTHETIC and n else 0
+    free = (int(n) - n_train - n_val - n_test) if name in DATASETS and DATASETS[name].generated and n else 0
     if free >= n_train:
         vals = sorted({2 * n_train, min(4 * n_train, n_train + free)})
         return "data.train_size", f"more training data: {n_train} → {' or '.join(map(str, vals))} rows", why, vals
-    if name not in SYNTHETIC or not n:
+    if name not in DATASETS or not DATASETS[name].generated or not n:
         return None
     if isinstance(size, int):
         vals, need = [2 * n_train, 4 * n_train], int(n) + 4 * n_train - free
@@ -167,7 +160,7 @@ def _more_data(cfg, ev):
 
 
 def _better_optimizer(cfg):
-    opt = dict(get_dotted(cfg, "optimizer") or {})
+    opt = dict(dotted.get(cfg, "optimizer") or {})
     keep = {k: opt[k] for k in ("schedule", "clip_norm") if k in opt}
     name = opt.get("name")
     if name == "sgd" and not opt.get("momentum"):

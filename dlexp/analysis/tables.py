@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from .. import dotted
 from ..errors import UsageError, did_you_mean
 
 # Figures of a row, in order; a `<name>_std` column follows each one that has it (repeats, CV).
@@ -22,15 +23,6 @@ FORMATS = ("text", "markdown", "csv", "json")
 # What text and markdown show unless --columns says otherwise (csv and json show every column).
 COMPACT = ("name", "run_id", "status", "epochs_run", "best_epoch", "train_loss", "val_loss", "test_loss",
            "train_acc", "val_acc", "test_acc", "train_r2", "val_r2", "test_r2", "gap", "diagnosis")
-
-
-def _get(summary: dict, key: str):
-    node = summary
-    for part in key.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 def diagnosis_label(d) -> str | None:
@@ -53,8 +45,8 @@ def summary_row(summary: dict | None, point: dict | None = None, run_id: str = "
     row["run_id"] = run_id or s.get("run_id", "")
     row["status"] = status or s.get("status", "pending")
     for key in FIGURES:
-        row[key] = _get(s, key)
-        std = _get(s, key + "_std")
+        row[key] = dotted.get(s, key)
+        std = dotted.get(s, key + "_std")
         if std is not None:
             row[key + "_std"] = std
     if s.get("n_members") is not None:

@@ -19,14 +19,23 @@ from pydantic import (
     model_validator,
 )
 
+from ..data.datasets import DATASETS
 from ..errors import did_you_mean
+from ..nn.activations import ACTIVATIONS
+from ..nn.init import INITIALIZERS
+from ..nn.layers import DROPOUT_MODES
+from ..nn.model import NORMS
+from ..nn.optim import OPTIMIZERS
+from ..nn.schedules import SCHEDULES
 
-DATASETS = ("moons", "circles", "blobs", "spirals", "xor", "classification", "regression",
-            "sine", "polynomial", "iris", "wine", "breast_cancer", "digits", "diabetes", "csv")
-OPTIMIZER_NAMES = ("sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw")
-# Keys of `optimizer:` that belong to a specific optimizer (torch.optim's names).
-OPTIMIZER_HPARAMS = ("momentum", "dampening", "nesterov", "lr_decay", "initial_accumulator_value",
-                     "rho", "alpha", "centered", "betas", "eps", "amsgrad", "weight_decay")
+# The choices of every name key come from the registries above: a new dataset, activation,
+# init, norm or optimizer is one entry there, and the schema, `dlexp schema` and the error
+# messages list it.
+OPTIMIZER_NAMES = tuple(OPTIMIZERS)
+# Keys of `optimizer:` that belong to a specific optimizer (torch.optim's names): every keyword
+# of some optimizer's constructor but lr, each a field of OptimizerConfig below.
+OPTIMIZER_HPARAMS = tuple(dict.fromkeys(
+    p for cls in OPTIMIZERS.values() for p in inspect.signature(cls.__init__).parameters if p not in ("self", "lr")))
 
 # Keys that name files: relative to the config file that names them, hashed by their contents.
 PATH_KEYS = (("data", "path"), ("data", "val_path"), ("data", "test_path"), ("model", "init_from"))
@@ -54,7 +63,7 @@ def _size(v: Any, key: str) -> Any:
 
 
 class DataConfig(Section):
-    name: Literal[DATASETS] = "moons"  # type: ignore[valid-type]
+    name: Literal[tuple(DATASETS)] = "moons"  # type: ignore[valid-type]
     n_samples: int = Field(400, ge=4, description="samples generated (synthetic data only)")
     noise: float = Field(0.2, ge=0.0, description="noise level of synthetic data")
     seed: int = Field(0, ge=0, le=2**32 - 1,
@@ -86,7 +95,7 @@ class DataConfig(Section):
 
 class DropoutConfig(Section):
     rate: Union[float, list[float]] = 0.0
-    mode: Literal["inverted", "classic"] = "inverted"
+    mode: Literal[DROPOUT_MODES] = "inverted"  # type: ignore[valid-type]
 
     @field_validator("rate")
     @classmethod
@@ -99,9 +108,9 @@ class DropoutConfig(Section):
 
 class ModelConfig(Section):
     hidden: list[int] = Field(default_factory=lambda: [64, 64], description="hidden widths; [] = linear model")
-    activation: Literal["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"] = "relu"
-    init: Literal["he_normal", "he_uniform", "xavier_normal", "xavier_uniform"] = "he_normal"
-    norm: Literal["none", "batchnorm", "layernorm"] = "none"
+    activation: Literal[tuple(ACTIVATIONS)] = "relu"  # type: ignore[valid-type]
+    init: Literal[tuple(INITIALIZERS)] = "he_normal"  # type: ignore[valid-type]
+    norm: Literal[tuple(NORMS)] = "none"  # type: ignore[valid-type]
     norm_momentum: Optional[float] = Field(0.1, gt=0.0, le=1.0,
                                            description="weight of the new batch; null = cumulative average")
     dropout: DropoutConfig = Field(default_factory=DropoutConfig,
@@ -168,8 +177,13 @@ class PlateauSchedule(Section):
     min_lr: float = Field(0.0, ge=0.0)
 
 
-Schedule = Union[ConstantSchedule, StepSchedule, ExponentialSchedule, CosineSchedule, PlateauSchedule]
-SCHEDULE_NAMES = ("constant", "step", "exponential", "cosine", "plateau")
+# The keys of each schedule in nn/schedules.py's registry, with their ranges.
+SCHEDULE_SECTIONS = {"constant": ConstantSchedule, "step": StepSchedule, "exponential": ExponentialSchedule,
+                     "cosine": CosineSchedule, "plateau": PlateauSchedule}
+if SCHEDULE_SECTIONS.keys() != SCHEDULES.keys():
+    raise TypeError(f"schedules without a config section: {sorted(SCHEDULES.keys() ^ SCHEDULE_SECTIONS.keys())}")
+Schedule = Union[tuple(SCHEDULE_SECTIONS.values())]
+SCHEDULE_NAMES = tuple(SCHEDULES)
 
 
 class OptimizerConfig(Section):
@@ -204,6 +218,11 @@ class OptimizerConfig(Section):
         out = {"lr": self.lr}
         out.update({k: getattr(self, k) for k in OPTIMIZER_HPARAMS if getattr(self, k) is not None})
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items() if v is not None}
+
+
+_unknown = set(OPTIMIZER_HPARAMS) - set(OptimizerConfig.model_fields)
+if _unknown:
+    raise TypeError(f"optimizer keywords without a config field in OptimizerConfig: {sorted(_unknown)}")
 
 
 class EarlyStoppingConfig(Section):
@@ -268,10 +287,7 @@ class Experiment(Section):
     @model_validator(mode="after")
     def _fill_defaults(self):
         # Fill the chosen optimizer's torch defaults so the resolved config shows them.
-        try:
-            defaults = optimizer_defaults(self.optimizer.name)
-        except Exception:  # the optimizer registry failing to import is reported elsewhere
-            return self
+        defaults = optimizer_defaults(self.optimizer.name)
         for k, v in defaults.items():
             if getattr(self.optimizer, k, None) is None:
                 setattr(self.optimizer, k, tuple(v) if k == "betas" else v)
@@ -284,8 +300,6 @@ class Experiment(Section):
 
 def optimizer_defaults(name: str) -> dict[str, Any]:
     """torch's defaults for optimizer `name`, read off the class signature in optim.py."""
-    from ..nn.optim import OPTIMIZERS
-
     sig = inspect.signature(OPTIMIZERS[name].__init__)
     return {p.name: p.default for p in sig.parameters.values()
             if p.name != "self" and p.default is not inspect.Parameter.empty}

@@ -145,15 +145,6 @@ def _promote(key: str, value: Any) -> dict:
     return {}
 
 
-def get_dotted(data: dict, key: str, default: Any = None) -> Any:
-    node: Any = data
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
-
-
 def mark_override(source: Source, key: str) -> None:
     """Locate `key` (and whatever it created) at --set: the file's lines under it no longer apply."""
     parts = tuple(key.split("."))

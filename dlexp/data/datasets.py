@@ -22,6 +22,7 @@ import hashlib
 import heapq
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -163,14 +164,76 @@ def _polynomial(cfg):
     return x[:, None], x**3 - x + cfg.noise * rng.standard_normal(cfg.n_samples)
 
 
-SYNTHETIC = {"moons": _moons, "circles": _circles, "blobs": _blobs, "spirals": _spirals,
-             "xor": _xor, "classification": _classification, "regression": _regression,
-             "sine": _sine, "polynomial": _polynomial}
-BUNDLED = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breast_cancer",
-           "digits": "load_digits", "diabetes": "load_diabetes"}  # sklearn.datasets' loaders
-DATASETS = (*SYNTHETIC, *BUNDLED, "csv")
-REGRESSION_SETS = {"regression", "sine", "polynomial", "diabetes"}
-SKLEARN_MADE = {"blobs", "classification", "regression", *BUNDLED}  # drawn or loaded by sklearn.datasets
+def _named(make):
+    """A generator's (X, y) with feature names x0, x1, … and no class names."""
+    def named(cfg):
+        X, y = make(cfg)
+        return X, y, [f"x{j}" for j in range(X.shape[1])], None
+    return named
+
+
+def _bundled(loader: str):
+    """One of sklearn.datasets' bundled loaders, with its feature and class names."""
+    def load(cfg):
+        bunch = getattr(_skd(), loader)()
+        classes = [str(c) for c in bunch.target_names] if "target_names" in bunch else None
+        return bunch.data, bunch.target, [str(f) for f in bunch.feature_names], classes
+    return load
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset: how it is made, and the facts the config schema and the memory estimate need
+    before it is made.
+
+    make(cfg) -> (X (N, D), y (N,), feature names, class names or None); None for csv (files).
+    features: input columns; with `n_features` true, data.n_features overrides it.
+    classes: classes of a classification dataset (data.n_classes overrides it); None for regression.
+    rows: fixed row count (bundled sets); None: data.n_samples rows are generated.
+    """
+
+    make: Callable | None
+    task: str
+    features: int = 0
+    classes: int | None = None
+    rows: int | None = None
+    n_features: bool = False
+    sklearn: bool = False   # drawn or loaded by sklearn.datasets (a sweep's pool preloads it)
+
+    @property
+    def generated(self) -> bool:
+        """Made from data.n_samples and data.seed: more rows can always be drawn."""
+        return self.make is not None and self.rows is None
+
+    def shape(self, cfg) -> tuple[int, int, int]:
+        """(rows, input features before expansion, outputs) of `cfg`'s data, without making it."""
+        rows = self.rows if self.rows is not None else cfg.n_samples
+        features = (self.n_features and cfg.n_features) or self.features
+        outputs = (cfg.n_classes or self.classes) if self.task == CLASSIFICATION else 1
+        return int(rows), int(features), int(outputs)
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "moons": DatasetSpec(_named(_moons), CLASSIFICATION, features=2, classes=2),
+    "circles": DatasetSpec(_named(_circles), CLASSIFICATION, features=2, classes=2),
+    "blobs": DatasetSpec(_named(_blobs), CLASSIFICATION, features=2, classes=3, n_features=True, sklearn=True),
+    "spirals": DatasetSpec(_named(_spirals), CLASSIFICATION, features=2, classes=2),
+    "xor": DatasetSpec(_named(_xor), CLASSIFICATION, features=2, classes=2),
+    "classification": DatasetSpec(_named(_classification), CLASSIFICATION, features=20, classes=2,
+                                  n_features=True, sklearn=True),
+    "regression": DatasetSpec(_named(_regression), REGRESSION, features=10, n_features=True, sklearn=True),
+    "sine": DatasetSpec(_named(_sine), REGRESSION, features=1),
+    "polynomial": DatasetSpec(_named(_polynomial), REGRESSION, features=1),
+    "iris": DatasetSpec(_bundled("load_iris"), CLASSIFICATION, features=4, classes=3, rows=150, sklearn=True),
+    "wine": DatasetSpec(_bundled("load_wine"), CLASSIFICATION, features=13, classes=3, rows=178, sklearn=True),
+    "breast_cancer": DatasetSpec(_bundled("load_breast_cancer"), CLASSIFICATION, features=30, classes=2,
+                                 rows=569, sklearn=True),
+    "digits": DatasetSpec(_bundled("load_digits"), CLASSIFICATION, features=64, classes=10, rows=1797,
+                          sklearn=True),
+    "diabetes": DatasetSpec(_bundled("load_diabetes"), REGRESSION, features=10, rows=442, sklearn=True),
+    # a CSV file's task and shape come from the file (csvfile.py); see _raw_csv
+    "csv": DatasetSpec(None, "", classes=2),
+}
 
 
 def sklearn_modules(cfg, cv: int | None = None) -> list[str]:
@@ -179,7 +242,7 @@ def sklearn_modules(cfg, cv: int | None = None) -> list[str]:
     A sweep's process pool preloads them once in its forkserver when some run needs them, and
     skips them (~1.5 s of imports) when none does.
     """
-    return ((["sklearn.datasets"] if cfg.name in SKLEARN_MADE else [])
+    return ((["sklearn.datasets"] if DATASETS[cfg.name].sklearn else [])
             + (["sklearn.model_selection"] if cv else [])
             + (["sklearn.preprocessing"] if cfg.poly_degree > 1 else []))
 
@@ -238,17 +301,12 @@ def _raw(cfg, base_dir: Path) -> Dataset:
     if cfg.name not in DATASETS:
         raise DataError(Problem(f"unknown dataset '{cfg.name}'{did_you_mean(cfg.name, DATASETS)}; "
                                 f"valid: {', '.join(DATASETS)}", key="data.name"))
-    if cfg.name in SYNTHETIC:
-        try:
-            X, y = SYNTHETIC[cfg.name](cfg)
-        except ValueError as e:  # sklearn's check of incompatible generator settings
-            raise DataError(Problem(f"{cfg.name}: {e}", key="data")) from None
-        features, classes = [f"x{j}" for j in range(X.shape[1])], None
-    else:
-        bunch = getattr(_skd(), BUNDLED[cfg.name])()
-        X, y, features = bunch.data, bunch.target, [str(f) for f in bunch.feature_names]
-        classes = [str(c) for c in bunch.target_names] if "target_names" in bunch else None
-    natural = REGRESSION if cfg.name in REGRESSION_SETS else CLASSIFICATION
+    spec = DATASETS[cfg.name]
+    try:
+        X, y, features, classes = spec.make(cfg)
+    except ValueError as e:  # sklearn's check of incompatible generator settings
+        raise DataError(Problem(f"{cfg.name}: {e}", key="data")) from None
+    natural = spec.task
     task = natural if cfg.task == "auto" else cfg.task
     if task == CLASSIFICATION and natural == REGRESSION and np.any(y != np.round(y)):
         raise DataError(Problem(f"{cfg.name} has non-integer targets: a regression target for a "

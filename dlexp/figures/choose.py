@@ -20,7 +20,8 @@ from pathlib import Path
 from ..errors import ResultError, UsageError
 from ..results.reader import Run, Sweep, resolve, warn
 from ..results.store import atomic_write_bytes
-from ..config.yamlfile import get_dotted
+from .. import dotted
+from ..labels import point_labels
 
 KINDS = ("curves", "compare", "validation", "learning", "boundary", "weights", "activations")
 METRICS = ("loss", "acc", "r2")
@@ -62,20 +63,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^\w.-]+", "_", text).strip("_") or "plot"
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        out.update(_flatten(v, key + ".") if isinstance(v, dict) else {key: v})
-    return out
-
-
 def differing_keys(runs: list[Run]) -> list[str]:
     """Dotted config keys whose values differ between the runs (the name aside)."""
     flat = []
     for run in runs:
         try:
-            flat.append(_flatten(run.config))
+            flat.append(dotted.flatten(run.config))
         except ResultError as exc:
             warn(f"{run.run_id}: {exc}")
     keys = sorted({k for f in flat for k in f} - {"name"})
@@ -114,7 +107,7 @@ def load_target(targets, results: Path = Path("results")) -> Target:
     # label the runs by what differs between them when their names do not tell them apart, or are
     # sweep points' names ("study-x/norm=none, lr=0.5": the sweep's name is in every one)
     if len({r.label for r in runs}) < len(runs) or all("/" in r.name and not r.point for r in runs):
-        runs = [dataclasses.replace(r, point={k: get_dotted(r.config, k) for k in swept[:3]}) for r in runs]
+        runs = [dataclasses.replace(r, point={k: dotted.get(r.config, k) for k in swept[:3]}) for r in runs]
     slug = "+".join(_slug(n) for n in names[:3]) + (f"+{len(names) - 3}-more" if len(names) > 3 else "")
     return Target("", Path(results) / "plots", runs, swept, slug=slug)
 
@@ -122,96 +115,8 @@ def load_target(targets, results: Path = Path("results")) -> Target:
 # ---------------------------------------------------------------------------------------------
 # The x axis of a sweep
 
-def fmt_number(v, sci: bool = False) -> str:
-    """A number as short as it reads: 64, 0.25, 2.5e-3 (sci: below 1 in powers of ten, 1e-3 not 0.001)."""
-    if isinstance(v, int) or float(v).is_integer() and abs(v) < 1e6:
-        return str(int(v))
-    v = float(v)
-    if not math.isfinite(v):
-        return str(v)
-    if sci and abs(v) < 1 or abs(v) >= 1e6 or abs(v) < 1e-4:
-        mantissa, exponent = f"{v:.2e}".split("e")
-        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-    return f"{v:.3g}"
-
-
-def _leaves(d: dict, prefix: str = ""):
-    """(dotted path, value) of a point, nested dict values flattened into their own keys."""
-    for k, v in d.items():
-        path = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            yield from _leaves(v, path + ".")
-        else:
-            yield path, v
-
-
-def _short(path: str) -> str:
-    """The key a legend shows: the leaf ('optimizer.lr' → 'lr'), the section for a name
-    ('optimizer.name' → 'optimizer')."""
-    parts = path.split(".")
-    return parts[-2] if parts[-1] == "name" and len(parts) > 1 else parts[-1]
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def point_labels(points: list[dict], lookup=None) -> list[str]:
-    """Legend labels of sweep points drawn side by side in one figure.
-
-    Nested values get their own short keys ({"regularization": {"l1": 0.01, "l1_mode": "proximal"}}
-    → "l1=1e-2, l1_mode=proximal"); keys every point shares with the same value are left out (the
-    figure's title names the study); a flag reads as its key ("nesterov"), None as "no <key>";
-    the numbers of one key are written alike (all in powers of ten when one is below 0.01).
-    lookup: per point, dotted key → value for keys the point lacks (its run's config); used
-    when leaving out the shared keys would leave a point with no label at all.
-    """
-    flat = [dict(_leaves(p)) for p in points]
-    paths = list(dict.fromkeys(k for f in flat for k in f))
-    short = {p: _short(p) for p in paths}
-    names = list(short.values())
-    short = {p: (p if names.count(s) > 1 else s) for p, s in short.items()}
-    common = set()
-    if len(points) > 1:
-        common = {p for p in paths if all(p in f for f in flat) and len({repr(f[p]) for f in flat}) == 1}
-    shown = []
-    for i, f in enumerate(flat):
-        items = {p: v for p, v in f.items() if p not in common}
-        if not items and f and lookup is not None:  # e.g. the plain-SGD point among momentum points
-            for p in paths:
-                if p not in f and p not in common:
-                    v = lookup[i](p)
-                    if v is not None and v is not False:
-                        items[p] = v
-        shown.append(items or f)
-    sci = {p: any(_is_number(v) and 0 < abs(v) < 0.01 for s in shown for q, v in s.items() if q == p) for p in paths}
-
-    def text(p, v):
-        key = short[p]
-        if v is None:
-            return f"no {key}"
-        if isinstance(v, bool):
-            return key if v else f"no {key}"
-        if _is_number(v):
-            return f"{key}={fmt_number(v, sci[p])}"
-        return f"{key}={fmt_value(v)}"
-
-    return [", ".join(text(p, v) for p, v in s.items()) for s in shown]
-
-
-def fmt_value(v) -> str:
-    """A swept value as a config writes it: [8, 8], 0.001, relu, {rate: 0.5, mode: classic}."""
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}: {fmt_value(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
-    return str(v)
-
-
 def swept_value(run: Run, key: str):
-    return run.point[key] if key in run.point else get_dotted(run.config, key)
+    return run.point[key] if key in run.point else dotted.get(run.config, key)
 
 
 def _hidden_axis(values) -> tuple[list[float], str] | None:

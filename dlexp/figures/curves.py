@@ -25,7 +25,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullLocator
 
+from .. import dotted
 from ..errors import ResultError, UsageError
+from ..labels import number, point_labels
 from ..results.reader import Run, warn
 
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
@@ -66,9 +68,7 @@ def new_figure(ncols: int, nrows: int = 1, width: float = 5.2, height: float = 3
 
 def run_labels(runs: list[Run]) -> list[str]:
     """Legend labels of runs drawn in one figure: their sweep points without what all of them
-    share (plots.point_labels), else their names."""
-    from .choose import point_labels
-
+    share (labels.point_labels), else their names."""
     labels = [r.label for r in runs]
     with_point = [i for i, r in enumerate(runs) if r.point]
     if with_point:
@@ -80,12 +80,9 @@ def run_labels(runs: list[Run]) -> list[str]:
 
 def _config_value(run: Run, key: str):
     try:
-        node = run.config
+        return dotted.get(run.config, key)
     except ResultError:
         return None
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
 
 
 def fig_title(fig, text: str):
@@ -148,11 +145,6 @@ def run_colors(n: int) -> list:
     return [matplotlib.colormaps["viridis"](t) for t in np.linspace(0.0, 0.9, n)]
 
 
-def fmt_num(v) -> str:
-    v = float(v)
-    return str(int(v)) if v.is_integer() and abs(v) < 1e6 else f"{v:.3g}"
-
-
 def num(v) -> float:
     """float(v), NaN for None or text."""
     try:
@@ -209,9 +201,9 @@ def auto_xscale(ax, xs) -> None:
             ax.set_xscale("log", base=base)
         ax.xaxis.set_minor_locator(NullLocator())
         if len(u) <= 12:
-            ax.set_xticks(u, [fmt_num(v) for v in u])
+            ax.set_xticks(u, [number(v) for v in u])
     elif len(u) <= 8:
-        ax.set_xticks(u, [fmt_num(v) for v in u])
+        ax.set_xticks(u, [number(v) for v in u])
 
 
 def auto_yscale(ax, arrays) -> None:
@@ -253,7 +245,7 @@ def _mark_epochs(axes, s: dict, epochs, val_loss) -> None:
     for ax in axes:
         if math.isfinite(best):
             restored = ", weights restored" if s.get("restored_best") else ""
-            ax.axvline(best, color=BEST_COLOR, ls=":", lw=1.6, label=f"{mean}best epoch {fmt_num(best)}{restored}")
+            ax.axvline(best, color=BEST_COLOR, ls=":", lw=1.6, label=f"{mean}best epoch {number(best)}{restored}")
         if s.get("stopped_early") and s.get("stopped_epoch"):
             ax.axvline(s["stopped_epoch"], color=STOP_COLOR, ls="-.", lw=1.4,
                        label=f"early stop, epoch {s['stopped_epoch']}")
@@ -269,7 +261,7 @@ def _penalty_title(run: Run) -> str:
         reg = run.config.get("regularization") or {}
     except ResultError:
         reg = {}
-    parts = [f"{name.upper()} λ={fmt_num(reg[name])}" for name in ("l1", "l2") if reg.get(name)]
+    parts = [f"{name.upper()} λ={number(reg[name])}" for name in ("l1", "l2") if reg.get(name)]
     return "penalty " + (", ".join(parts) if parts else "term")
 
 

@@ -17,26 +17,24 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from ..errors import ResultError, UsageError
-from .curves import (PALETTE, STOP_COLOR, auto_xscale, band_line, fig_title, fit_ylim, fmt_num, legend_below,
+from .curves import (PALETTE, STOP_COLOR, auto_xscale, band_line, fig_title, fit_ylim, legend_below,
                       new_figure, num, run_colors, run_labels, styled)
-from .choose import fmt_number
 from ..results.reader import Run, warn
 from .sweeps import series_by_x, stat
-from ..config.yamlfile import get_dotted
+from .. import dotted
+from ..nn.model import dense_arrays
+from ..labels import number
 
 MAX_RUNS = 6  # weight histograms: columns (runs) that stay legible side by side
 NEAR_ZERO = 1e-3  # |w| below this counts as near zero, as summary.json's weights.near_zero_fraction
-NEAR_TEXT = fmt_number(NEAR_ZERO, sci=True)  # "1e-3"
+NEAR_TEXT = number(NEAR_ZERO, sci=True)  # "1e-3"
 COLUMN_CHARS = 24  # characters of a bold 11 pt title a 2.5-inch column holds
 ZERO_COLOR = "black"  # the exact zeros: a bar of their own at 0, in no run's color
 
 
 def _dense(state: dict) -> list[np.ndarray]:
-    out, i = [], 0
-    while f"dense{i}.W" in state:
-        out.append(state[f"dense{i}.W"])
-        i += 1
-    return out
+    """The W (in, out) of every Dense layer, in forward order."""
+    return [W for W, _ in dense_arrays(state)]
 
 
 def _share(p: float) -> str:
@@ -131,7 +129,7 @@ def weights_figure(runs: list[Run], reg_key: str | None = None, title: str | Non
                Patch(color=ZERO_COLOR, label="weights exactly 0")]
     if near:
         ax = fig.add_subplot(gs[:, n_cols])
-        xs = [num(r.point[reg_key] if reg_key in r.point else get_dotted(r.config, reg_key)) for r, _ in models]
+        xs = [num(r.point[reg_key] if reg_key in r.point else dotted.get(r.config, reg_key)) for r, _ in models]
         series, _ = series_by_x([r for r, _ in models], xs, [""] * len(models))
         gx, at = series.get("", ([], {}))
         for key, style, label in (("near_zero_fraction", "-", f"share |w| < {NEAR_TEXT} (right)"),
@@ -216,7 +214,7 @@ def activations_figure(runs: list[Run], title: str | None = None) -> Figure:
                 ax.plot(diverged, 0.97, "X", color=STOP_COLOR, ms=11, transform=ax.get_xaxis_transform(), zorder=6,
                         clip_on=False)
             right = diverged <= 0.6 * last_epoch  # the text on the side of the line with room
-            axes[0][j].annotate(f"diverged at epoch {fmt_num(diverged)}", xy=(diverged, 0.5),
+            axes[0][j].annotate(f"diverged at epoch {number(diverged)}", xy=(diverged, 0.5),
                                 xycoords=axes[0][j].get_xaxis_transform(), xytext=(8 if right else -8, 0),
                                 textcoords="offset points", ha="left" if right else "right", va="center",
                                 color=STOP_COLOR, fontsize=11, fontweight="bold", zorder=7,

@@ -16,9 +16,10 @@ from matplotlib.figure import Figure
 
 from ..errors import UsageError
 from .curves import (BEST_COLOR, METRIC_NAMES, SIDE_HINT, SIDE_SHADE, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE,
-                      STOP_COLOR, auto_xscale, auto_yscale, band_line, fig_title, fmt_num, legend_below, new_figure,
+                      STOP_COLOR, auto_xscale, auto_yscale, band_line, fig_title, legend_below, new_figure,
                       num, run_colors, styled, ylabel)
 from ..results.reader import Run
+from ..labels import number
 
 def stat(runs: list[Run], key: str, section: str | None = None) -> tuple[float, float]:
     """Mean and std of summary[key] (or summary[section][key]) at one x: over the runs there, or
@@ -151,7 +152,7 @@ def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "l
         if np.isfinite(val).any() and not learning:
             i = int(best_of(val))
             ax.plot(x[i], val[i], "*", ms=17, color=BEST_COLOR if single else color, zorder=6, mec="white",
-                    label=f"best: {fmt_num(x[i])} ({METRIC_NAMES.get(metric, metric)} {val[i]:.3g})" if single else None)
+                    label=f"best: {number(x[i])} ({METRIC_NAMES.get(metric, metric)} {val[i]:.3g})" if single else None)
             best_point = x[i]
             curve = (x, val)
         if single and learning:

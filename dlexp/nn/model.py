@@ -19,7 +19,12 @@ from ..errors import ConfigError, DataError, Problem, did_you_mean
 from .init import INITIALIZERS
 from .layers import DROPOUT_MODES, BatchNorm, Dense, Dropout, Layer, LayerNorm
 
-NORMS = ("none", "batchnorm", "layernorm")
+# norm name → the layer after each hidden Dense, made from (width, norm_momentum, dtype); None: no layer
+NORMS = {
+    "none": None,
+    "batchnorm": lambda width, momentum, dtype: BatchNorm(width, momentum=momentum, dtype=dtype),
+    "layernorm": lambda width, momentum, dtype: LayerNorm(width, dtype=dtype),
+}
 
 
 def _choice(kind: str, name: str, valid, key: str) -> None:
@@ -37,7 +42,7 @@ class MLP:
                  rng: np.random.Generator, dtype=np.float32):
         _choice("activation", activation, list(ACTIVATIONS), "model.activation")
         _choice("init", init, list(INITIALIZERS), "model.init")
-        _choice("norm", norm, NORMS, "model.norm")
+        _choice("norm", norm, list(NORMS), "model.norm")
         _choice("dropout mode", dropout_mode, DROPOUT_MODES, "model.dropout.mode")
         dropout_rates = [0.0] * len(hidden) if dropout_rates is None else list(dropout_rates)
         if len(dropout_rates) != len(hidden):
@@ -53,10 +58,8 @@ class MLP:
         width = n_in
         for h, rate in zip(self.hidden, dropout_rates):
             layers.append(dense(width, h))
-            if norm == "batchnorm":
-                layers.append(BatchNorm(h, momentum=norm_momentum, dtype=self.dtype))
-            elif norm == "layernorm":
-                layers.append(LayerNorm(h, dtype=self.dtype))
+            if NORMS[norm] is not None:
+                layers.append(NORMS[norm](h, norm_momentum, self.dtype))
             layers.append(ACTIVATIONS[activation]())
             if rate > 0:
                 layers.append(Dropout(rate, dropout_mode, rng))
@@ -65,10 +68,10 @@ class MLP:
         layers[0].need_dx = False  # nobody needs dL/dX: skip one matmul per step
 
         self.layers = layers
-        # name each layer "<kind><i>", i counting layers of that kind from 0
+        # name each layer "<kind><i>", i counting layers of that kind from 0 (state_key)
         counts: Counter[str] = Counter()
         for layer in layers:
-            layer.name = f"{layer.kind}{counts[layer.kind]}"
+            layer.name = state_key(layer.kind, counts[layer.kind])
             counts[layer.kind] += 1
         self._pack()
 
@@ -205,6 +208,24 @@ class MLP:
     def __repr__(self) -> str:
         rows = [f"  {l.name:<14} {l!r}" for l in self.layers]
         return "MLP(\n" + "\n".join(rows) + f"\n) with {self.n_params:,} parameters, {self.dtype}"
+
+
+# ---- model.npz keys: the one place that knows how they are spelt ----------------------------
+
+def state_key(kind: str, index: int, array: str | None = None) -> str:
+    """The name of the index-th layer of `kind` ("dense1"), or the model.npz key of one of its
+    arrays ("dense1.W")."""
+    return f"{kind}{index}" + (f".{array}" if array else "")
+
+
+def dense_arrays(state: dict) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(W (in, out), b (out,) or None if missing) of each Dense layer of a model.npz state, in
+    forward order; the last one gives the outputs."""
+    out = []
+    while state_key("dense", len(out), "W") in state:
+        i = len(out)
+        out.append((state[state_key("dense", i, "W")], state.get(state_key("dense", i, "b"))))
+    return out
 
 
 def load_npz(path) -> dict[str, np.ndarray]:

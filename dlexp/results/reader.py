@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import labels
 from ..errors import ResultError, UsageError, closest
 from .store import check_run, read_csv, read_json, read_npz
 
@@ -59,12 +60,10 @@ class Run:
     def label(self) -> str:
         """A legend label: the swept values if any, else the run's name. Nested values are flattened
         into their own short keys: {"regularization": {"l1": 0.01, "l1_mode": "proximal"}} reads
-        "l1=0.01, l1_mode=proximal" (plots.point_labels, which figures also use to leave out
+        "l1=0.01, l1_mode=proximal" (labels.point_labels, which figures also use to leave out
         what every run of a figure shares)."""
         if self.point:
-            from ..figures.choose import point_labels
-
-            return point_labels([self.point])[0]
+            return labels.point_labels([self.point])[0]
         return self.name
 
     @cached_property
@@ -133,7 +132,7 @@ class Sweep:
         for entry in manifest.get("points", []):
             rid = entry.get("run_id")
             if not isinstance(rid, str) or rid in ("", ".", "..") or "/" in rid or "\\" in rid:
-                warn(f"skipping {rid!r} ({_fmt(entry.get('point'))}): not a run id")  # never a path out of <out>/runs
+                warn(f"skipping {rid!r} ({labels.point(entry.get('point') or {})}): not a run id")  # never a path out of <out>/runs
                 continue
             run_folder = out / "runs" / rid
             if entry.get("status") == "pending" and not (run_folder / "summary.json").exists():
@@ -141,16 +140,8 @@ class Sweep:
             try:
                 runs.append(Run.load(run_folder, entry.get("point", {})))
             except ResultError as exc:
-                warn(f"skipping {rid} ({_fmt(entry.get('point'))}): {exc}")
+                warn(f"skipping {rid} ({labels.point(entry.get('point') or {})}): {exc}")
         return cls(folder, manifest, runs)
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, dict):
-        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
-    return str(v)
 
 
 def resolve(target: str | Path, out: Path = Path("results")) -> "Run | Sweep":

@@ -365,20 +365,21 @@ def _metrics_problem(path: Path) -> str | None:
 
 def _model_problem(path: Path) -> str | None:
     """model.npz read in full (CRCs checked, object arrays refused: no unpickling) and its Dense chain checked."""
-    import numpy as np
+    import numpy as np  # here, not at the top: `dlexp ls` and `table` start without numpy
+
+    from ..nn.model import dense_arrays, state_key
 
     arrays = read_npz(path)
     for name, a in arrays.items():
         if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
             return f"{path}: damaged ({name} has dtype {a.dtype})"
+    layers = dense_arrays(arrays)
+    if not layers:
+        return f"{path}: damaged ({state_key('dense', 0, 'W')} missing)"
     width = None
-    for i in range(len(arrays)):
-        W, b = arrays.get(f"dense{i}.W"), arrays.get(f"dense{i}.b")
-        if W is None and i > 0:
-            break
-        if W is None or b is None or W.ndim != 2 or b.shape != (W.shape[1],) or \
-                (width is not None and W.shape[0] != width):
-            return f"{path}: damaged (dense{i}.W/b missing or of the wrong shape)"
+    for i, (W, b) in enumerate(layers):
+        if b is None or W.ndim != 2 or b.shape != (W.shape[1],) or (width is not None and W.shape[0] != width):
+            return f"{path}: damaged ({state_key('dense', i)} W/b missing or of the wrong shape)"
         width = W.shape[1]
     return None
 

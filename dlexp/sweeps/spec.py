@@ -33,6 +33,7 @@ from ..errors import ConfigError, Problem, ResourceError, did_you_mean
 from ..training.resources import check_memory
 from ..config.schema import Experiment
 from ..config.yamlfile import Source, deep_merge, parse_overrides, read_yaml, set_dotted
+from .. import labels
 
 SPEC_KEYS = ("name", "description", "base", "grid", "random", "repeats", "seeds")
 RANDOM_KEYS = ("samples", "seed", "params")
@@ -51,15 +52,6 @@ def numbers(v):
     if isinstance(v, dict):
         return {k: numbers(x) for k, x in v.items()}
     return v
-
-
-def fmt_value(v) -> str:
-    """A swept value as a person reads it: [8, 8], 0.0001, relu."""
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, str):
-        return v
-    return yaml.safe_dump(v, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 
 @dataclass
@@ -86,7 +78,7 @@ class Point:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{k}={fmt_value(v)}" for k, v in self.values.items())
+        return labels.point(self.values)
 
     def __repr__(self) -> str:
         return f"Point({self.index}, {self.label}, run_id={self.rid})"
@@ -406,7 +398,7 @@ def _expand(raw: dict, source: Source, grid: list[Axis], rand: list[Axis], sampl
                 set_dotted(point_raw, a.key, copy.deepcopy(values[a.key]))
                 point_src.lines[tuple(a.key.split("."))] = a.locate(i)
             index = len(points) + len(failures)
-            short = ", ".join(f"{k.split('.')[-1]}={fmt_value(v)}" for k, v in values.items())
+            short = ", ".join(f"{k.split('.')[-1]}={labels.value(v)}" for k, v in values.items())
             point_raw["name"] = f"{sweep_name}/{short}"
             try:
                 exp = validate(point_raw, point_src)
@@ -444,7 +436,7 @@ def _point_problems(failures, total: int) -> list[Problem]:
         if count == total and not swept:  # a problem of the base itself, not of any point
             out.append(Problem(message, key=key, file=file, line=line))
             continue
-        label = ", ".join(f"{k}={fmt_value(v)}" for k, v in values.items())
+        label = labels.point(values)
         which = f"all {total} points" if count == total and total > 1 else \
             f"point {index + 1} of {total}: {label}" + (f"; {count} points in all" if count > 1 else "")
         out.append(Problem(f"{message} ({which})", key=key, file=file, line=line))

@@ -11,13 +11,9 @@ import math
 import os
 import re
 
+from ..data.datasets import DATASETS
 from ..errors import Problem, ResourceError
 
-# (rows, features) of scikit-learn's bundled datasets
-BUNDLED = {"iris": (150, 4), "wine": (178, 13), "breast_cancer": (569, 30), "digits": (1797, 64),
-           "diabetes": (442, 10)}
-FEATURES = {"moons": 2, "circles": 2, "spirals": 2, "xor": 2, "sine": 1, "polynomial": 1}
-DEFAULT_FEATURES = {"blobs": 2, "classification": 20, "regression": 10}
 LIMIT_ENV = "DLEXP_MAX_MEMORY"
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3,
           "t": 1024**4, "tb": 1024**4}
@@ -25,18 +21,17 @@ _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g"
 
 def _data_shape(d) -> tuple[int, int, int]:
     """(rows, input features before expansion, outputs) of the data section, without loading it."""
-    if d.name in BUNDLED:
-        rows, feats = BUNDLED[d.name]
-    elif d.name == "csv":
+    if d.name == "csv":
         rows, feats = _csv_shape(d.path)
         for extra in (d.val_path, d.test_path):
             if extra:
                 rows += _csv_shape(extra)[0]
+        outputs = 0
     else:
-        rows = d.n_samples
-        feats = FEATURES.get(d.name) or d.n_features or DEFAULT_FEATURES[d.name]
-    outputs = d.n_classes or (10 if d.name == "digits" else 3)
-    return int(rows), int(feats), int(outputs)
+        rows, feats, outputs = DATASETS[d.name].shape(d)
+    # at least 3 outputs: a CSV's class count is unknown before it is read, and the estimate
+    # errs on the safe side
+    return int(rows), int(feats), max(3, outputs)
 
 
 def _csv_shape(path) -> tuple[int, int]:
@@ -109,7 +104,7 @@ def check_memory(exp) -> int:
     limit = memory_limit()
     if need > limit:
         key = max(parts, key=parts.get)  # name the key that costs the most
-        rows = BUNDLED[exp.data.name][0] if exp.data.name in BUNDLED else exp.data.n_samples
+        rows = _data_shape(exp.data)[0]
         raise ResourceError(Problem(
             f"this run needs about {human(need)} of memory, above the limit of {human(limit)} "
             f"(data {human(parts['data.n_samples'])} with data.n_samples={rows}; model and batches "
