@@ -8,18 +8,14 @@ clear message and an exit code (0 ok · 1 failed · 2 bad input · 130 interrupt
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from pathlib import Path
 
 import click
 
-# dlexp's networks are small: a multithreaded BLAS spends more time synchronising its threads
-# than multiplying on them (ten times slower was seen on 2 busy cores), and sweeps run one
-# process per core anyway. One BLAS thread per process unless the user sets these; it must
-# happen before numpy is imported.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from .threads import default_to_one_thread
+
+default_to_one_thread()  # before any command imports numpy
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -244,6 +240,13 @@ def diagnose(targets, as_json, emit, thresholds, no_save, out):
             echo_err(f"nothing to emit: no diagnosed run has a remedy to sweep ({emit} not written)")
         else:
             write_follow_up(emit, *chosen)
+            from .errors import ConfigError
+            from .sweeps.spec import load_spec
+
+            try:  # what `dlexp sweep` will read must load
+                load_spec(emit)
+            except ConfigError as exc:
+                raise ConfigError([f"the follow-up spec {emit} does not load: {p}" for p in exc.problems]) from None
             echo_err(f"follow-up of {chosen[0].run_id} ({chosen[1]['label']}) written to {emit}; "
                      f"run it with: dlexp sweep {emit}")
 

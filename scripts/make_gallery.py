@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     from dlexp.figures.choose import plot
     from dlexp.results.reader import Sweep
     from dlexp.sweeps.sweep import run_sweep
-    from dlexp.sweeps.spec import load_sweep
+    from dlexp.sweeps.spec import load_spec
 
     names = args.studies or list(GALLERY)
     unknown = [n for n in names if n not in GALLERY]
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     for name in names:
         kind, metric, keys, *select = GALLERY[name]
         t0 = time.perf_counter()
-        plan = load_sweep(STUDIES / f"{name}.yaml")
+        plan = load_spec(STUDIES / f"{name}.yaml")
         result = run_sweep(plan, args.results, jobs=args.jobs, quiet=True, echo=lambda text: print(text, file=sys.stderr))
         if result.failures:
             print(f"{name}: {len(result.failures)} runs failed", file=sys.stderr)

@@ -202,7 +202,7 @@ def test_every_shipped_config_validates():
     for p in paths:
         data = yaml.safe_load(p.read_text())
         if isinstance(data, dict) and ("grid" in data or "random" in data or "base" in data):
-            from dlexp.sweeps.sweep import load_spec  # sweep specs validate every expanded point
+            from dlexp.sweeps.spec import load_spec  # sweep specs validate every expanded point
 
             load_spec(p)
         else:

@@ -25,7 +25,7 @@ from dlexp.training.experiment import execute
 from dlexp.results.reader import Run
 from dlexp.results.store import npz_bytes, write_run
 from dlexp.sweeps.sweep import run_sweep
-from dlexp.sweeps.spec import load_sweep
+from dlexp.sweeps.spec import load_spec
 
 @pytest.fixture(scope="module", autouse=True)
 def one_blas_thread():
@@ -232,7 +232,7 @@ def test_follow_up_spec_loads_with_the_sweep_module(tmp_path, runs):
     assert all(v[0] == get_dotted(runs["overfit"].config, k) for k, v in spec["grid"].items())  # current first
     path = tmp_path / "follow.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    plan = load_sweep(path)
+    plan = load_spec(path)
     assert plan.swept == list(spec["grid"]) and len(plan.points) == math.prod(len(v) for v in spec["grid"].values())
 
 
@@ -276,7 +276,7 @@ def sweep_results(tmp_path_factory):
                                 "optimizer": {"name": "adam", "lr": 0.01},
                                 "train": {"epochs": 600, "batch_size": "full"}},
         "grid": {"model.hidden": [[1], [16], [64, 64]]}}))
-    run_sweep(load_sweep(spec), out, jobs=1, quiet=True, echo=lambda *a: None)
+    run_sweep(load_spec(spec), out, jobs=1, quiet=True, echo=lambda *a: None)
     return out
 
 
@@ -345,7 +345,7 @@ def test_cli_emit(sweep_results, tmp_path):
     res = invoke("cap", "--results", sweep_results, "--no-save", "--emit", spec)
     assert res.exit_code == 0, res.output
     assert "written to" in res.stderr
-    plan = load_sweep(spec)
+    plan = load_spec(spec)
     data = yaml.safe_load(spec.read_text())
     assert 2 <= len(data["grid"]) <= 3 and plan.swept == list(data["grid"])
     base = data["base"] if isinstance(data["base"], str) else data["base"]["extends"]

@@ -108,12 +108,12 @@ def show(what: str, a: list[float], b: list[float]) -> str:
 
 
 def test_every_study_spec_loads():
-    from dlexp.sweeps.spec import load_sweep
+    from dlexp.sweeps.spec import load_spec
 
     names = sorted(p.stem for p in STUDIES.glob("*.yaml"))
     assert len(names) >= 9
     for name in names:
-        plan = load_sweep(STUDIES / f"{name}.yaml")
+        plan = load_spec(STUDIES / f"{name}.yaml")
         assert plan.name == f"study-{name}" and len(plan.points) >= 2
 
 

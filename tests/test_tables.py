@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from dlexp.cli import main
-from dlexp.analysis.tables import cell_text, summary_row
+from dlexp.results.summary import cell_text, summary_row
 
 BASE = {"name": "tiny", "data": {"name": "moons", "n_samples": 120, "noise": 0.25},
         "model": {"hidden": [8]}, "optimizer": {"name": "adam", "lr": 0.02},

@@ -11,82 +11,14 @@ import json
 import sys
 from pathlib import Path
 
-from .. import dotted
 from ..errors import UsageError, did_you_mean
+from ..results.store import csv_table
+from ..results.summary import cell_text, columns_of, summary_row
 
-# Figures of a row, in order; a `<name>_std` column follows each one that has it (repeats, CV).
-FIGURES = ("epochs_run", "best_epoch", "stopped_early", "train_loss", "val_loss", "test_loss",
-           "train_acc", "val_acc", "test_acc", "train_r2", "val_r2", "test_r2", "gap", "metric_gap",
-           "n_params", "wall_time", "weights.near_zero_fraction")
-TIMING_COLUMNS = ("wall_time", "wall_time_std")
 FORMATS = ("text", "markdown", "csv", "json")
 # What text and markdown show unless --columns says otherwise (csv and json show every column).
 COMPACT = ("name", "run_id", "status", "epochs_run", "best_epoch", "train_loss", "val_loss", "test_loss",
            "train_acc", "val_acc", "test_acc", "train_r2", "val_r2", "test_r2", "gap", "diagnosis")
-
-
-def diagnosis_label(d) -> str | None:
-    """The one-word verdict of a summary's `diagnosis` (a string, or a mapping with a label)."""
-    if d is None or isinstance(d, str):
-        return d
-    if isinstance(d, dict):
-        for key in ("label", "verdict", "diagnosis", "kind"):
-            if isinstance(d.get(key), str):
-                return d[key]
-    return json.dumps(d)
-
-
-def summary_row(summary: dict | None, point: dict | None = None, run_id: str = "", status: str | None = None,
-                name: str | None = None) -> dict:
-    """One table row: [name,] swept values, run_id, status, figures (+ _std), [error], [diagnosis]."""
-    s = summary or {}
-    row: dict = {} if name is None else {"name": name}
-    row.update(point or {})
-    row["run_id"] = run_id or s.get("run_id", "")
-    row["status"] = status or s.get("status", "pending")
-    for key in FIGURES:
-        row[key] = dotted.get(s, key)
-        std = dotted.get(s, key + "_std")
-        if std is not None:
-            row[key + "_std"] = std
-    if s.get("n_members") is not None:
-        row["n_members"] = s["n_members"]
-    if s.get("error"):
-        row["error"] = s["error"]
-    if "diagnosis" in s:
-        row["diagnosis"] = diagnosis_label(s["diagnosis"])
-    return row
-
-
-def columns_of(rows: list[dict], lead: list[str]) -> list[str]:
-    """`lead` columns, then run_id and status, then every figure some row has, in FIGURES order."""
-    cols = list(lead) + ["run_id", "status"]
-    for key in FIGURES + ("n_members",):
-        if any(r.get(key) is not None for r in rows):
-            cols.append(key)
-        if any(r.get(key + "_std") is not None for r in rows):
-            cols.append(key + "_std")
-    cols += [c for c in ("error", "diagnosis") if any(c in r for r in rows)]
-    return cols
-
-
-def cell_text(v) -> str:
-    """A cell as CSV text: lists and mappings as JSON ([8, 8]), floats in full, booleans as true/false."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (list, tuple, dict)):
-        return json.dumps(v)
-    if isinstance(v, float):
-        return repr(v)
-    return str(v)
-
-
-def csv_table(rows: list[dict], columns: list[str]) -> str:
-    from ..results.store import csv_text
-
-    return csv_text([{c: cell_text(r.get(c)) for c in columns} for r in rows], columns)
 
 
 # ---------------------------------------------------------------------------------------------

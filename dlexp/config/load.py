@@ -24,7 +24,7 @@ from .yamlfile import Source, deep_merge, mark_override, parse_overrides, read_y
 # ---------------------------------------------------------------------------------------------
 # Files: a config and its chain of `extends:` bases
 
-def _load_raw(path: Path, display: str, source: Source, seen: tuple = ()) -> dict:
+def load_raw(path: Path, display: str, source: Source, seen: tuple = ()) -> dict:
     """Read `path` and its chain of `extends:` bases into one raw dict, recording lines."""
     resolved = path.resolve()
     if resolved in seen:
@@ -46,7 +46,7 @@ def _load_raw(path: Path, display: str, source: Source, seen: tuple = ()) -> dic
             raise ConfigError(Problem(f"base config {str(base_path)!r} not found", key="extends",
                                       file=display, line=lines.get(("extends",), (None, None))[1]))
         base_display = str(Path(display).parent / base_name)
-        base = _load_raw(base_path, base_display, source, seen + (resolved,))
+        base = load_raw(base_path, base_display, source, seen + (resolved,))
         anchor_paths(base, base_path.parent)  # the base's file paths are relative to the base, not to us
         data = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
     source.lines.update(lines)
@@ -227,7 +227,7 @@ def load_config(path: str | Path, overrides=(), *, extra: dict | None = None) ->
     """Read, merge, override and validate the config at `path`."""
     path = Path(path)
     source = Source(str(path), path.parent)
-    raw = _load_raw(path, str(path), source)
+    raw = load_raw(path, str(path), source)
     raw.setdefault("name", path.stem)
     if extra:
         for k, v in extra.items():

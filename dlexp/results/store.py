@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ResultError
+from .summary import METRICS, NUMBERS, cell_text
 
 DONE_STATUSES = ("completed", "diverged")
 _UMASK = os.umask(0)
@@ -105,6 +106,11 @@ def csv_text(rows: list[dict], columns: list[str] | None = None) -> str:
     for r in rows:
         w.writerow(["" if r.get(c) is None else (repr(r[c]) if isinstance(r[c], float) else r[c]) for c in columns])
     return buf.getvalue()
+
+
+def csv_table(rows: list[dict], columns: list[str]) -> str:
+    """Table rows (summary.summary_row) as CSV, each cell as summary.cell_text writes it."""
+    return csv_text([{c: cell_text(r.get(c)) for c in columns} for r in rows], columns)
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> None:
@@ -319,10 +325,6 @@ def read_npz(path: Path) -> dict:
         raise ResultError(f"{path}: damaged ({type(exc).__name__}: {exc})") from None
 
 
-# summary.json figures that readers do arithmetic on: a number or null, nothing else.
-SUMMARY_NUMBERS = ("epochs_run", "best_epoch", "train_loss", "val_loss", "test_loss", "train_acc", "val_acc",
-                   "test_acc", "train_r2", "val_r2", "test_r2", "gap", "metric_gap", "penalty", "n_params",
-                   "n_train", "n_val", "n_test", "wall_time", "epoch_time")
 METRICS_COLUMNS = ("epoch", "train_loss", "val_loss")
 
 
@@ -332,9 +334,9 @@ def _is_number(v) -> bool:
 
 def _summary_problem(summary: dict) -> str | None:
     """What makes a parseable summary.json unusable to the readers (wrong types), or None."""
-    if summary.get("metric", "acc") not in ("acc", "r2"):
+    if summary.get("metric", "acc") not in METRICS:
         return f"metric {summary.get('metric')!r}"
-    bad = [k for k in SUMMARY_NUMBERS if not _is_number(summary.get(k))]
+    bad = [k for k in NUMBERS if not _is_number(summary.get(k))]
     if bad:
         return f"{bad[0]} is {summary[bad[0]]!r}, not a number"
     for k in ("run_id", "name"):

@@ -24,10 +24,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..errors import DlexpError, UsageError
+from ..threads import BLAS_ENV  # one thread per worker: N workers on N cores, not N²
 
-# BLAS thread pools, limited to one thread per worker: N workers on N cores, not N².
-BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-            "NUMEXPR_NUM_THREADS")
 # Test hook: a pool or Dask worker given this run id dies with os._exit(1) instead of training it.
 CRASH_HOOK = "DLEXP_TEST_CRASH_RUN"
 # Imported once by the forkserver, so each forked worker starts with them loaded; the

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from ..config.load import _load_raw, anchor_paths, run_id, validate
+from ..config.load import load_raw, anchor_paths, run_id, validate
 from ..errors import ConfigError, Problem, ResourceError, did_you_mean
 from ..training.resources import check_memory
 from ..config.schema import Experiment
@@ -285,7 +285,7 @@ def _load_base(spec: dict, lines: dict, path: Path, display: str, problems: list
                                                   key="base", file=file, line=line)])
         shown = str(Path(display).parent / base)
         source = Source(shown, base_path.parent)
-        raw = _load_raw(base_path, shown, source)
+        raw = load_raw(base_path, shown, source)
         raw.setdefault("name", base_path.stem)
         return raw, source
     if isinstance(base, dict):
@@ -297,7 +297,7 @@ def _load_base(spec: dict, lines: dict, path: Path, display: str, problems: list
             if not parent.is_file():
                 raise ConfigError(problems + [Problem(f"base config {str(parent)!r} not found", key="base.extends",
                                                       file=file, line=line)])
-            raw = deep_merge(_load_raw(parent, str(Path(display).parent / parent.name), source), raw)
+            raw = deep_merge(load_raw(parent, str(Path(display).parent / parent.name), source), raw)
         raw.setdefault("name", spec.get("name") or path.stem)
         return raw, source
     what = "missing" if base is None else f"expected a config file name or an inline config mapping, found {base!r}"
@@ -325,7 +325,7 @@ def load_spec(target, grid_args=(), sets=(), name: str | None = None) -> SweepPl
                                       "a spec with base: and grid: (or random:)", file=display))
         spec = {}
         source = Source(display, path.parent)
-        raw = _load_raw(path, display, source)
+        raw = load_raw(path, display, source)
         raw.setdefault("name", path.stem)
         default_name = f"{path.stem}-sweep"
     sweep_name = name or spec.get("name") or default_name
@@ -442,5 +442,3 @@ def _point_problems(failures, total: int) -> list[Problem]:
         out.append(Problem(f"{message} ({which})", key=key, file=file, line=line))
     return out
 
-
-load_sweep = load_spec  # the same function under the name diagnose.py imports

@@ -21,10 +21,10 @@ from ..config.load import resolved_dict
 from ..errors import ResultError
 from .executors import Task, make_executor
 from ..results.locks import HOST, RunLock, clear_stale, describe, release_mine
-from ..results.store import (DONE_STATUSES, HoldInterrupts, atomic_write_text, clear_leftovers, json_text, read_json, run_dir,
+from ..results.store import (DONE_STATUSES, HoldInterrupts, atomic_write_text, clear_leftovers, csv_table, json_text, read_json, run_dir,
                     run_status, write_failed_run, write_json, write_run)
-from .spec import SweepPlan, load_spec  # noqa: F401  (dlexp.sweeps.sweep.load_spec: the spec loader)
-from ..analysis.tables import columns_of, csv_table, summary_row
+from .spec import SweepPlan
+from ..results.summary import columns_of, summary_row
 from ..config.yamlfile import dump_yaml
 
 

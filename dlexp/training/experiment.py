@@ -14,6 +14,7 @@ from pathlib import Path
 from .. import __version__
 from ..config.load import run_id
 from ..errors import DataError, Problem
+from ..results.summary import AVERAGED
 from .resources import check_memory
 from ..config.schema import Experiment
 
@@ -88,9 +89,6 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
     return RunOutput(summary, aggregate_metrics([o.metrics for _, o in outputs]), None, [], outputs)
 
 
-# Figures averaged over members; each gets a `<key>_std` partner.
-AGG_KEYS = ("train_loss", "val_loss", "test_loss", "train_acc", "val_acc", "test_acc", "train_r2", "val_r2",
-            "test_r2", "gap", "metric_gap", "penalty", "best_epoch", "epochs_run", "epoch_time")
 
 
 def _mean_std(values) -> tuple[float | None, float | None]:
@@ -121,7 +119,7 @@ def aggregate_summaries(summaries: list[dict]) -> dict:
         "wall_time": sum(s["wall_time"] for s in summaries),
         "diverged_epoch": min((s["diverged_epoch"] for s in summaries if s.get("diverged_epoch")), default=None),
     }
-    for key in AGG_KEYS:
+    for key in AVERAGED:
         if key in first:
             out[key], out[f"{key}_std"] = _mean_std(s.get(key) for s in summaries)
     weights = {}
