@@ -44,7 +44,7 @@ def spec_for(folder: Path, runs: int, epochs: int) -> tuple[Path, Path, Path]:
 
 
 def _command(spec: Path, out: Path, jobs: int) -> list[str]:
-    return [sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--out", str(out), "-j", str(jobs), "-q"]
+    return [sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--results", str(out), "-j", str(jobs), "-q"]
 
 
 def timed_cli(*commands: list[str]) -> float:

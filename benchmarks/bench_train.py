@@ -276,7 +276,7 @@ def python_start_time() -> float:
 def first_epoch_time(out: Path, *sets: str) -> float:
     t0 = time.time()
     _, err = run_child([sys.executable, "-c", FIRST_EPOCH_WRAPPER, "run", "configs/quickstart.yaml",
-                        "--out", str(out), "--force", *sets], ROOT)
+                        "--results", str(out), "--force", *sets], ROOT)
     stamp = next(float(line.split()[1]) for line in err.splitlines() if line.startswith("FIRST_EPOCH"))
     return stamp - t0
 
@@ -307,7 +307,7 @@ def p1_peak_rss(tmp: Path) -> tuple[float, float]:
     """(max RSS MB, wall seconds) of `dlexp run` on P1, data generation and result files included."""
     cfg = tmp / "p1.yaml"
     cfg.write_text(P1_CONFIG)
-    out = subprocess.run([sys.executable, "-c", RSS_LAUNCHER, dlexp_exe(), "run", str(cfg), "--out",
+    out = subprocess.run([sys.executable, "-c", RSS_LAUNCHER, dlexp_exe(), "run", str(cfg), "--results",
                           str(tmp / "results"), "--force", "-q"], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout.split()
     return float(out[0]), float(out[1])

@@ -79,8 +79,24 @@ def main():
     """
 
 
-out_option = click.option("--out", "--results", "out", type=click.Path(file_okay=False, path_type=Path),
-                          default=Path("results"), show_default=True, help="Results folder.")
+def results_folder(fn):
+    """--results DIR: the results folder a command reads (and run and sweep write). The same
+    folder given as --out, its spelling before 0.2, still works with a one-line notice: --out now
+    always names what a command writes (plot's and report's file)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, old_out=None, **kwargs):
+        if old_out is not None:
+            echo_err(f"note: --out {old_out} for the results folder is deprecated; use --results {old_out}")
+            kwargs["results"] = old_out
+        return fn(*args, **kwargs)
+
+    folder = click.Path(file_okay=False, path_type=Path)
+    wrapper = click.option("--out", "old_out", type=folder, default=None, hidden=True)(wrapper)
+    return click.option("--results", type=folder, default=Path("results"), show_default=True,
+                        help="Results folder (run ids and sweep names are looked up in it).")(wrapper)
+
+
 set_option = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                           help="Override a config key, e.g. --set model.hidden=[8,8] (value parsed as YAML).")
 
@@ -88,16 +104,16 @@ set_option = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @set_option
-@out_option
+@results_folder
 @click.option("--force", is_flag=True, help="Train again even if an identical completed run exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json on stdout instead of the run folder.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @report_errors
-def run(config, sets, out, force, as_json, quiet):
+def run(config, sets, results, force, as_json, quiet):
     """Train the experiment in CONFIG and write its run folder."""
     from .sweeps.run import run_experiment
 
-    result = run_experiment(config, sets, out, force=force, quiet=quiet, echo=echo_err)
+    result = run_experiment(config, sets, results, force=force, quiet=quiet, echo=echo_err)
     click.echo(result.json_text if as_json else str(result.folder))
     if result.status == "failed":
         sys.exit(EXIT_FAILED)
@@ -129,12 +145,12 @@ def schema():
 @click.option("--retry-failed", is_flag=True, help="Train runs that failed before again.")
 @click.option("--max-crash-retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="Retries of a run whose worker process died (killed, out of memory).")
-@out_option
+@results_folder
 @click.option("--dry-run", is_flag=True, help="Validate and list the points (run_id, status, values); train nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep's result as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @report_errors
-def sweep(spec, grids, sets, name, jobs, executor, address, retry_failed, max_crash_retries, out, dry_run,
+def sweep(spec, grids, sets, name, jobs, executor, address, retry_failed, max_crash_retries, results, dry_run,
           as_json, quiet):
     """Train every point of a grid/random sweep (a spec file, or CONFIG with --grid); resumable."""
     from .sweeps.sweep import dry_run as list_points, run_sweep
@@ -142,9 +158,9 @@ def sweep(spec, grids, sets, name, jobs, executor, address, retry_failed, max_cr
 
     plan = load_spec(spec, grids, sets, name)
     if dry_run:
-        click.echo(list_points(plan, out), nl=False)
+        click.echo(list_points(plan, results), nl=False)
         return
-    result = run_sweep(plan, out, jobs=jobs, executor=executor or ("dask" if address else "local"),
+    result = run_sweep(plan, results, jobs=jobs, executor=executor or ("dask" if address else "local"),
                        address=address, retry_failed=retry_failed, max_crash_retries=max_crash_retries,
                        quiet=quiet, echo=echo_err)
     click.echo(result.json_text if as_json else str(result.folder))
@@ -157,28 +173,24 @@ def sweep(spec, grids, sets, name, jobs, executor, address, retry_failed, max_cr
               show_default=True, help="text: a table for people; markdown, csv, json: for documents and scripts.")
 @click.option("--sort", default=None, metavar="COL", help="Sort by a column; --sort=-COL for descending.")
 @click.option("--columns", default=None, metavar="A,B,…", help="Columns to show, in this order.")
-@out_option
+@results_folder
 @report_errors
-def table(targets, fmt, sort, columns, out):
+def table(targets, fmt, sort, columns, results):
     """Summary table of runs and sweeps: run folders or ids, sweep folders or names."""
     from .analysis.tables import show_table
 
-    show_table(targets, out, fmt, sort, columns)
+    show_table(targets, results, fmt, sort, columns)
 
 
 @main.command(name="ls")
-@out_option
+@results_folder
 @click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
 @report_errors
-def ls_command(out, as_json):
+def ls_command(results, as_json):
     """List the runs (status, epochs, validation figure) and sweeps (points done) in the results folder."""
     from .analysis.tables import show_listing
 
-    show_listing(out, as_json)
-
-
-results_option = click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-                              show_default=True, help="Results folder that run ids and sweep names are looked up in.")
+    show_listing(results, as_json)
 
 
 @main.command()
@@ -193,7 +205,8 @@ results_option = click.option("--results", type=click.Path(file_okay=False, path
               help="Output FILE (default: <run or sweep folder>/<kind>.<format>; results/plots/ for several targets).")
 @click.option("--format", "fmt", type=Choice(["png", "svg", "pdf"]), default=None,
               help="File format (default: from --out's suffix, else png).")
-@results_option
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder (run ids and sweep names are looked up in it).")
 @report_errors
 def plot(targets, kind, metric, out, fmt, results):
     """Draw a figure of runs or sweeps (folders, run ids, sweep names); prints the file written."""
@@ -208,7 +221,8 @@ def plot(targets, kind, metric, out, fmt, results):
               help="Output FILE (default: <run or sweep folder>/report.html).")
 @click.option("--format", "fmt", type=Choice(["png", "svg"]), default="png", show_default=True,
               help="How figures are embedded: base64 PNG, or inline SVG (sharp at any zoom, larger file).")
-@results_option
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder (run ids and sweep names are looked up in it).")
 @report_errors
 def report(targets, out, fmt, results):
     """Write one self-contained report.html (table, figures, configs) for a run or sweep; prints its path."""
@@ -225,14 +239,14 @@ def report(targets, out, fmt, results):
 @click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
               help="Override a rule threshold, e.g. --threshold overfit_gap=0.5 (see dlexp.analysis.diagnose.DEFAULT_THRESHOLDS).")
 @click.option("--no-save", is_flag=True, help="Do not record the diagnosis in summary.json and the sweep's summary.csv.")
-@out_option
+@results_folder
 @report_errors
-def diagnose(targets, as_json, emit, thresholds, no_save, out):
+def diagnose(targets, as_json, emit, thresholds, no_save, results):
     """Label runs (run folders or ids, sweeps) underfitting, overfitting, good_fit, not_converged or diverged,
     with the evidence and ranked remedies."""
     from .analysis.diagnose import diagnose as run_diagnosis, format_text, json_report, pick_for_emit, write_follow_up
 
-    found = run_diagnosis(targets, out, thresholds, save=not no_save)
+    found = run_diagnosis(targets, results, thresholds, save=not no_save)
     click.echo(json_report(found) if as_json else "\n\n".join(format_text(r, d) for r, d in found))
     if emit is not None:
         chosen = pick_for_emit(found)

@@ -36,7 +36,7 @@ def write(tmp_path, text, name="exp.yaml"):
 
 def test_run_writes_the_result_contract(tmp_path):
     cfg = write(tmp_path, TINY)
-    res = invoke("run", cfg, "--out", tmp_path / "res", "-q")
+    res = invoke("run", cfg, "--results", tmp_path / "res", "-q")
     assert res.exit_code == 0, res.output
     folder = Path(res.stdout.strip())
     assert folder.parent == tmp_path / "res" / "runs"
@@ -59,20 +59,20 @@ def test_run_writes_the_result_contract(tmp_path):
 
 def test_same_config_reuses_the_run_unless_forced(tmp_path):
     cfg = write(tmp_path, TINY)
-    first = invoke("run", cfg, "--out", tmp_path, "-q")
+    first = invoke("run", cfg, "--results", tmp_path, "-q")
     mtime = (Path(first.stdout.strip()) / "summary.json").stat().st_mtime_ns
-    again = invoke("run", cfg, "--out", tmp_path, "-q")
+    again = invoke("run", cfg, "--results", tmp_path, "-q")
     assert "reusing completed run" in again.stderr
     assert (Path(again.stdout.strip()) / "summary.json").stat().st_mtime_ns == mtime
-    forced = invoke("run", cfg, "--out", tmp_path, "-q", "--force")
+    forced = invoke("run", cfg, "--results", tmp_path, "-q", "--force")
     assert "reusing" not in forced.stderr
     assert (Path(forced.stdout.strip()) / "summary.json").stat().st_mtime_ns != mtime
 
 
 def test_reproducible_to_the_byte(tmp_path):
     cfg = write(tmp_path, TINY.replace("hidden: [8]", "hidden: [8], dropout: 0.2, norm: batchnorm"))
-    a = Path(invoke("run", cfg, "--out", tmp_path / "a", "-q").stdout.strip())
-    b = Path(invoke("run", cfg, "--out", tmp_path / "b", "-q").stdout.strip())
+    a = Path(invoke("run", cfg, "--results", tmp_path / "a", "-q").stdout.strip())
+    b = Path(invoke("run", cfg, "--results", tmp_path / "b", "-q").stdout.strip())
     assert (a / "model.npz").read_bytes() == (b / "model.npz").read_bytes()
     strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_time")} for r in rows]  # noqa: E731
     assert strip(read_csv(a / "metrics.csv")) == strip(read_csv(b / "metrics.csv"))
@@ -80,7 +80,7 @@ def test_reproducible_to_the_byte(tmp_path):
 
 
 def test_json_output(tmp_path):
-    res = invoke("run", write(tmp_path, TINY), "--out", tmp_path, "-q", "--json")
+    res = invoke("run", write(tmp_path, TINY), "--results", tmp_path, "-q", "--json")
     s = json.loads(res.stdout)
     assert s["status"] == "completed" and s["kind"] == "single"
 
@@ -92,13 +92,13 @@ model: {hidden: [32, 32], activation: tanh}
 optimizer: {name: adam, lr: 0.01}
 train: {epochs: 300, batch_size: 32}
 """)
-    s = json.loads(invoke("run", cfg, "--out", tmp_path, "-q", "--json").stdout)
+    s = json.loads(invoke("run", cfg, "--results", tmp_path, "-q", "--json").stdout)
     assert s["train_acc"] == 1.0
     assert s["val_acc"] > 0.9
 
 
 def test_quickstart_completes(tmp_path):
-    res = invoke("run", ROOT / "configs" / "quickstart.yaml", "--out", tmp_path, "-q", "--json")
+    res = invoke("run", ROOT / "configs" / "quickstart.yaml", "--results", tmp_path, "-q", "--json")
     assert res.exit_code == 0
     s = json.loads(res.stdout)
     assert s["status"] == "completed" and s["val_acc"] > 0.85
@@ -106,7 +106,7 @@ def test_quickstart_completes(tmp_path):
 
 def test_bad_config_exit_2_without_traceback(tmp_path):
     cfg = write(tmp_path, "model:\n  activaton: relu\n")
-    res = invoke("run", cfg, "--out", tmp_path)
+    res = invoke("run", cfg, "--results", tmp_path)
     assert res.exit_code == 2
     assert "model.activaton: unknown key (did you mean 'activation'?)" in res.stderr
     assert "Traceback" not in res.output
@@ -114,12 +114,12 @@ def test_bad_config_exit_2_without_traceback(tmp_path):
 
 def test_bad_data_exit_2(tmp_path):
     cfg = write(tmp_path, "data: {name: csv, path: nowhere.csv, target: y}\n")
-    res = invoke("run", cfg, "--out", tmp_path)
+    res = invoke("run", cfg, "--results", tmp_path)
     assert res.exit_code == 2 and "nowhere.csv" in res.stderr and "Traceback" not in res.output
 
 
 def test_missing_config_file_exit_2(tmp_path):
-    res = invoke("run", tmp_path / "nope.yaml", "--out", tmp_path)
+    res = invoke("run", tmp_path / "nope.yaml", "--results", tmp_path)
     assert res.exit_code == 2 and "nope.yaml: file not found" in res.stderr
 
 
@@ -139,13 +139,13 @@ def test_a_mistyped_option_value_names_the_closest_choice(args, hint):
 
 
 def test_init_from_warm_start_and_shape_mismatch(tmp_path):
-    first = Path(invoke("run", write(tmp_path, TINY), "--out", tmp_path, "-q").stdout.strip())
+    first = Path(invoke("run", write(tmp_path, TINY), "--results", tmp_path, "-q").stdout.strip())
     text = TINY.replace("model: {hidden: [8]}", f"model: {{hidden: [8], init_from: '{first / 'model.npz'}'}}")
     warm = write(tmp_path, text, "warm.yaml")
-    s = json.loads(invoke("run", warm, "--out", tmp_path, "-q", "--json").stdout)
+    s = json.loads(invoke("run", warm, "--results", tmp_path, "-q", "--json").stdout)
     assert s["status"] == "completed"
     bad = write(tmp_path, text.replace("hidden: [8]", "hidden: [9]"), "bad.yaml")
-    res = invoke("run", bad, "--out", tmp_path, "-q")
+    res = invoke("run", bad, "--results", tmp_path, "-q")
     assert res.exit_code == 2
     assert "dense0.W has shape (2, 8), this model needs (2, 9)" in res.stderr
 
@@ -158,3 +158,23 @@ def test_help_imports_no_heavy_modules():
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_results_folder_is_results_everywhere_and_old_out_still_works(tmp_path):
+    """--results DIR is where every command reads (and run/sweep write); --out DIR, the results
+    folder's spelling before 0.2, still works for those commands with a one-line notice."""
+    cfg = write(tmp_path, "name: q\ndata: {name: xor, n_samples: 80}\nmodel: {hidden: [4]}\ntrain: {epochs: 2}\n")
+    new, old = tmp_path / "new", tmp_path / "old"
+    r = invoke("run", cfg, "--results", new, "-q")
+    assert r.exit_code == 0 and "deprecated" not in r.output, r.output
+    r = invoke("run", cfg, "--out", old, "-q")
+    assert r.exit_code == 0, r.output
+    assert f"note: --out {old} for the results folder is deprecated; use --results {old}" in r.output
+    [rid] = [p.name for p in (old / "runs").iterdir() if not p.name.startswith(".")]
+    assert (new / "runs" / rid / "summary.json").is_file()
+    for args in (["table", rid], ["ls"], ["diagnose", rid, "--no-save"]):
+        assert invoke(*args, "--results", new).exit_code == 0, args
+        r = invoke(*args, "--out", new)
+        assert r.exit_code == 0 and "use --results" in r.output, (args, r.output)
+    r = invoke("plot", rid, "--results", new, "--out", tmp_path / "c.png")  # --out: the file written
+    assert r.exit_code == 0 and (tmp_path / "c.png").is_file() and "deprecated" not in r.output, r.output

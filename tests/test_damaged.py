@@ -32,9 +32,9 @@ def pristine(tmp_path_factory):
     (root / "base.yaml").write_text(yaml.safe_dump(BASE))
     (root / "spec.yaml").write_text(yaml.safe_dump({"name": "sw", "base": "base.yaml", "grid": {"seed": [0, 1, 2]}}))
     (root / "repeats.yaml").write_text(yaml.safe_dump({**BASE, "name": "rep", "repeats": 2}))
-    r = invoke("sweep", root / "spec.yaml", "--out", root / "results", "-j", "1", "-q")
+    r = invoke("sweep", root / "spec.yaml", "--results", root / "results", "-j", "1", "-q")
     assert r.exit_code == 0, r.output
-    r = invoke("run", root / "repeats.yaml", "--out", root / "results", "-q")
+    r = invoke("run", root / "repeats.yaml", "--results", root / "results", "-q")
     assert r.exit_code == 0, r.output
     manifest = json.loads((root / "results" / "sweeps" / "sw" / "manifest.json").read_text())
     rids = [p["run_id"] for p in manifest["points"]]
@@ -114,14 +114,14 @@ def test_damaged_run_is_not_done_and_ls_flags_it(lab, name, mode, fn):
     if run_status(run) == "damaged":
         assert name in check_run(run)
     assert all(is_done(out / "results" / "runs" / rid) for rid in rids[1:])
-    r = invoke("ls", "--out", out / "results", "--json")
+    r = invoke("ls", "--results", out / "results", "--json")
     clean_exit(r, 0)
     rows = {row["run_id"]: row for row in json.loads(r.stdout)["runs"]}
     assert rows[rids[0]]["status"] == "damaged" and rows[rids[0]]["problem"]
     assert [rows[rid]["status"] for rid in rids[1:]] == ["completed", "completed"]
     sweep = json.loads(r.stdout)["sweeps"][0]
     assert sweep["damaged"] == 1 and sweep["done"] == 2
-    r = invoke("ls", "--out", out / "results")  # the table for people shows it too
+    r = invoke("ls", "--results", out / "results")  # the table for people shows it too
     clean_exit(r, 0)
     assert "damaged" in r.stdout
 
@@ -130,7 +130,7 @@ def test_damaged_run_is_not_done_and_ls_flags_it(lab, name, mode, fn):
 def test_table_and_diagnose_skip_a_damaged_run_with_a_warning(lab, name, mode, fn):
     out, rids, _ = lab
     damage(out / "results" / "runs" / rids[0], name, fn)
-    r = invoke("table", "sw", "--out", out / "results", "--format", "json")
+    r = invoke("table", "sw", "--results", out / "results", "--format", "json")
     clean_exit(r, 0)
     assert [row["run_id"] for row in json.loads(r.stdout)] == rids[1:]
     assert f"warning: skipping {rids[0]}" in r.stderr
@@ -140,7 +140,7 @@ def test_table_and_diagnose_skip_a_damaged_run_with_a_warning(lab, name, mode, f
     assert f"warning: skipping {rids[0]}" in r.stderr
     # nothing left: the damaged run alone
     target = out / "results" / "runs" / rids[0]
-    for args in (("table", target, "--out", out / "results"), ("diagnose", target, "--no-save"),
+    for args in (("table", target, "--results", out / "results"), ("diagnose", target, "--no-save"),
                  ("plot", target, "--out", out / "alone.png"), ("report", target, "--out", out / "alone.html")):
         r = invoke(*args)
         clean_exit(r, 2)
@@ -177,11 +177,11 @@ def test_run_trains_a_damaged_run_again(lab, name):
     config = out / "again.yaml"
     shutil.copy(run / "config.yaml", config)  # the resolved config: the same run id
     damage(run, name, DAMAGES["half"])
-    r = invoke("run", config, "--out", out / "results", "-q")
+    r = invoke("run", config, "--results", out / "results", "-q")
     clean_exit(r, 0)
     assert Path(r.stdout.strip()) == run and "reusing" not in r.stderr
     assert check_run(run) is None
-    r = invoke("run", config, "--out", out / "results", "-q")
+    r = invoke("run", config, "--results", out / "results", "-q")
     assert "reusing completed run" in r.stderr
 
 
@@ -192,12 +192,12 @@ def test_sweep_resume_trains_a_damaged_run_again(lab, name, mode):
     results = out / "results"
     before = {rid: (results / "runs" / rid / "summary.json").stat().st_mtime_ns for rid in rids[1:]}
     damage(results / "runs" / rids[0], name, DAMAGES[mode])
-    r = invoke("sweep", out / "spec.yaml", "--out", results, "-j", "1", "-q")
+    r = invoke("sweep", out / "spec.yaml", "--results", results, "-j", "1", "-q")
     clean_exit(r, 0)
     assert "2 of 3 runs already done; training 1" in r.stderr, r.stderr
     assert all(check_run(results / "runs" / rid) is None for rid in rids)
     assert {rid: (results / "runs" / rid / "summary.json").stat().st_mtime_ns for rid in rids[1:]} == before
-    rows = json.loads(invoke("table", "sw", "--out", results, "--format", "json").stdout)
+    rows = json.loads(invoke("table", "sw", "--results", results, "--format", "json").stdout)
     assert [row["run_id"] for row in rows] == rids and {row["status"] for row in rows} == {"completed"}
 
 
@@ -208,10 +208,10 @@ def test_a_damaged_member_makes_its_run_damaged(lab, member_file):
     members = json.loads((run / "summary.json").read_text())["members"]
     damage(run / "members" / members[1], member_file, DAMAGES["half"])
     assert not is_done(run) and member_file in check_run(run)
-    r = invoke("table", rep, "--out", out / "results")
+    r = invoke("table", rep, "--results", out / "results")
     clean_exit(r, 2)
     assert f"warning: skipping {rep}" in r.stderr
-    r = invoke("run", out / "repeats.yaml", "--out", out / "results", "-q")
+    r = invoke("run", out / "repeats.yaml", "--results", out / "results", "-q")
     clean_exit(r, 0)
     assert "reusing" not in r.stderr and check_run(run) is None
 
@@ -232,18 +232,18 @@ def test_damaged_manifest(lab, mode):
         _json_patch(points=7)(manifest)
     else:
         DAMAGES[mode](manifest)
-    r = invoke("ls", "--out", out / "results", "--json")
+    r = invoke("ls", "--results", out / "results", "--json")
     clean_exit(r, 0)
     sweeps = json.loads(r.stdout)["sweeps"]
     assert sweeps[0]["name"] == "sw" and sweeps[0]["problem"]
-    for args in (("table", "sw", "--out", out / "results"),
+    for args in (("table", "sw", "--results", out / "results"),
                  ("plot", "sw", "--results", out / "results", "--out", out / "x.png"),
                  ("diagnose", "sw", "--results", out / "results", "--no-save"),
                  ("report", "sw", "--results", out / "results", "--out", out / "x.html")):
         r = invoke(*args)
         clean_exit(r, 2)
         assert all(line.startswith(("error: ", "warning: ")) for line in r.stderr.splitlines() if line.strip())
-    r = invoke("sweep", out / "spec.yaml", "--out", out / "results", "-j", "1", "-q")  # resume rewrites it
+    r = invoke("sweep", out / "spec.yaml", "--results", out / "results", "-j", "1", "-q")  # resume rewrites it
     clean_exit(r, 0)
     assert "3 of 3 runs already done" in r.stderr
     assert json.loads(manifest.read_text())["points"][0]["run_id"] == rids[0]

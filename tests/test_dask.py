@@ -44,7 +44,7 @@ def rows(out: Path) -> list[dict]:
 
 def test_without_dask_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed → ImportError
-    r = sweep(spec_file(tmp_path), "--executor", "dask", "--address", "tcp://127.0.0.1:1", "--out", tmp_path / "r")
+    r = sweep(spec_file(tmp_path), "--executor", "dask", "--address", "tcp://127.0.0.1:1", "--results", tmp_path / "r")
     assert r.exit_code == 2
     assert "pip install -e '.[dask]'" in r.output
 
@@ -52,21 +52,21 @@ def test_without_dask_a_clear_message(tmp_path, monkeypatch):
 def test_dask_needs_an_address(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
-    r = sweep(spec_file(tmp_path), "--executor", "dask", "--out", tmp_path / "r")
+    r = sweep(spec_file(tmp_path), "--executor", "dask", "--results", tmp_path / "r")
     assert r.exit_code == 2 and "--address tcp://HOST:PORT" in r.output
 
 
 def test_same_summary_with_jobs_1_jobs_2_and_dask(tmp_path):
     distributed = pytest.importorskip("distributed")
     spec = spec_file(tmp_path)
-    assert sweep(spec, "--out", tmp_path / "one", "-j", "1").exit_code == 0
-    assert sweep(spec, "--out", tmp_path / "two", "-j", "2").exit_code == 0
+    assert sweep(spec, "--results", tmp_path / "one", "-j", "1").exit_code == 0
+    assert sweep(spec, "--results", tmp_path / "two", "-j", "2").exit_code == 0
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   host="127.0.0.1") as cluster:
-        r = sweep(spec, "--out", tmp_path / "dask", "--executor", "dask", "--address", cluster.scheduler_address)
+        r = sweep(spec, "--results", tmp_path / "dask", "--executor", "dask", "--address", cluster.scheduler_address)
         assert r.exit_code == 0, r.output
         # the driver wrote everything; a rerun finds it done
-        r = sweep(spec, "--out", tmp_path / "dask", "--address", cluster.scheduler_address)
+        r = sweep(spec, "--results", tmp_path / "dask", "--address", cluster.scheduler_address)
         assert "4 of 4 runs already done; training 0" in r.output
     assert len(rows(tmp_path / "one")) == 4
     assert rows(tmp_path / "one") == rows(tmp_path / "two") == rows(tmp_path / "dask")
@@ -102,7 +102,7 @@ def test_on_real_scheduler_and_worker_processes(tmp_path):
         spec = spec_file(tmp_path)
         # the address from the environment, as a cluster job script would set it
         result = subprocess.run([sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--executor", "dask",
-                                 "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120,
+                                 "--results", str(tmp_path / "r")], capture_output=True, text=True, timeout=120,
                                 env={**env, "DASK_SCHEDULER_ADDRESS": address})
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == str(tmp_path / "r" / "sweeps" / "det")

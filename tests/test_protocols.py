@@ -213,6 +213,6 @@ def test_diverged_run_is_exit_0(tmp_path):
     p = tmp_path / "d.yaml"
     p.write_text("data: {name: moons, n_samples: 100}\nmodel: {hidden: [8]}\noptimizer: {name: sgd, lr: 1000}\n"
                  "train: {epochs: 5}\n")
-    res = CliRunner().invoke(main, ["run", str(p), "--out", str(tmp_path), "-q", "--json"])
+    res = CliRunner().invoke(main, ["run", str(p), "--results", str(tmp_path), "-q", "--json"])
     assert res.exit_code == 0
     assert json.loads(res.stdout)["status"] == "diverged"

@@ -38,7 +38,7 @@ def test_python_tag_in_a_config_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump(TINY) + f"seed: {python_tag(marker)}\n")
-    r = invoke("run", cfg, "--out", tmp_path / "out")
+    r = invoke("run", cfg, "--results", tmp_path / "out")
     clean_exit(r, 2)
     assert r.stderr.startswith(f"error: {cfg}:") and "python/object" in r.stderr and "refused" in r.stderr
     assert not marker.exists()
@@ -48,11 +48,11 @@ def test_python_tag_in_an_extended_base_a_sweep_spec_and_set_is_refused(tmp_path
     marker = tmp_path / "pwned"
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY) + f"seed: {python_tag(marker)}\n")
     (tmp_path / "child.yaml").write_text("extends: base.yaml\n")
-    clean_exit(invoke("run", tmp_path / "child.yaml", "--out", tmp_path / "out"), 2)
+    clean_exit(invoke("run", tmp_path / "child.yaml", "--results", tmp_path / "out"), 2)
     (tmp_path / "spec.yaml").write_text(f"name: s\nbase: child.yaml\ngrid: {{seed: [{python_tag(marker)}]}}\n")
-    clean_exit(invoke("sweep", tmp_path / "spec.yaml", "--out", tmp_path / "out"), 2)
+    clean_exit(invoke("sweep", tmp_path / "spec.yaml", "--results", tmp_path / "out"), 2)
     (tmp_path / "ok.yaml").write_text(yaml.safe_dump(TINY))
-    r = invoke("run", tmp_path / "ok.yaml", "--out", tmp_path / "out", "--set", f"seed={python_tag(marker)}")
+    r = invoke("run", tmp_path / "ok.yaml", "--results", tmp_path / "out", "--set", f"seed={python_tag(marker)}")
     clean_exit(r, 2)
     assert r.stderr.startswith("error: --set: seed: cannot parse value")
     assert not marker.exists() and not (tmp_path / "out" / "runs").exists()
@@ -62,14 +62,14 @@ def test_python_tag_in_a_result_config_makes_the_run_damaged(tmp_path):
     marker = tmp_path / "pwned"
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
-    r = invoke("run", cfg, "--out", tmp_path / "out", "-q")
+    r = invoke("run", cfg, "--results", tmp_path / "out", "-q")
     run = Path(r.stdout.strip())
     (run / "config.yaml").write_text(f"seed: {python_tag(marker)}\n" + (run / "config.yaml").read_text())
     assert not is_done(run) and "config.yaml" in check_run(run)
     for args in (("table", run), ("diagnose", run, "--no-save"), ("plot", run, "--out", tmp_path / "p.png"),
                  ("report", run, "--out", tmp_path / "r.html")):
         clean_exit(invoke(*args), 2)
-    clean_exit(invoke("ls", "--out", tmp_path / "out"), 0)
+    clean_exit(invoke("ls", "--results", tmp_path / "out"), 0)
     assert not marker.exists()
 
 
@@ -132,23 +132,23 @@ def test_a_pickled_model_npz_is_damaged_and_never_unpickled(tmp_path):
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
     out = tmp_path / "out"
-    run = Path(invoke("run", cfg, "--out", out, "-q").stdout.strip())
+    run = Path(invoke("run", cfg, "--results", out, "-q").stdout.strip())
     with np.load(run / "model.npz", allow_pickle=False) as z:
         base = dict(z)
     pickled_npz(run / "model.npz", marker, base)
     assert not is_done(run) and "model.npz" in check_run(run)
-    listing = json.loads(invoke("ls", "--out", out, "--json").stdout)
+    listing = json.loads(invoke("ls", "--results", out, "--json").stdout)
     assert listing["runs"][0]["status"] == "damaged"
     for args in (("plot", run, "--kind", "weights", "--out", tmp_path / "w.png"), ("diagnose", run, "--no-save"),
                  ("report", run, "--out", tmp_path / "r.html"), ("table", run)):
         clean_exit(invoke(*args), 2)
-    r = invoke("run", cfg, "--out", out, "-q")  # trained again, not reused
+    r = invoke("run", cfg, "--results", out, "-q")  # trained again, not reused
     clean_exit(r, 0)
     assert "reusing" not in r.stderr and check_run(run) is None
     assert not marker.exists()
     # the same file given as a warm start is refused
     pickled_npz(tmp_path / "warm.npz", marker, base)
-    r = invoke("run", cfg, "--out", out, "--set", f"model.init_from={tmp_path / 'warm.npz'}")
+    r = invoke("run", cfg, "--results", out, "--set", f"model.init_from={tmp_path / 'warm.npz'}")
     clean_exit(r, 2)
     assert "warm.npz" in r.stderr and not marker.exists()
 
@@ -156,7 +156,7 @@ def test_a_pickled_model_npz_is_damaged_and_never_unpickled(tmp_path):
 def test_result_npz_files_hold_no_pickles(tmp_path):
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump({**TINY, "model": {"hidden": [4, 4], "norm": "batchnorm"}}))
-    run = Path(invoke("run", cfg, "--out", tmp_path / "out", "-q").stdout.strip())
+    run = Path(invoke("run", cfg, "--results", tmp_path / "out", "-q").stdout.strip())
     with zipfile.ZipFile(run / "model.npz") as zf:
         for name in zf.namelist():
             assert name.endswith(".npy"), name
@@ -178,7 +178,7 @@ def test_paths_resolve_relative_to_the_config_file(tmp_path, monkeypatch):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # neither the config's folder nor the data's
-    r = invoke("run", lab / "exp.yaml", "--out", tmp_path / "out", "-q")
+    r = invoke("run", lab / "exp.yaml", "--results", tmp_path / "out", "-q")
     clean_exit(r, 0)
     run = Path(r.stdout.strip())
     assert yaml.safe_load((run / "config.yaml").read_text())["data"]["path"] == str(lab / "data" / "points.csv")
@@ -186,11 +186,11 @@ def test_paths_resolve_relative_to_the_config_file(tmp_path, monkeypatch):
     (lab / "nested").mkdir()
     shutil.copy(run / "model.npz", lab / "nested" / "start.npz")
     (lab / "nested" / "warm.yaml").write_text("extends: ../base.yaml\nmodel: {init_from: start.npz}\n")
-    clean_exit(invoke("run", lab / "nested" / "warm.yaml", "--out", tmp_path / "out", "-q"), 0)
+    clean_exit(invoke("run", lab / "nested" / "warm.yaml", "--results", tmp_path / "out", "-q"), 0)
     # a sweep spec in a third folder: its base's paths stay relative to the base
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "spec.yaml").write_text("name: rel\nbase: ../lab/exp.yaml\ngrid: {seed: [0, 1]}\n")
-    r = invoke("sweep", tmp_path / "specs" / "spec.yaml", "--out", tmp_path / "out", "-j", "1", "-q")
+    r = invoke("sweep", tmp_path / "specs" / "spec.yaml", "--results", tmp_path / "out", "-j", "1", "-q")
     clean_exit(r, 0)
     assert not list(elsewhere.iterdir())  # nothing written in the working folder
 
@@ -208,7 +208,7 @@ def test_run_names_never_become_paths(tmp_path, name):
     cfg = work / "exp.yaml"
     cfg.write_text(yaml.safe_dump({**TINY, "name": name}))
     before = tree(tmp_path)
-    r = invoke("run", cfg, "--out", work / "out", "-q")
+    r = invoke("run", cfg, "--results", work / "out", "-q")
     clean_exit(r, 0)
     run = Path(r.stdout.strip())
     assert run.parent == work / "out" / "runs" and len(run.name) == 12 and int(run.name, 16) >= 0
@@ -226,7 +226,7 @@ def test_sweep_names_cannot_escape_out(tmp_path, name, where):
     (work / "spec.yaml").write_text(yaml.safe_dump(spec))
     before = tree(tmp_path)
     extra = ["--name", name] if where == "--name" else []
-    r = invoke("sweep", work / "spec.yaml", "--out", work / "out", "-j", "1", "-q", *extra)
+    r = invoke("sweep", work / "spec.yaml", "--results", work / "out", "-j", "1", "-q", *extra)
     clean_exit(r, 2)
     assert r.stderr.startswith("error: ") and "name: " in r.stderr and "cannot name a folder" in r.stderr
     assert tree(tmp_path) == before  # nothing trained, nothing written anywhere
@@ -238,8 +238,8 @@ def test_a_manifest_cannot_send_readers_outside_out(tmp_path):
     work.mkdir()
     cfg = work / "exp.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
-    victim = Path(invoke("run", cfg, "--out", tmp_path / "elsewhere", "-q").stdout.strip())
-    good = Path(invoke("run", cfg, "--out", work / "out", "-q", "--set", "seed=1").stdout.strip())
+    victim = Path(invoke("run", cfg, "--results", tmp_path / "elsewhere", "-q").stdout.strip())
+    good = Path(invoke("run", cfg, "--results", work / "out", "-q", "--set", "seed=1").stdout.strip())
     sweep = work / "out" / "sweeps" / "sw"
     sweep.mkdir(parents=True)
     escape = os.path.relpath(victim, work / "out" / "runs")
@@ -259,7 +259,7 @@ def test_default_plot_and_report_files_stay_in_the_results_folder(tmp_path):
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
     out = tmp_path / "w" / "out"
-    runs = [Path(invoke("run", cfg, "--out", out, "-q", "--set", f"seed={s}").stdout.strip()) for s in (0, 1)]
+    runs = [Path(invoke("run", cfg, "--results", out, "-q", "--set", f"seed={s}").stdout.strip()) for s in (0, 1)]
     for run in runs:
         summary = json.loads((run / "summary.json").read_text())
         summary["run_id"] = "../../../../evil"

@@ -121,7 +121,7 @@ def test_a_quiet_run_loads_neither_rich_nor_matplotlib(tmp_path):
     code = f"""
         import sys
         from dlexp.cli import main
-        sys.argv = ["dlexp", "run", {str(config)!r}, "--out", {str(tmp_path / "results")!r}, "-q"]
+        sys.argv = ["dlexp", "run", {str(config)!r}, "--results", {str(tmp_path / "results")!r}, "-q"]
         try:
             main()
         except SystemExit as exit:

@@ -30,16 +30,16 @@ def results(tmp_path_factory):
     (folder / "spec.yaml").write_text(yaml.safe_dump({"name": "width", "base": "base.yaml",
                                                       "grid": {"model.hidden": [[2], [16], [4, 4]]}}))
     out = folder / "results"
-    r = invoke("sweep", folder / "spec.yaml", "--out", out, "-j", "1")
+    r = invoke("sweep", folder / "spec.yaml", "--results", out, "-j", "1")
     assert r.exit_code == 0, r.output
-    r = invoke("run", folder / "base.yaml", "--out", out, "-q")
+    r = invoke("run", folder / "base.yaml", "--results", out, "-q")
     assert r.exit_code == 0, r.output
     return out, r.stdout.strip()
 
 
 def test_csv_has_every_column_and_json_text_for_lists(results):
     out, _ = results
-    r = invoke("table", "width", "--out", out, "--format", "csv")
+    r = invoke("table", "width", "--results", out, "--format", "csv")
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert [row["model.hidden"] for row in rows] == ["[2]", "[16]", "[4, 4]"]
@@ -49,17 +49,17 @@ def test_csv_has_every_column_and_json_text_for_lists(results):
 
 def test_json_and_sort(results):
     out, _ = results
-    r = invoke("table", out / "sweeps" / "width", "--out", out, "--format", "json", "--sort", "n_params")
+    r = invoke("table", out / "sweeps" / "width", "--results", out, "--format", "json", "--sort", "n_params")
     rows = json.loads(r.stdout)
     assert [row["n_params"] for row in rows] == sorted(row["n_params"] for row in rows)
     assert rows[0]["model.hidden"] == [2]
-    r = invoke("table", "width", "--out", out, "--format", "json", "--sort=-n_params")
+    r = invoke("table", "width", "--results", out, "--format", "json", "--sort=-n_params")
     assert [row["model.hidden"] for row in json.loads(r.stdout)][0] == [16]
 
 
 def test_markdown_and_columns(results):
     out, _ = results
-    r = invoke("table", "width", "--out", out, "--format", "markdown", "--columns", "model.hidden,val_acc")
+    r = invoke("table", "width", "--results", out, "--format", "markdown", "--columns", "model.hidden,val_acc")
     lines = r.stdout.splitlines()
     assert lines[0] == "| model.hidden | val_acc |"
     assert lines[1] == "| --- | ---: |"
@@ -69,10 +69,10 @@ def test_markdown_and_columns(results):
 def test_text_table_of_runs_by_folder_and_id(results):
     out, run_folder = results
     rid = run_folder.rsplit("/", 1)[-1]
-    r = invoke("table", run_folder, rid, "--out", out)
+    r = invoke("table", run_folder, rid, "--results", out)
     assert r.exit_code == 0, r.output
     assert r.stdout.count(rid) == 2 and "tiny" in r.stdout and "completed" in r.stdout
-    r = invoke("table", "width", "--out", out)
+    r = invoke("table", "width", "--results", out)
     assert "model.hidden" in r.stdout and "[4, 4]" in r.stdout
     assert not any(line != line.rstrip() for line in r.stdout.splitlines())
 
@@ -83,13 +83,13 @@ def test_text_table_of_runs_by_folder_and_id(results):
 ])
 def test_unknown_column_exits_2_with_did_you_mean(results, args, message):
     out, _ = results
-    r = invoke("table", "width", "--out", out, *args)
+    r = invoke("table", "width", "--results", out, *args)
     assert r.exit_code == 2 and message in r.output
 
 
 def test_unknown_target_exits_2(results):
     out, _ = results
-    r = invoke("table", "nothing-here", "--out", out)
+    r = invoke("table", "nothing-here", "--results", out)
     assert r.exit_code == 2 and "not a run folder" in r.output and "did you mean" not in r.output
 
 
@@ -98,7 +98,7 @@ def test_unknown_target_exits_2(results):
 def test_a_near_miss_target_gets_the_closest_name(results, target, hint):
     out, _ = results
     target = target if "/" not in target else out / target
-    r = invoke("table", target, "--out", out)
+    r = invoke("table", target, "--results", out)
     assert r.exit_code == 2 and "(did you mean " in r.output and hint in r.output, r.output
 
 
@@ -107,7 +107,7 @@ def test_every_reader_takes_the_results_folder_as_out_or_results(results):
     use --out for the file they write, so every command that reads results also takes --results."""
     out, _ = results
     for args in (["table", "width"], ["ls"], ["diagnose", "width", "--no-save"]):
-        for flag in ("--out", "--results"):
+        for flag in ("--results", "--results"):
             r = invoke(*args, flag, out)
             assert r.exit_code == 0, (args, flag, r.output)
 
@@ -134,10 +134,10 @@ def test_ls_lists_runs_and_sweeps_and_flags_damaged(results, tmp_path):
     runs = sorted(p for p in (copy / "runs").iterdir() if not p.name.startswith("."))
     (runs[0] / "summary.json").write_text("{not json")
     (runs[1] / "summary.json").unlink()
-    r = invoke("ls", "--out", copy)
+    r = invoke("ls", "--results", copy)
     assert r.exit_code == 0, r.output
     assert r.stdout.count("damaged") >= 2 and "completed" in r.stdout and "width" in r.stdout
-    r = invoke("ls", "--out", copy, "--json")
+    r = invoke("ls", "--results", copy, "--json")
     listing = json.loads(r.stdout)
     status = {row["run_id"]: row["status"] for row in listing["runs"]}
     assert status[runs[0].name] == "damaged" and status[runs[1].name] == "damaged"
@@ -145,10 +145,10 @@ def test_ls_lists_runs_and_sweeps_and_flags_damaged(results, tmp_path):
     (sweep,) = listing["sweeps"]
     assert sweep["name"] == "width" and sweep["runs"] == 3 and sweep["done"] + sweep["damaged"] == 3
     # the table of a sweep with a damaged run skips it with a warning, no crash
-    r = invoke("table", "width", "--out", copy, "--format", "csv")
+    r = invoke("table", "width", "--results", copy, "--format", "csv")
     assert r.exit_code == 0
 
 
 def test_ls_of_an_empty_folder(tmp_path):
-    r = invoke("ls", "--out", tmp_path / "nothing")
+    r = invoke("ls", "--results", tmp_path / "nothing")
     assert r.exit_code == 0 and "no runs or sweeps" in r.output

@@ -178,7 +178,7 @@ def test_cli_run_lands_on_torchs_weights(name, tmp_path):
 
     from dlexp.cli import main
 
-    result = CliRunner().invoke(main, ["run", str(DATA / f"{name}.yaml"), "--out",
+    result = CliRunner().invoke(main, ["run", str(DATA / f"{name}.yaml"), "--results",
                                        str(tmp_path), "-q"])
     assert result.exit_code == 0, result.output
     folder = Path(result.stdout.strip().splitlines()[-1])
