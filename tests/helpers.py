@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -30,3 +33,35 @@ def clean_exit(r, code: int) -> None:
     assert "Traceback" not in r.output, r.output
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
     assert r.exit_code == code, r.output
+
+
+# A run lock held by a real second process: it takes the lock, says so, and waits for a line on
+# stdin before letting go, so a test synchronises on what it printed, never on time.
+HOLDER = """
+import sys
+from dlexp.results.locks import RunLock
+lock = RunLock(sys.argv[1], sys.argv[2])
+print("held" if lock.try_acquire() else "busy", flush=True)
+sys.stdin.readline()
+lock.release()
+print("released", flush=True)
+"""
+
+
+class Holder:
+    """Another process that holds the lock on `rid` until told to let go (or is killed)."""
+
+    def __init__(self, results, rid):
+        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(results), rid], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.said = self.proc.stdout.readline().strip()
+
+    def release(self):
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "released"
+        self.proc.wait()
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()

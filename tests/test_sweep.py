@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from dlexp.cli import main
 from dlexp.errors import ConfigError
+from helpers import Holder
 from dlexp.sweeps.spec import _random_axes, load_spec, parse_grid_args, random_samples, split_top_level
 
 BASE = {"name": "tiny", "data": {"name": "moons", "n_samples": 120, "noise": 0.25},
@@ -359,21 +360,25 @@ def test_stale_lock_is_taken_over(tmp_path):
 
 
 def test_stale_lock_on_a_finished_run_is_cleared(tmp_path):
-    """A process killed between publishing a run and releasing its lock leaves a lock on a done
-    run; the next sweep clears it, but keeps a lock that a live process holds."""
+    """A process killed between publishing a run and releasing its lock leaves a lock file on a
+    done run; the next sweep clears it, but keeps a lock that a live process holds."""
     from dlexp.results.locks import HOST
 
     spec = write_spec(tmp_path, {"name": "leftover", "grid": {"model.hidden": [[4]]}})
     out = tmp_path / "results"
-    assert sweep(spec, "--out", out, "-j", "1").exit_code == 0
+    assert sweep(spec, "--results", out, "-j", "1").exit_code == 0
     rid = load_spec(spec).points[0].rid
     locks = out / "runs" / ".locks"
     stale, live = locks / f"{rid}.lock", locks / "0123456789ab.lock"
     stale.write_text(json.dumps({"pid": dead_pid(), "host": HOST, "started": time.time() - 5}))
-    live.write_text(json.dumps({"pid": os.getpid(), "host": HOST, "started": time.time()}))
-    r = sweep(spec, "--out", out, "-j", "1")
-    assert r.exit_code == 0 and "1 of 1 runs already done" in r.output
-    assert not stale.exists() and live.exists()
+    holder = Holder(out, "0123456789ab")
+    try:
+        assert holder.said == "held"
+        r = sweep(spec, "--results", out, "-j", "1")
+        assert r.exit_code == 0 and "1 of 1 runs already done" in r.output
+        assert not stale.exists() and live.exists()
+    finally:
+        holder.release()
 
 
 def test_a_run_left_moved_aside_by_a_killed_process_is_put_back(tmp_path):
@@ -394,61 +399,72 @@ def test_a_run_left_moved_aside_by_a_killed_process_is_put_back(tmp_path):
     assert sorted(p.name for p in runs.iterdir()) == [".locks", rid]
 
 
-def test_live_lock_is_respected_and_its_result_read(tmp_path):
-    """A run locked by a live process is not trained: the sweep waits, then takes its result."""
+def test_live_lock_is_respected_and_its_result_read(tmp_path, monkeypatch):
+    """A run locked by a live process is not trained: the sweep waits, then takes its result.
+
+    The other process publishes the run and lets go of its lock at the moment the sweep says it
+    waits (from the sweep's own call that names the holder): a fixed point, not a time."""
+    import dlexp.sweeps.sweep as sweep_module
     from dlexp.config.load import resolved_dict
     from dlexp.config.yamlfile import dump_yaml
     from dlexp.training.experiment import execute
-    from dlexp.results.locks import HOST
     from dlexp.results.store import write_run
 
     spec = write_spec(tmp_path, {"name": "live", "grid": {"model.hidden": [[4], [8]]}})
     point = load_spec(spec).points[1]
     out = tmp_path / "results"
-    lock = out / "runs" / ".locks" / f"{point.rid}.lock"
-    lock.parent.mkdir(parents=True)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = Holder(out, point.rid)
+    assert holder.said == "held"
+    real_describe, waited = sweep_module.describe, []
+
+    def the_other_process_finishes(info):
+        waited.append(info)
+        output = execute(point.exp)
+        output.summary["name"] = "trained elsewhere"
+        write_run(out, point.rid, output, dump_yaml(resolved_dict(point.exp)))
+        holder.release()
+        return real_describe(info)
+
+    monkeypatch.setattr(sweep_module, "describe", the_other_process_finishes)
     try:
-        lock.write_text(json.dumps({"pid": other.pid, "host": HOST, "started": time.time()}))
-
-        def the_other_process():
-            time.sleep(1.5)
-            output = execute(point.exp)
-            output.summary["name"] = "trained elsewhere"
-            write_run(out, point.rid, output, dump_yaml(resolved_dict(point.exp)))
-            lock.unlink()
-
-        helper = threading.Thread(target=the_other_process)
-        helper.start()
-        r = sweep(spec, "--out", out, "-j", "1")
-        helper.join()
+        r = sweep(spec, "--results", out, "-j", "1")
     finally:
-        other.kill()
-        other.wait()
+        holder.proc.kill()
     assert r.exit_code == 0, r.output
-    assert "waiting for 1 run(s) that pid" in r.output
+    assert waited and waited[0]["pid"] == holder.proc.pid
+    assert f"waiting for 1 run(s) that pid {holder.proc.pid}" in r.output
     summary = json.loads((out / "runs" / point.rid / "summary.json").read_text())
     assert summary["name"] == "trained elsewhere"
     assert [row["status"] for row in summary_rows(out, "live")] == ["completed", "completed"]
 
 
-def test_dlexp_run_waits_for_a_live_lock(tmp_path):
+def test_dlexp_run_waits_for_a_live_lock(tmp_path, monkeypatch):
+    """`dlexp run` of a run another process holds waits for it (the holder lets go when told that
+    the run waits), then trains it itself, and leaves no lock behind."""
+    import dlexp.sweeps.run as run_module
     from dlexp.config.load import load_config, run_id
-    from dlexp.results.locks import HOST
 
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump(BASE))
     out = tmp_path / "results"
-    lock = out / "runs" / ".locks" / f"{run_id(load_config(cfg))}.lock"
-    lock.parent.mkdir(parents=True)
-    lock.write_text(json.dumps({"pid": os.getpid(), "host": HOST, "started": time.time()}))
-    threading.Timer(1.0, lock.unlink).start()
-    t0 = time.monotonic()
-    r = CliRunner().invoke(main, ["run", str(cfg), "--out", str(out), "-q"])
+    rid = run_id(load_config(cfg))
+    holder = Holder(out, rid)
+    assert holder.said == "held"
+    real_describe = run_module.describe
+
+    def let_go(info):
+        holder.release()
+        return real_describe(info)
+
+    monkeypatch.setattr(run_module, "describe", let_go)
+    try:
+        r = CliRunner().invoke(main, ["run", str(cfg), "--results", str(out), "-q"])
+    finally:
+        holder.proc.kill()
     assert r.exit_code == 0, r.output
-    assert time.monotonic() - t0 >= 1.0
-    assert "waiting for pid" in r.output
-    assert not lock.exists()
+    assert f"waiting for pid {holder.proc.pid}" in r.output and "reusing" not in r.output
+    assert (out / "runs" / rid / "summary.json").is_file()
+    assert not list((out / "runs" / ".locks").iterdir())
 
 
 def test_dry_run_json_name_and_set(tmp_path):

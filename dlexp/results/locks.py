@@ -1,14 +1,22 @@
-"""One lock file per run, so two dlexp processes never train the same run at the same time.
+"""One lock per run, so two dlexp processes never train the same run at the same time.
 
-`<out>/runs/.locks/<run_id>.lock` is created with O_CREAT|O_EXCL (exactly one creator wins) and
-holds the owner's pid, hostname and start time as JSON. A lock whose owner is gone — a pid that
-is no longer alive on this host, or alive but started after the lock was taken (a reused pid) —
-is stale and is taken over. Locks from other hosts are always respected: their pids cannot be
-checked from here.
+`<results>/runs/.locks/<run_id>.lock` is locked with flock(2): the kernel holds the lock for the
+open file and drops it when its process ends however it ends (SIGKILL, power loss), so a lock
+is never stale while its file is locked, and a file nobody has locked is free to take. The file
+holds its owner's pid, host and start time as JSON, only to tell a waiting user who holds it.
+
+The holder removes the file while it still holds the lock, then closes it. Whoever opened the
+old file in the meantime finds, once it holds that file's lock, that the path now names another
+file or none, and tries again: so two processes can never both believe they hold one run.
+
+On a shared network filesystem the lock holds across machines when the mount supports locks
+(NFSv4, or NFSv3 with lockd): Linux maps flock onto the server's byte-range locks, and the
+server drops the lock of a machine that dies when that machine's lease expires.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -16,13 +24,12 @@ import time
 from pathlib import Path
 
 HOST = socket.gethostname()
-# A lock file that is still empty (its creator is between open() and write()) or a takeover
-# guard is only presumed abandoned after this many seconds.
-GRACE_SECONDS = 10.0
+_HELD: dict[int, Path] = {}  # open fd → lock path, for every lock this process holds
 
 
-def lock_path(out: Path, rid: str) -> Path:
-    return Path(out) / "runs" / ".locks" / f"{rid}.lock"
+def lock_path(results: Path, rid: str) -> Path:
+    # absolute: a lock is found again however the results folder was spelt
+    return Path(os.path.abspath(results)) / "runs" / ".locks" / f"{rid}.lock"
 
 
 def read_holder(path: Path) -> dict | None:
@@ -40,107 +47,86 @@ def read_holder(path: Path) -> dict | None:
     return info if isinstance(info, dict) else {}
 
 
-def _boot_time() -> float | None:
-    try:
-        for line in Path("/proc/stat").read_text().splitlines():
-            if line.startswith("btime "):
-                return float(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _process_start(pid: int) -> tuple[float | None, str | None]:
-    """(start time in epoch seconds, state letter) of `pid` from /proc, or (None, None)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None, None
-    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    fields = stat[stat.rfind(")") + 2:].split()
-    state, ticks = fields[0], int(fields[19])
-    boot = _boot_time()
-    if boot is None:
-        return None, state
-    return boot + ticks / os.sysconf("SC_CLK_TCK"), state
-
-
-def pid_alive(pid: int, since: float | None = None) -> bool:
-    """Is `pid` a live process on this host (that started no later than `since`)?"""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by another user
-    start, state = _process_start(pid)
-    if state in ("Z", "X"):
-        return False  # exited, not yet reaped
-    # A pid reused by a process born after the lock was taken does not own the lock.
-    return not (since is not None and start is not None and start > since + 2.0)
-
-
-def holder_alive(info: dict | None, path: Path | None = None) -> bool:
-    """Is the lock described by `info` held by a live process (or one we cannot check)?"""
-    if info is None:
-        return False
-    if not info:  # empty or garbled: being written right now, or left by a crash mid-write
-        try:
-            return time.time() - Path(path).stat().st_mtime < GRACE_SECONDS if path else False
-        except OSError:
-            return False
-    if info.get("host") != HOST:
-        return True
-    return pid_alive(info.get("pid"), info.get("started"))
-
-
 def describe(info: dict | None) -> str:
     if not info:
         return "another process"
     return f"pid {info.get('pid')} on {info.get('host')}"
 
 
-class RunLock:
-    """The lock on one run id. `try_acquire()` never blocks; `acquire()` waits for a live holder."""
+def _lock_file(path: Path, flags: int) -> int | None:
+    """An fd of `path` locked with `flags` (never blocking), or None if another process holds
+    it. The fd is returned only while `path` still names the file it locked."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # the folder itself was removed
+            path.parent.mkdir(parents=True, exist_ok=True)
+            continue
+        try:
+            fcntl.flock(fd, flags | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # its holder removed it after we opened it: lock the file there now
 
-    def __init__(self, out: Path, rid: str):
+
+def is_held(path: Path) -> bool:
+    """Does a live process (this one included) hold the lock at `path`?"""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+class RunLock:
+    """The lock on one run id. `try_acquire()` never blocks; `acquire()` waits for the holder."""
+
+    def __init__(self, results: Path, rid: str):
         self.rid = rid
-        self.path = lock_path(out, rid)
-        self.held = False
+        self.path = lock_path(results, rid)
+        self._fd: int | None = None  # flock's locks belong to an open file: two objects exclude each other
 
     def __repr__(self) -> str:
         return f"RunLock({self.rid!r}, held={self.held})"
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
 
     def holder(self) -> dict | None:
         return read_holder(self.path)
 
     def is_locked(self) -> bool:
-        """Held by a live process other than this lock object."""
-        return not self.held and holder_alive(self.holder(), self.path)
+        """Held by a live process, or by another lock object of this one."""
+        return not self.held and is_held(self.path)
 
     def try_acquire(self) -> bool:
-        """Take the lock now if it is free or stale; False if a live process holds it."""
+        """Take the lock now if nobody holds it."""
         if self.held:
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(5):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                info = read_holder(self.path)
-                if holder_alive(info, self.path):
-                    return False
-                self._break_stale(info)
-                continue
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"pid": os.getpid(), "host": HOST, "started": time.time()}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            self.held = True
-            return True
-        return False
+        fd = _lock_file(self.path, fcntl.LOCK_EX)
+        if fd is None:
+            return False
+        self._fd = fd
+        _HELD[fd] = self.path
+        info = json.dumps({"pid": os.getpid(), "host": HOST, "started": time.time()}).encode()
+        os.ftruncate(fd, 0)  # a killed holder's record is still in the file
+        os.pwrite(fd, info, 0)
+        return True
 
     def acquire(self, poll: float = 0.5, on_wait=None) -> None:
         """Wait until the lock is ours; `on_wait(holder_info)` is called once if we must wait."""
@@ -152,15 +138,9 @@ class RunLock:
             time.sleep(poll)
 
     def release(self) -> None:
-        if not self.held:
-            return
-        self.held = False
-        info = read_holder(self.path)
-        if info and info.get("pid") == os.getpid() and info.get("host") == HOST:
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            _unlock(fd)
 
     def __enter__(self) -> "RunLock":
         self.acquire()
@@ -169,68 +149,47 @@ class RunLock:
     def __exit__(self, *exc) -> None:
         self.release()
 
-    def _break_stale(self, seen: dict | None) -> None:
-        """Remove a stale lock — under a guard file, so two processes that both found it stale
-        cannot remove each other's fresh lock."""
-        guard = self.path.with_name(self.path.name + ".break")
+
+def _lock_files(results: Path) -> list[Path]:
+    folder = lock_path(results, "x").parent
+    return sorted(folder.glob("*.lock")) if folder.is_dir() else []
+
+
+def live_locks(results: Path) -> dict[str, dict]:
+    """{run_id: holder} for every run locked by a live process (for `dlexp ls`)."""
+    return {p.stem: read_holder(p) or {} for p in _lock_files(results) if is_held(p)}
+
+
+def clear_stale(results: Path) -> None:
+    """Remove the lock files that no live process holds.
+
+    A process killed while it held a lock leaves the file behind (the kernel dropped the lock
+    itself); a sweep clears such leftovers when it starts, so nothing stays in .locks/.
+    """
+    for path in _lock_files(results):
+        fd = _lock_file(path, fcntl.LOCK_EX)
+        if fd is not None:
+            _HELD[fd] = path
+            _unlock(fd)
+
+
+def release_mine(results: Path) -> None:
+    """Release every lock this process holds under `results`.
+
+    The last line of defence after Ctrl-C: an interrupt can land between taking a lock and
+    recording it in the caller's bookkeeping, or inside `release`.
+    """
+    folder = lock_path(results, "x").parent
+    for fd in [fd for fd, path in _HELD.items() if path.parent == folder]:
+        _unlock(fd)
+
+
+def _unlock(fd: int) -> None:
+    """Remove the lock's file, then let go of it (in this order: see the module's docstring)."""
+    path = _HELD.pop(fd, None)
+    if path is not None:
         try:
-            fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:  # a guard left by a process killed mid-takeover
-                if time.time() - guard.stat().st_mtime > GRACE_SECONDS:
-                    os.unlink(guard)
-            except OSError:
-                pass
-            time.sleep(0.05)
-            return
-        os.close(fd)
-        try:
-            now = read_holder(self.path)
-            if now == seen and not holder_alive(now, self.path):
-                os.unlink(self.path)
+            os.unlink(path)
         except FileNotFoundError:
             pass
-        finally:
-            os.unlink(guard)
-
-
-def live_locks(out: Path) -> dict[str, dict]:
-    """{run_id: holder} for every run locked by a live process (for `dlexp ls`)."""
-    folder = Path(out) / "runs" / ".locks"
-    found = {}
-    if folder.is_dir():
-        for p in folder.glob("*.lock"):
-            info = read_holder(p)
-            if holder_alive(info, p):
-                found[p.stem] = info or {}
-    return found
-
-
-def clear_stale(out: Path) -> None:
-    """Remove every stale lock under `out`.
-
-    A process killed after publishing a run but before releasing its lock leaves a lock on a run
-    that is done: nobody will train that run again to take the lock over, so a sweep clears such
-    leftovers when it starts.
-    """
-    folder = lock_path(out, "x").parent
-    for path in sorted(folder.glob("*.lock")) if folder.is_dir() else ():
-        info = read_holder(path)
-        if info is not None and not holder_alive(info, path):
-            RunLock(out, path.stem)._break_stale(info)
-
-
-def release_mine(out: Path) -> None:
-    """Remove every lock this process holds under `out`.
-
-    The last line of defence after Ctrl-C: an interrupt can land between creating a lock file and
-    recording it, or inside `release`, so the caller's bookkeeping is not enough.
-    """
-    folder = lock_path(out, "x").parent
-    for path in folder.glob("*.lock") if folder.is_dir() else ():
-        info = read_holder(path)
-        if info and info.get("pid") == os.getpid() and info.get("host") == HOST:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+    os.close(fd)

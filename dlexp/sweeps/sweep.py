@@ -20,7 +20,7 @@ from pathlib import Path
 from ..config.load import resolved_dict
 from ..errors import ResultError
 from .executors import Task, make_executor
-from ..results.locks import HOST, RunLock, clear_stale, describe, release_mine
+from ..results.locks import RunLock, clear_stale, describe, release_mine
 from ..results.store import (DONE_STATUSES, HoldInterrupts, atomic_write_text, clear_leftovers, csv_table, json_text, read_json, run_dir,
                     run_status, write_failed_run, write_json, write_run)
 from .spec import SweepPlan
@@ -207,12 +207,8 @@ def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, quiet: bool, ech
                 finished = []
                 if deferred:
                     if not told:
-                        lock = RunLock(out, next(iter(deferred)))
-                        holder = lock.holder()
-                        # A lock from another host cannot be checked from here: say how to clear it.
-                        hint = "" if not holder or holder.get("host") == HOST else \
-                            f" (if that process is gone, delete {lock.path.parent}/<run_id>.lock)"
-                        progress.print(f"waiting for {len(deferred)} run(s) that {describe(holder)} is training{hint}")
+                        holder = RunLock(out, next(iter(deferred))).holder()
+                        progress.print(f"waiting for {len(deferred)} run(s) that {describe(holder)} is training")
                         told = True
                     time.sleep(0.25)
             for task, outcome in finished:
