@@ -1,10 +1,11 @@
 """Predictions from a finished run: rebuild the MLP from model.npz + the resolved config.
 
-Readers (plots, reports) use this instead of the trainer: the layer stack is the one `model.MLP`
-builds from the config's `model:` section — Dense → [BatchNorm | LayerNorm] → activation →
-[Dropout] per hidden layer, then Dense — and the npz arrays are loaded into it. Eval mode
-throughout: BatchNorm uses its running statistics, inverted dropout is the identity and classic
-dropout scales by (1 − rate), exactly as the run evaluated itself.
+Readers (plots, reports) use this instead of the trainer: the layer stack is the one
+`MLP.from_config` builds from the config's `model:` section, as the trainer does — Dense →
+[BatchNorm | LayerNorm] → activation → [Dropout] per hidden layer, then Dense — and the npz
+arrays are loaded into it. Eval mode throughout: BatchNorm uses its running statistics,
+inverted dropout is the identity and classic dropout scales by (1 − rate), exactly as the run
+evaluated itself.
 """
 
 from __future__ import annotations
@@ -43,10 +44,8 @@ def model_from_state(state: dict, config: dict, source: str = "model.npz") -> ML
     if hidden != list(m.hidden):
         raise ResultError(f"{source}: hidden widths {hidden} do not match the config's model.hidden {m.hidden}")
     dtype = np.dtype((config.get("train") or {}).get("dtype", "float32"))
-    model = MLP(int(state["dense0.W"].shape[0]), hidden, int(state[f"dense{n - 1}.W"].shape[1]),
-                activation=m.activation, init=m.init, norm=m.norm, norm_momentum=m.norm_momentum,
-                dropout_rates=m.dropout_rates(), dropout_mode=m.dropout.mode,
-                rng=np.random.default_rng(0), dtype=dtype)  # the drawn weights are overwritten below
+    model = MLP.from_config(m, int(state["dense0.W"].shape[0]), int(state[f"dense{n - 1}.W"].shape[1]),
+                            np.random.default_rng(0), dtype)  # the drawn weights are overwritten below
     try:
         model.load_state_dict(state, source=source)
     except ConfigError as exc:
