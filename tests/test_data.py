@@ -204,6 +204,21 @@ def test_polynomial_degree_expands_the_features():
     np.testing.assert_allclose(std, 1, atol=1e-12)  # standardized after the expansion
 
 
+@pytest.mark.parametrize("degree,standardize", [(1, True), (3, True), (2, False)])
+def test_the_fitted_transform_makes_every_split_and_new_points(degree, standardize):
+    """ds.transform is what made X_train, X_val and X_test from the raw features, bit for bit
+    (an empty split included), and what readers apply to new points."""
+    raw = load(name="moons", poly_degree=1, standardize=False, test_size=0)
+    ds = load(name="moons", poly_degree=degree, standardize=standardize, test_size=0)
+    t = ds.transform
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(t(getattr(raw, f"X_{split}")), getattr(ds, f"X_{split}"))
+    assert ds.X_test.shape == (0, ds.n_features) and (t.n_in, t.n_out) == (2, ds.n_features)
+    assert t.feature_names(raw.feature_names) == ds.feature_names
+    np.testing.assert_array_equal(t.inputs(ds.X_val), ds.X_val[:, :2])  # the degree-1 terms come first
+    np.testing.assert_allclose(t.from_inputs(t.inputs(ds.X_val)), ds.X_val, rtol=1e-12, atol=1e-12)
+
+
 def test_label_noise_changes_exactly_that_fraction_of_train_labels_only():
     clean, noisy = load(name="iris"), load(name="iris", label_noise=0.2)
     changed = clean.y_train != noisy.y_train

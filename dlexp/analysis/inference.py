@@ -101,11 +101,6 @@ def _dataset(data_json: str, fold: int | None, k: int | None):
     return load_dataset(cfg, Path.cwd())
 
 
-def _affine(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = X.mean(axis=0), X.std(axis=0)
-    return mean, np.where(std > 0, std, 1.0)
-
-
 def decision_plane(run) -> Plane:
     """The Plane of a finished run (results.Run); UsageError if its data is not 2-D classification."""
     if run.summary.get("task") != "classification":
@@ -116,37 +111,14 @@ def decision_plane(run) -> Plane:
     data = dict(config.get("data") or {})
     data["seed"] = member.summary.get("data_seed", data.get("seed", 0))
     fold, k = member.summary.get("fold"), (config.get("eval") or {}).get("cv")
-
-    def load(**change):
-        try:
-            return _dataset(json.dumps({**data, **change}, sort_keys=True), fold, k)
-        except (TypeError, ValueError) as exc:  # a data section that no longer validates
-            raise ResultError(f"{member.folder}/config.yaml: cannot rebuild the dataset ({exc})") from None
-
-    raw = load(poly_degree=1, standardize=False)
-    if raw.n_features != 2:
+    try:
+        ds = _dataset(json.dumps(data, sort_keys=True), fold, k)
+    except (TypeError, ValueError) as exc:  # a data section that no longer validates
+        raise ResultError(f"{member.folder}/config.yaml: cannot rebuild the dataset ({exc})") from None
+    t = ds.transform  # the run's own: plane points go through it exactly as its data did
+    if t.n_in != 2:
         raise UsageError(f"{run.label}: decision boundaries need 2-D data; {data.get('name')} has "
-                         f"{raw.n_features} features")
-    full = load()
-    standardize, degree = bool(data.get("standardize", True)), int(data.get("poly_degree", 1))
-    # plane = the raw features, standardized with the training split's statistics
-    mu, sd = _affine(raw.X_train) if standardize else (np.zeros(2), np.ones(2))
-
-    def expand(X):  # raw features (M, 2) → the model's features before standardization
-        if degree == 1:
-            return X
-        from sklearn.preprocessing import PolynomialFeatures
-
-        return PolynomialFeatures(degree, include_bias=False).fit_transform(X)
-
-    pm, ps = _affine(expand(raw.X_train)) if standardize else (0.0, 1.0)
-
-    def to_model(P):
-        return (expand(P * sd + mu) - pm) / ps
-
-    plane_train = (raw.X_train - mu) / sd
-    if not np.allclose(to_model(plane_train), full.X_train, atol=1e-6):
-        raise ResultError(f"{member.folder}: cannot reproduce the run's feature transform for the plane")
-    return Plane(plane_train, full.y_train, (raw.X_val - mu) / sd, full.y_val, list(raw.feature_names),
-                 list(full.class_names or []), standardize, member.summary,
-                 model_from_state(member.model(), config, source=f"{member.folder}/model.npz"), to_model)
+                         f"{t.n_in} features")
+    return Plane(t.inputs(ds.X_train), ds.y_train, t.inputs(ds.X_val), ds.y_val, ds.feature_names[:2],
+                 list(ds.class_names or []), t.mean is not None, member.summary,
+                 model_from_state(member.model(), config, source=f"{member.folder}/model.npz"), t.from_inputs)
