@@ -450,7 +450,7 @@ def test_predict_from_state_reproduces_the_runs_own_validation_accuracy(plot_res
 
     cfg = DataConfig(**member.config["data"])
     fold = member.summary.get("fold")
-    ds = make_cv_folds(cfg, Path.cwd(), member.config["eval"]["cv"])[fold] if fold is not None else load_dataset(cfg, Path.cwd())
+    ds = make_cv_folds(cfg, k=member.config["eval"]["cv"])[fold] if fold is not None else load_dataset(cfg)
     out = predict_from_state(member.model(), member.config, ds.X_val)
     assert np.mean(out.argmax(axis=1) == ds.y_val) == member.summary["val_acc"]
 

@@ -14,7 +14,6 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -97,8 +96,8 @@ def _dataset(data_json: str, fold: int | None, k: int | None):
 
     cfg = DataConfig(**json.loads(data_json))
     if fold is not None and k:
-        return make_cv_folds(cfg, Path.cwd(), k)[fold]
-    return load_dataset(cfg, Path.cwd())
+        return make_cv_folds(cfg, k=k)[fold]
+    return load_dataset(cfg)  # the resolved config's file paths are absolute
 
 
 def decision_plane(run) -> Plane:

@@ -17,7 +17,6 @@ from ..errors import UsageError, did_you_mean
 FIGURES = ("epochs_run", "best_epoch", "stopped_early", "train_loss", "val_loss", "test_loss",
            "train_acc", "val_acc", "test_acc", "train_r2", "val_r2", "test_r2", "gap", "metric_gap",
            "n_params", "wall_time", "weights.near_zero_fraction")
-TIMING_COLUMNS = ("wall_time", "wall_time_std")
 FORMATS = ("text", "markdown", "csv", "json")
 # What text and markdown show unless --columns says otherwise (csv and json show every column).
 COMPACT = ("name", "run_id", "status", "epochs_run", "best_epoch", "train_loss", "val_loss", "test_loss",

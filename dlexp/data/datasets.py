@@ -1,6 +1,6 @@
 """Datasets for under/overfitting studies: synthetic, scikit-learn's bundled sets, or CSV files.
 
-`load_dataset(cfg, base_dir)` turns the `data:` section of a config into train/val/test arrays,
+`load_dataset(cfg)` turns the `data:` section of a config into train/val/test arrays,
 split so that learning curves compare like with like:
 
 * test is carved first, then val, from the whole data; train is the first `train_size` rows of a
@@ -19,7 +19,6 @@ Random streams: generation uses `default_rng(seed)` / `random_state=seed`, the s
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -239,12 +238,15 @@ def sklearn_modules(cfg, cv: int | None = None) -> list[str]:
 
 # --- public API ----------------------------------------------------------------------------------
 
-def load_dataset(cfg, base_dir: Path) -> Dataset:
-    """The train/val/test Dataset that the `data:` config section `cfg` describes."""
+def load_dataset(cfg, base_dir: Path = Path()) -> Dataset:
+    """The train/val/test Dataset that the `data:` config section `cfg` describes.
+
+    File paths in `cfg` are relative to `base_dir`; a validated config's are absolute already.
+    """
     return _finish(cfg, _raw(cfg, Path(base_dir)))
 
 
-def make_cv_folds(cfg, base_dir: Path, k: int) -> list[Dataset]:
+def make_cv_folds(cfg, base_dir: Path = Path(), *, k: int) -> list[Dataset]:
     """k folds over train+val (train_size applied): fold i trains on the rest, validates on part i.
 
     Stratified for classification, shuffled with `cfg.seed`; the test split is the same in every
@@ -269,18 +271,6 @@ def make_cv_folds(cfg, base_dir: Path, k: int) -> list[Dataset]:
     splitter = (StratifiedKFold if stratify else KFold)(k, shuffle=True, random_state=cfg.seed)
     return [_finish(cfg, replace(raw, X_train=X[tr], y_train=y[tr], X_val=X[va], y_val=y[va]))
             for tr, va in splitter.split(X, y)]
-
-
-def data_fingerprint(cfg, base_dir: Path) -> str:
-    """sha256 (16 hex chars) of every CSV file the config names, in order; "" for other datasets."""
-    if cfg.name != "csv":
-        return ""
-    digest = hashlib.sha256()
-    for key, path in _csv_paths(cfg, Path(base_dir)).values():
-        if not path.is_file():
-            raise DataError(Problem(f"no such file: {path}", key=key))
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 # --- every source becomes an untransformed ("raw") Dataset ---------------------------------------
