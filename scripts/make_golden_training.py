@@ -197,9 +197,7 @@ def initial_state(name: str) -> dict[str, np.ndarray]:
     exp.model.init_from = None
     ds = load_dataset(exp.data, DATA)
     rng = np.random.default_rng([zlib.crc32(name.encode()), 11])  # per case, order-free
-    m = exp.model
-    model = MLP(ds.n_features, list(m.hidden), ds.n_outputs, activation=m.activation, init=m.init,
-                norm=m.norm, norm_momentum=m.norm_momentum, rng=rng, dtype=np.float64)
+    model = MLP.from_config(exp.model, ds.n_features, ds.n_outputs, rng, np.float64)
     state = model.state_dict()
     for key, v in state.items():
         if key.endswith((".b", ".beta", ".running_mean")):

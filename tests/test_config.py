@@ -175,6 +175,18 @@ def test_run_id_follows_data_file_contents(tmp_path):
     assert run_id(load_config(cfg)) != first
 
 
+def test_run_id_follows_every_named_data_file(tmp_path):
+    (tmp_path / "x.csv").write_text("a,y\n1,0\n2,1\n")
+    (tmp_path / "v.csv").write_text("a,y\n4,0\n5,1\n")
+    plain = write(tmp_path, "data: {name: csv, path: x.csv, target: y}\n", "plain.yaml")
+    with_val = write(tmp_path, "data: {name: csv, path: x.csv, val_path: v.csv, target: y}\n", "val.yaml")
+    first, before = run_id(load_config(plain)), run_id(load_config(with_val))
+    assert before != first
+    (tmp_path / "v.csv").write_text("a,y\n4,0\n6,1\n")
+    assert run_id(load_config(with_val)) != before
+    assert run_id(load_config(plain)) == first
+
+
 def test_resolved_config_round_trips(tmp_path):
     exp = load_config(ROOT / "configs" / "quickstart.yaml")
     text = dump_yaml(resolved_dict(exp))

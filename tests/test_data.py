@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlexp.data.datasets import DATASETS, _order, data_fingerprint, load_dataset, make_cv_folds
+from dlexp.data.datasets import DATASETS, _order, load_dataset, make_cv_folds
 from dlexp.errors import DataError
 from dlexp.config.schema import DataConfig
 
@@ -204,6 +204,21 @@ def test_polynomial_degree_expands_the_features():
     np.testing.assert_allclose(std, 1, atol=1e-12)  # standardized after the expansion
 
 
+@pytest.mark.parametrize("degree,standardize", [(1, True), (3, True), (2, False)])
+def test_the_fitted_transform_makes_every_split_and_new_points(degree, standardize):
+    """ds.transform is what made X_train, X_val and X_test from the raw features, bit for bit
+    (an empty split included), and what readers apply to new points."""
+    raw = load(name="moons", poly_degree=1, standardize=False, test_size=0)
+    ds = load(name="moons", poly_degree=degree, standardize=standardize, test_size=0)
+    t = ds.transform
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(t(getattr(raw, f"X_{split}")), getattr(ds, f"X_{split}"))
+    assert ds.X_test.shape == (0, ds.n_features) and (t.n_in, t.n_out) == (2, ds.n_features)
+    assert t.feature_names(raw.feature_names) == ds.feature_names
+    np.testing.assert_array_equal(t.inputs(ds.X_val), ds.X_val[:, :2])  # the degree-1 terms come first
+    np.testing.assert_allclose(t.from_inputs(t.inputs(ds.X_val)), ds.X_val, rtol=1e-12, atol=1e-12)
+
+
 def test_label_noise_changes_exactly_that_fraction_of_train_labels_only():
     clean, noisy = load(name="iris"), load(name="iris", label_noise=0.2)
     changed = clean.y_train != noisy.y_train
@@ -231,7 +246,7 @@ def test_task_override():
 def test_cv_folds_partition_the_pool_stratified_with_a_fixed_test_split():
     plain = load(name="iris", train_size=80, standardize=False)
     pool = np.concatenate([plain.X_train, plain.X_val])
-    folds = make_cv_folds(cfg(name="iris", train_size=80, standardize=False), HERE, 5)
+    folds = make_cv_folds(cfg(name="iris", train_size=80, standardize=False), HERE, k=5)
     assert len(folds) == 5
     held_out = [rows(f.X_val) for f in folds]
     assert sum(len(h) for h in held_out) == len(pool) == 110
@@ -246,13 +261,13 @@ def test_cv_folds_partition_the_pool_stratified_with_a_fixed_test_split():
 
 
 def test_cv_folds_are_transformed_like_a_normal_split():
-    folds = make_cv_folds(cfg(name="diabetes", poly_degree=2), HERE, 3)
+    folds = make_cv_folds(cfg(name="diabetes", poly_degree=2), HERE, k=3)
     for fold in folds:
         assert fold.n_features == 65  # 10 + 10 squares + 45 products
         np.testing.assert_allclose(fold.X_train.mean(axis=0), 0, atol=1e-10)
         np.testing.assert_allclose(fold.y_train.mean(), 0, atol=1e-10)
-    noisy = make_cv_folds(cfg(name="moons", label_noise=0.1), HERE, 4)
-    clean = make_cv_folds(cfg(name="moons"), HERE, 4)
+    noisy = make_cv_folds(cfg(name="moons", label_noise=0.1), HERE, k=4)
+    clean = make_cv_folds(cfg(name="moons"), HERE, k=4)
     for a, b in zip(noisy, clean):
         assert (a.y_train != b.y_train).sum() == round(0.1 * len(b.y_train))
         np.testing.assert_array_equal(a.y_val, b.y_val)
@@ -262,14 +277,14 @@ def test_cv_needs_enough_rows_per_class():
     small = cfg(name="moons", train_size=6, val_size=2, test_size=0.5)  # 4 rows per class
     with pytest.raises(DataError, match=r"eval\.cv: 5 stratified folds need at least 5 rows of "
                        r"every class in train\+val, but class '\d' has 4"):
-        make_cv_folds(small, HERE, 5)
+        make_cv_folds(small, HERE, k=5)
     for k in (2, 3, 4):  # every fold keeps 2 training rows of each class
-        assert all(np.bincount(f.y_train).min() >= 2 for f in make_cv_folds(small, HERE, k))
+        assert all(np.bincount(f.y_train).min() >= 2 for f in make_cv_folds(small, HERE, k=k))
     tiny = cfg(name="moons", train_size=4, val_size=2, test_size=0.5)  # 3 rows per class
     with pytest.raises(DataError, match=r"eval\.cv: 2 stratified folds need at least 4"):
-        make_cv_folds(tiny, HERE, 2)
+        make_cv_folds(tiny, HERE, k=2)
     with pytest.raises(DataError, match=r"eval\.cv: 1 folds"):
-        make_cv_folds(cfg(), HERE, 1)
+        make_cv_folds(cfg(), HERE, k=1)
 
 
 # --- CSV ------------------------------------------------------------------------------------------
@@ -470,25 +485,6 @@ def test_a_class_too_rare_to_stratify(tmp_path):
 def test_unknown_dataset_name():
     data_error(r"data\.name: unknown dataset 'moon' \(did you mean 'moons'\?\)", validate=False,
                name="moon")
-
-
-# --- fingerprint ----------------------------------------------------------------------------------
-
-def test_fingerprint_covers_every_named_file(tmp_path):
-    assert data_fingerprint(cfg(), HERE) == ""
-    write(tmp_path, "d.csv", numbers_csv())
-    write(tmp_path, "v.csv", numbers_csv(5))
-    plain = cfg(name="csv", path="d.csv", target="y")
-    with_val = cfg(name="csv", path="d.csv", target="y", val_path="v.csv")
-    first = data_fingerprint(plain, tmp_path)
-    assert re.fullmatch(r"[0-9a-f]{16}", first)
-    assert data_fingerprint(with_val, tmp_path) != first
-    before = data_fingerprint(with_val, tmp_path)
-    write(tmp_path, "v.csv", numbers_csv(6))
-    assert data_fingerprint(with_val, tmp_path) != before
-    assert data_fingerprint(plain, tmp_path) == first
-    with pytest.raises(DataError, match=r"data\.val_path: no such file"):
-        data_fingerprint(cfg(name="csv", path="d.csv", target="y", val_path="no.csv"), tmp_path)
 
 
 @pytest.mark.parametrize("name", ["moons", "circles"])

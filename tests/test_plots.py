@@ -451,7 +451,7 @@ def test_predict_from_state_reproduces_the_runs_own_validation_accuracy(plot_res
 
     cfg = DataConfig(**member.config["data"])
     fold = member.summary.get("fold")
-    ds = make_cv_folds(cfg, Path.cwd(), member.config["eval"]["cv"])[fold] if fold is not None else load_dataset(cfg, Path.cwd())
+    ds = make_cv_folds(cfg, k=member.config["eval"]["cv"])[fold] if fold is not None else load_dataset(cfg)
     out = predict_from_state(member.model(), member.config, ds.X_val)
     assert np.mean(out.argmax(axis=1) == ds.y_val) == member.summary["val_acc"]
 
@@ -462,6 +462,22 @@ def test_decision_plane_classifies_its_points_like_the_run(plot_results, name):
     plane = decision_plane(Run.load(getattr(plot_results, name)))
     assert plane.X_train.shape[1] == 2 and plane.standardized
     assert abs(plane.X_train.mean(axis=0)).max() < 1e-9
+    acc = np.mean(plane.predict_proba(plane.X_val).argmax(axis=1) == plane.y_val)
+    assert acc == plane.summary["val_acc"]
+
+
+def test_decision_plane_of_data_with_a_constant_feature(tmp_path):
+    """A feature that is constant in training is standardized as the run's data was (std 1),
+    so the plane and its classifier are the run's own."""
+    from conftest import plot_train
+
+    rows = "".join(f"{(i * 7 % 60) / 59},0.1,{int(i * 7 % 60 >= 30)}\n" for i in range(60))
+    (tmp_path / "flat.csv").write_text("a,b,y\n" + rows)
+    folder = plot_train(tmp_path, {"name": "flat", "data": {"name": "csv", "path": str(tmp_path / "flat.csv"),
+                                                            "target": "y"}})
+    plane = decision_plane(Run.load(folder))
+    assert plane.feature_names == ["a", "b"]
+    assert abs(plane.X_train[:, 1]).max() < 1e-9  # the constant column stays (about) 0
     acc = np.mean(plane.predict_proba(plane.X_val).argmax(axis=1) == plane.y_val)
     assert acc == plane.summary["val_acc"]
 

@@ -195,6 +195,33 @@ def test_paths_resolve_relative_to_the_config_file(tmp_path, monkeypatch):
     assert not list(elsewhere.iterdir())  # nothing written in the working folder
 
 
+def test_readers_rebuild_csv_data_from_any_working_folder(tmp_path, monkeypatch):
+    """The resolved config names its data file by absolute path, so the readers that rebuild
+    the data (the diagnosis's class prior, the decision boundary) work from any folder."""
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    rows = "".join(f"{(i % 7) / 3},{(i * 5 % 11) / 4},{int(i % 4 == 0)}\n" for i in range(40))
+    (lab / "points.csv").write_text("a,b,y\n" + rows)
+    (lab / "exp.yaml").write_text(yaml.safe_dump({**TINY, "data": {"name": "csv", "path": "points.csv",
+                                                                  "target": "y"}}))
+    for folder in ("trained", "read"):
+        (tmp_path / folder).mkdir()
+    monkeypatch.chdir(tmp_path / "trained")
+    r = invoke("run", lab / "exp.yaml", "--out", tmp_path / "out", "-q")
+    clean_exit(r, 0)
+    run = Path(r.stdout.strip())
+    monkeypatch.chdir(tmp_path / "read")
+    r = invoke("diagnose", run, "--json")
+    clean_exit(r, 0)
+    (entry,) = json.loads(r.stdout)
+    evidence = entry["diagnosis"]["evidence"]
+    assert evidence["baseline"] == "class-prior predictor" and evidence["baseline_acc"] == 0.75
+    r = invoke("plot", run, "--kind", "boundary", "--out", tmp_path / "boundary.png")
+    clean_exit(r, 0)
+    assert (tmp_path / "boundary.png").stat().st_size > 0
+    assert not list((tmp_path / "read").iterdir())
+
+
 # ---------------------------------------------------------------------------------------------
 # Names cannot write outside --out
 

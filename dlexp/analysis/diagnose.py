@@ -94,7 +94,7 @@ def _class_prior(data_json: str) -> tuple[float, ...]:
     from ..config.schema import DataConfig
     from ..data.datasets import load_dataset
 
-    ds = load_dataset(DataConfig.model_validate(json.loads(data_json)), Path.cwd())
+    ds = load_dataset(DataConfig.model_validate(json.loads(data_json)))  # file paths: absolute, resolved
     counts = np.bincount(ds.y_train, minlength=ds.n_classes)
     return tuple(float(c) for c in counts / counts.sum())
 

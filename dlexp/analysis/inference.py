@@ -1,10 +1,11 @@
 """Predictions from a finished run: rebuild the MLP from model.npz + the resolved config.
 
-Readers (plots, reports) use this instead of the trainer: the layer stack is the one `model.MLP`
-builds from the config's `model:` section — Dense → [BatchNorm | LayerNorm] → activation →
-[Dropout] per hidden layer, then Dense — and the npz arrays are loaded into it. Eval mode
-throughout: BatchNorm uses its running statistics, inverted dropout is the identity and classic
-dropout scales by (1 − rate), exactly as the run evaluated itself.
+Readers (plots, reports) use this instead of the trainer: the layer stack is the one
+`MLP.from_config` builds from the config's `model:` section, as the trainer does — Dense →
+[BatchNorm | LayerNorm] → activation → [Dropout] per hidden layer, then Dense — and the npz
+arrays are loaded into it. Eval mode throughout: BatchNorm uses its running statistics,
+inverted dropout is the identity and classic dropout scales by (1 − rate), exactly as the run
+evaluated itself.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -36,10 +36,8 @@ def model_from_state(state: dict, config: dict, source: str = "model.npz") -> ML
     if hidden != list(m.hidden):
         raise ResultError(f"{source}: hidden widths {hidden} do not match the config's model.hidden {m.hidden}")
     dtype = np.dtype((config.get("train") or {}).get("dtype", "float32"))
-    model = MLP(int(dense[0][0].shape[0]), hidden, int(dense[-1][0].shape[1]),
-                activation=m.activation, init=m.init, norm=m.norm, norm_momentum=m.norm_momentum,
-                dropout_rates=m.dropout_rates(), dropout_mode=m.dropout.mode,
-                rng=np.random.default_rng(0), dtype=dtype)  # the drawn weights are overwritten below
+    model = MLP.from_config(m, int(dense[0][0].shape[0]), int(dense[-1][0].shape[1]),
+                            np.random.default_rng(0), dtype)  # the drawn weights are overwritten below
     try:
         model.load_state_dict(state, source=source)
     except ConfigError as exc:
@@ -91,13 +89,8 @@ def _dataset(data_json: str, fold: int | None, k: int | None):
 
     cfg = DataConfig(**json.loads(data_json))
     if fold is not None and k:
-        return make_cv_folds(cfg, Path.cwd(), k)[fold]
-    return load_dataset(cfg, Path.cwd())
-
-
-def _affine(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = X.mean(axis=0), X.std(axis=0)
-    return mean, np.where(std > 0, std, 1.0)
+        return make_cv_folds(cfg, k=k)[fold]
+    return load_dataset(cfg)  # the resolved config's file paths are absolute
 
 
 def decision_plane(run) -> Plane:
@@ -110,37 +103,14 @@ def decision_plane(run) -> Plane:
     data = dict(config.get("data") or {})
     data["seed"] = member.summary.get("data_seed", data.get("seed", 0))
     fold, k = member.summary.get("fold"), (config.get("eval") or {}).get("cv")
-
-    def load(**change):
-        try:
-            return _dataset(json.dumps({**data, **change}, sort_keys=True), fold, k)
-        except (TypeError, ValueError) as exc:  # a data section that no longer validates
-            raise ResultError(f"{member.folder}/config.yaml: cannot rebuild the dataset ({exc})") from None
-
-    raw = load(poly_degree=1, standardize=False)
-    if raw.n_features != 2:
+    try:
+        ds = _dataset(json.dumps(data, sort_keys=True), fold, k)
+    except (TypeError, ValueError) as exc:  # a data section that no longer validates
+        raise ResultError(f"{member.folder}/config.yaml: cannot rebuild the dataset ({exc})") from None
+    t = ds.transform  # the run's own: plane points go through it exactly as its data did
+    if t.n_in != 2:
         raise UsageError(f"{run.label}: decision boundaries need 2-D data; {data.get('name')} has "
-                         f"{raw.n_features} features")
-    full = load()
-    standardize, degree = bool(data.get("standardize", True)), int(data.get("poly_degree", 1))
-    # plane = the raw features, standardized with the training split's statistics
-    mu, sd = _affine(raw.X_train) if standardize else (np.zeros(2), np.ones(2))
-
-    def expand(X):  # raw features (M, 2) → the model's features before standardization
-        if degree == 1:
-            return X
-        from sklearn.preprocessing import PolynomialFeatures
-
-        return PolynomialFeatures(degree, include_bias=False).fit_transform(X)
-
-    pm, ps = _affine(expand(raw.X_train)) if standardize else (0.0, 1.0)
-
-    def to_model(P):
-        return (expand(P * sd + mu) - pm) / ps
-
-    plane_train = (raw.X_train - mu) / sd
-    if not np.allclose(to_model(plane_train), full.X_train, atol=1e-6):
-        raise ResultError(f"{member.folder}: cannot reproduce the run's feature transform for the plane")
-    return Plane(plane_train, full.y_train, (raw.X_val - mu) / sd, full.y_val, list(raw.feature_names),
-                 list(full.class_names or []), standardize, member.summary,
-                 model_from_state(member.model(), config, source=f"{member.folder}/model.npz"), to_model)
+                         f"{t.n_in} features")
+    return Plane(t.inputs(ds.X_train), ds.y_train, t.inputs(ds.X_val), ds.y_val, ds.feature_names[:2],
+                 list(ds.class_names or []), t.mean is not None, member.summary,
+                 model_from_state(member.model(), config, source=f"{member.folder}/model.npz"), t.from_inputs)

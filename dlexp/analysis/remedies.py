@@ -2,14 +2,18 @@
 
 `remedies(label, evidence, config, thresholds)` returns what to try next for an underfitting,
 overfitting, not-converged or diverged run, each as {key, action, why, values}: `key` is the
-config key a follow-up sweep varies over `values`, `why` cites the notes. Scores order them;
-a remedy is adapted to the run's own config (never "add L2" when L2 is on: "stronger L2").
+config key a follow-up sweep varies over `values`, `why` cites the notes. The table REMEDIES
+ranks them: one row per remedy and label, with its base rank, the conditions under which it is
+offered or moved, and the reason for its place. A remedy is adapted to the run's own config
+(never "add L2" when L2 is on: "stronger L2").
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from .. import dotted
 from ..labels import figure, pct
@@ -35,105 +39,253 @@ def _hidden(h: list, factor: float) -> list:
     return [max(1, int(round(w * factor))) for w in h]
 
 
+@dataclass(frozen=True)
+class Remedy:
+    """One row of REMEDIES: a remedy for one label, where it ranks, and when it is offered."""
+
+    label: str
+    key: str                                    # the config key a follow-up sweep varies
+    rank: float                                 # base priority: higher comes first
+    suggest: Callable[[_Run], dict | None]      # action, why, values (and base) for this run;
+                                                #   None: there is nothing to offer
+    offered: Callable[[_Run], bool] = lambda r: True              # when it applies at all
+    rank_if: tuple[Callable[[_Run], bool], float] | None = None   # (condition, rank) that moves it
+    reason: str = ""                            # why it ranks where it does
+
+    def rank_for(self, r: _Run) -> float:
+        return self.rank_if[1] if self.rank_if is not None and self.rank_if[0](r) else self.rank
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The diagnosed run as the table reads it: its config, evidence and thresholds, and the
+    config values the remedies adapt to."""
+
+    cfg: dict
+    ev: dict
+    th: dict
+    hidden: list
+    rate: float                                 # the largest dropout rate
+    l1: float
+    l2: float
+    lr: float | None
+    epochs: int
+    deg: int                                    # data.poly_degree
+
+    @classmethod
+    def of(cls, cfg: dict, ev: dict, th: dict) -> "_Run":
+        g = functools.partial(dotted.get, cfg)
+        return cls(cfg, ev, th, list(g("model.hidden", [])), _rate(cfg), float(g("regularization.l1", 0) or 0),
+                   float(g("regularization.l2", 0) or 0), g("optimizer.lr"), int(g("train.epochs", 200)),
+                   int(g("data.poly_degree", 1)))
+
+    def get(self, key: str, default=None):
+        return dotted.get(self.cfg, key, default)
+
+    @property
+    def val_rose(self) -> bool:
+        return finite(self.ev.get("val_rise")) and self.ev["val_rise"] >= self.th["overfit_rise"]
+
+
+def _offer(action: str, why: str, values: list, base: dict | None = None) -> dict:
+    return {"action": action, "why": why, "values": values, **({"base": base} if base else {})}
+
+
+def _more_epochs(r: _Run) -> dict:
+    return _offer(f"more epochs: {r.epochs} → {2 * r.epochs} or {4 * r.epochs}",
+                  f"train loss still fell {pct(-r.ev['train_trend'])} over the last {r.ev['window']} epochs",
+                  [2 * r.epochs, 4 * r.epochs])
+
+
+# ---- underfitting: take the brakes off, then add capacity, features, time ----------------------
+
+def _unpenalize_bias(r):
+    return _offer("stop penalizing the biases", f"{NOTES['2.2']} (只对权重做惩罚，不包含偏置): biases need little "
+                  "data to fit, and a penalty on them causes underfitting", [False])
+
+
+def _weaker_l2(r):
+    return _offer(f"weaker L2: {r.l2:g} → {_nice(r.l2 / 10):g} or 0",
+                  f"{NOTES['1.1']} (减少正则化系数): the L2 penalty {r.l2:g} holds the weights back",
+                  [_nice(r.l2 / 10), 0.0])
+
+
+def _weaker_l1(r):
+    return _offer(f"weaker L1: {r.l1:g} → {_nice(r.l1 / 10):g} or 0",
+                  f"{NOTES['1.1']} (减少正则化系数): the L1 penalty {r.l1:g} zeroes useful weights",
+                  [_nice(r.l1 / 10), 0.0])
+
+
+def _less_dropout(r):
+    return _offer(f"less dropout: {r.rate:g} → {r.rate / 2:g} or 0",
+                  f"{NOTES['1.1']}: dropout {r.rate:g} is regularization too", [r.rate / 2, 0.0])
+
+
+def _more_capacity(r):
+    bigger = [_hidden(r.hidden, 2), _hidden(r.hidden, 4)] if r.hidden else [[16], [64]]
+    return _offer(f"more capacity: {r.hidden} → {bigger[0]} or {bigger[1]}",
+                  f"{NOTES['1.1']} (增加模型复杂度): the model does not fit its own training data "
+                  f"({r.ev.get('reason')})", bigger)
+
+
+def _more_features(r):
+    degs = sorted({min(12, r.deg + 2), min(12, r.deg + 4)})
+    return _offer(f"add features: poly_degree {r.deg} → {degs}",
+                  f"{NOTES['1.1']} (添加新特征): " + ("features with a stronger link to the label" if r.hidden
+                                                  else "a linear model needs nonlinear features"), degs)
+
+
+# ---- overfitting: more data, stop earlier, regularize, shrink ----------------------------------
+
+def _early_stopping(r):
+    since = (f"rose {pct(r.ev['val_rise'])} after its minimum at epoch {r.ev.get('min_val_epoch')}" if r.val_rose
+             else "stops improving while train loss keeps falling")
+    return _offer("early stopping (patience 20, restore the best weights)",
+                  f"{NOTES['1.2']} (Early stopping): val loss {since}", [{"patience": 20, "restore_best": True}])
+
+
+def _stronger_l2(r):
+    vals = [1e-3, 1e-2] if r.l2 == 0 else [_nice(3 * r.l2), _nice(10 * r.l2)]
+    return _offer(("add L2" if r.l2 == 0 else f"stronger L2 than {r.l2:g}") + f": {vals}",
+                  f"{NOTES['2.2']}: smaller weights, a simpler function; gap {figure(r.ev.get('gap'))}", vals)
+
+
+def _more_dropout(r):
+    vals = [0.2, 0.5] if r.rate == 0 else sorted({round(min(r.rate + 0.1, 0.85), 2), round(min(r.rate + 0.2, 0.9), 2)})
+    return _offer(("add dropout" if r.rate == 0 else f"more dropout than {r.rate:g}") + f": {vals}",
+                  f"{NOTES['2.1']}: averages many thinned networks, like bagging", vals)
+
+
+def _less_capacity(r):
+    h = r.hidden
+    smaller = [h[:-1], _hidden(h, 0.5)] if len(h) > 1 else [_hidden(h, 0.5), _hidden(h, 0.25)] if max(h) > 1 else [[]]
+    return _offer(f"less capacity: {h} → {smaller[0]} or {smaller[-1]}",
+                  f"{NOTES['1.2']} (降低模型复杂度): {r.ev.get('n_params')} parameters for {r.ev.get('n_train')} "
+                  "training rows", smaller)
+
+
+def _stronger_l1(r):
+    vals = [1e-4, 1e-3] if r.l1 == 0 else [_nice(3 * r.l1), _nice(10 * r.l1)]
+    return _offer(("add L1" if r.l1 == 0 else f"stronger L1 than {r.l1:g}") + f": {vals}",
+                  f"{NOTES['2.2']}: L1 drives weights to exactly zero (l1_mode: proximal)", vals)
+
+
+def _big(r) -> bool:
+    n_params, n_train = r.ev.get("n_params"), r.ev.get("n_train")
+    return bool(n_params and n_train and n_params > 10 * n_train)
+
+
+# ---- not converged: more time, bigger or better steps -------------------------------------------
+
+def _higher_lr(r):
+    lr = r.lr
+    return _offer(f"higher learning rate: {lr:g} → {_nice(3 * lr):g} or {_nice(10 * lr):g}",
+                  f"{NOTES['3']}: each step is too small to arrive in {r.epochs} epochs", [_nice(3 * lr), _nice(10 * lr)])
+
+
+# ---- diverged: smaller or bounded steps, normalized layers --------------------------------------
+
+def _lower_lr(r):
+    lr = r.lr
+    return _offer(f"lower learning rate: {lr:g} → {_nice(lr / 3):g} or {_nice(lr / 10):g}",
+                  f"{NOTES['3']}: steps overshoot the minimum and grow", [_nice(lr / 3), _nice(lr / 10)])
+
+
+def _clip(r):
+    clip = r.get("optimizer.clip_norm")
+    vals = [1.0, 5.0] if clip is None else [_nice(clip / 3), _nice(clip / 10)]
+    return _offer(("clip the gradient norm" if clip is None else f"clip harder than {clip:g}") + f": {vals}",
+                  "bounds each step, whatever the gradient's size", vals)
+
+
+def _normalize(r):
+    norm = "layernorm" if r.get("train.batch_size") in (1, 2) else "batchnorm"
+    return _offer(f"normalize the layers: {norm}",
+                  f"{NOTES['4.2']}: 可以采用更高的学习率, avoids exploding activations", [norm])
+
+
+def _linear(r) -> bool:
+    return not r.hidden
+
+
+def _still_falling(r, fraction: float) -> bool:
+    """Train loss fell more than `fraction` of converge_drop over the window (not a flat curve)."""
+    tt = r.ev.get("train_trend")
+    return finite(tt) and tt < -r.th["converge_drop"] * fraction
+
+
+def _penalized_bias(r) -> bool:
+    return bool(r.get("regularization.penalize_bias")) and (r.l1 > 0 or r.l2 > 0)
+
+
+def _few_inputs(r) -> bool:
+    return r.deg < 12 and (r.ev.get("n_inputs") is None or r.ev["n_inputs"] <= 20)
+
+
+# Every remedy, per label, in the order that breaks ties. `remedies()` offers the rows of a
+# label whose `offered` holds for the run and sorts them by rank (`rank_if` moves one row).
+REMEDIES = (
+    Remedy("underfitting", "regularization.penalize_bias", 3.3, _unpenalize_bias, offered=_penalized_bias,
+           reason="the notes name a penalty on the biases as a cause of underfitting: undo it first"),
+    Remedy("underfitting", "regularization.l2", 3.2, _weaker_l2, offered=lambda r: r.l2 > 0,
+           reason="a penalty that holds the weights back is the cheapest brake to ease"),
+    Remedy("underfitting", "regularization.l1", 3.1, _weaker_l1, offered=lambda r: r.l1 > 0,
+           reason="as L2, but it holds back fewer weights"),
+    Remedy("underfitting", "model.dropout.rate", 3.0, _less_dropout, offered=lambda r: r.rate > 0,
+           reason="dropout is regularization too: ease it before growing the model"),
+    Remedy("underfitting", "model.hidden", 2.6, _more_capacity, rank_if=(_linear, 2.4),
+           reason="with the brakes off, more capacity; a linear model wants features first"),
+    Remedy("underfitting", "data.poly_degree", 2.0, _more_features, offered=_few_inputs, rank_if=(_linear, 2.8),
+           reason="features: the first remedy of a linear model, after capacity for a network"),
+    Remedy("underfitting", "train.epochs", 1.0, _more_epochs,
+           offered=lambda r: not r.ev.get("stopped_early") and _still_falling(r, 1 / 4),
+           rank_if=(lambda r: _still_falling(r, 1 / 2), 2.7),
+           reason="more time: high while the train loss still falls fast, else a last resort"),
+
+    Remedy("overfitting", "data.train_size", 2.9, lambda r: _more_data(r.cfg, r.ev),
+           reason="more data, the notes' first remedy, whenever rows can be had"),
+    Remedy("overfitting", "train.early_stopping", 1.6, _early_stopping,
+           offered=lambda r: not r.get("train.early_stopping"), rank_if=(lambda r: r.val_rose, 3.0),
+           reason="first when the val loss visibly rose, else after the regularizers"),
+    Remedy("overfitting", "regularization.l2", 2.5, _stronger_l2,
+           reason="the standard regularizer, available to every model"),
+    Remedy("overfitting", "model.dropout.rate", 1.8, _more_dropout, offered=lambda r: bool(r.hidden) and r.rate < 0.8,
+           rank_if=(lambda r: r.rate == 0, 2.3), reason="adding dropout ranks above raising a rate already set"),
+    Remedy("overfitting", "model.hidden", 2.0, _less_capacity, offered=lambda r: bool(r.hidden), rank_if=(_big, 2.7),
+           reason="less capacity: high when the parameters outnumber the training rows tenfold"),
+    Remedy("overfitting", "regularization.l1", 1.2, _stronger_l1,
+           reason="L1 regularizes too, but what it is for is sparse weights"),
+
+    Remedy("not_converged", "train.epochs", 3.0, _more_epochs, reason="the loss is still falling: give it the time"),
+    Remedy("not_converged", "optimizer.lr", 2.5, _higher_lr, offered=lambda r: finite(r.lr),
+           reason="bigger steps arrive sooner"),
+    Remedy("not_converged", "optimizer", 2.3, lambda r: _better_optimizer(r.cfg),
+           reason="a faster method, where there is one"),
+
+    Remedy("diverged", "optimizer.lr", 3.0, _lower_lr, offered=lambda r: finite(r.lr),
+           reason="steps that overshoot are the usual cause"),
+    Remedy("diverged", "optimizer.clip_norm", 1.5, _clip, rank_if=(lambda r: r.get("optimizer.clip_norm") is None, 2.5),
+           reason="clipping bounds every step: high unless it is on already"),
+    Remedy("diverged", "model.norm", 2.0, _normalize,
+           offered=lambda r: bool(r.hidden) and r.get("model.norm", "none") == "none",
+           reason="normalized layers tolerate larger steps"),
+)
+
+
 def remedies(label: str, ev: dict, cfg: dict, th: dict) -> list[dict]:
     """Ranked remedies for `label`, adapted to the run's own config (never 'add X' when X is on)."""
-    g = functools.partial(dotted.get, cfg)
-    hidden, rate = list(g("model.hidden", [])), _rate(cfg)
-    l1, l2 = float(g("regularization.l1", 0) or 0), float(g("regularization.l2", 0) or 0)
-    lr = g("optimizer.lr")
-    es, epochs = g("train.early_stopping"), int(g("train.epochs", 200))
-    n_train = ev.get("n_train")
-    out = []
-
-    def add(score, key, action, why, values, base=None):
-        out.append((score, {"key": key, "action": action, "why": why, "values": values, **({"base": base} if base else {})}))
-
-    if label == "underfitting":
-        if g("regularization.penalize_bias") and (l1 > 0 or l2 > 0):
-            add(3.3, "regularization.penalize_bias", "stop penalizing the biases",
-                f"{NOTES['2.2']} (只对权重做惩罚，不包含偏置): biases need little data to fit, and a penalty on "
-                "them causes underfitting", [False])
-        if l2 > 0:
-            add(3.2, "regularization.l2", f"weaker L2: {l2:g} → {_nice(l2 / 10):g} or 0",
-                f"{NOTES['1.1']} (减少正则化系数): the L2 penalty {l2:g} holds the weights back", [_nice(l2 / 10), 0.0])
-        if l1 > 0:
-            add(3.1, "regularization.l1", f"weaker L1: {l1:g} → {_nice(l1 / 10):g} or 0",
-                f"{NOTES['1.1']} (减少正则化系数): the L1 penalty {l1:g} zeroes useful weights", [_nice(l1 / 10), 0.0])
-        if rate > 0:
-            add(3.0, "model.dropout.rate", f"less dropout: {rate:g} → {rate / 2:g} or 0",
-                f"{NOTES['1.1']}: dropout {rate:g} is regularization too", [rate / 2, 0.0])
-        bigger = [_hidden(hidden, 2), _hidden(hidden, 4)] if hidden else [[16], [64]]
-        add(2.6 if hidden else 2.4, "model.hidden", f"more capacity: {hidden} → {bigger[0]} or {bigger[1]}",
-            f"{NOTES['1.1']} (增加模型复杂度): the model does not fit its own training data ({ev.get('reason')})",
-            bigger)
-        deg, n_in = int(g("data.poly_degree", 1)), ev.get("n_inputs")
-        if deg < 12 and (n_in is None or n_in <= 20):
-            degs = sorted({min(12, deg + 2), min(12, deg + 4)})
-            add(2.8 if not hidden else 2.0, "data.poly_degree", f"add features: poly_degree {deg} → {degs}",
-                f"{NOTES['1.1']} (添加新特征): " + ("a linear model needs nonlinear features" if not hidden else
-                                                   "features with a stronger link to the label"), degs)
-        tt = ev.get("train_trend")
-        if not ev.get("stopped_early") and finite(tt) and tt < -th["converge_drop"] / 4:  # not on a flat curve
-            add(2.7 if tt < -th["converge_drop"] / 2 else 1.0, "train.epochs",
-                f"more epochs: {epochs} → {2 * epochs} or {4 * epochs}",
-                f"train loss still fell {pct(-tt)} over the last {ev['window']} epochs", [2 * epochs, 4 * epochs])
-    elif label == "overfitting":
-        big = ev.get("n_params") and n_train and ev["n_params"] > 10 * n_train
-        more = _more_data(cfg, ev)
-        if more:
-            add(2.9, *more)
-        if not es:
-            rose = finite(ev.get("val_rise")) and ev["val_rise"] >= th["overfit_rise"]
-            add(3.0 if rose else 1.6, "train.early_stopping", "early stopping (patience 20, restore the best weights)",
-                f"{NOTES['1.2']} (Early stopping): val loss " + (f"rose {pct(ev['val_rise'])} after its minimum at "
-                                                                f"epoch {ev.get('min_val_epoch')}" if rose else
-                                                                "stops improving while train loss keeps falling"),
-                [{"patience": 20, "restore_best": True}])
-        l2_vals = [1e-3, 1e-2] if l2 == 0 else [_nice(3 * l2), _nice(10 * l2)]
-        add(2.5, "regularization.l2", ("add L2" if l2 == 0 else f"stronger L2 than {l2:g}") + f": {l2_vals}",
-            f"{NOTES['2.2']}: smaller weights, a simpler function; gap {figure(ev.get('gap'))}", l2_vals)
-        if hidden and rate < 0.8:
-            vals = [0.2, 0.5] if rate == 0 else sorted({round(min(rate + 0.1, 0.85), 2), round(min(rate + 0.2, 0.9), 2)})
-            add(2.3 if rate == 0 else 1.8, "model.dropout.rate",
-                ("add dropout" if rate == 0 else f"more dropout than {rate:g}") + f": {vals}",
-                f"{NOTES['2.1']}: averages many thinned networks, like bagging", vals)
-        if hidden:
-            smaller = [hidden[:-1], _hidden(hidden, 0.5)] if len(hidden) > 1 else \
-                [_hidden(hidden, 0.5), _hidden(hidden, 0.25)] if max(hidden) > 1 else [[]]
-            add(2.7 if big else 2.0, "model.hidden", f"less capacity: {hidden} → {smaller[0]} or {smaller[-1]}",
-                f"{NOTES['1.2']} (降低模型复杂度): {ev.get('n_params')} parameters for {n_train} training rows",
-                smaller)
-        l1_vals = [1e-4, 1e-3] if l1 == 0 else [_nice(3 * l1), _nice(10 * l1)]
-        add(1.2, "regularization.l1", ("add L1" if l1 == 0 else f"stronger L1 than {l1:g}") + f": {l1_vals}",
-            f"{NOTES['2.2']}: L1 drives weights to exactly zero (l1_mode: proximal)", l1_vals)
-    elif label == "not_converged":
-        add(3.0, "train.epochs", f"more epochs: {epochs} → {2 * epochs} or {4 * epochs}",
-            f"train loss still fell {pct(-ev['train_trend'])} over the last {ev['window']} epochs",
-            [2 * epochs, 4 * epochs])
-        if finite(lr):
-            add(2.5, "optimizer.lr", f"higher learning rate: {lr:g} → {_nice(3 * lr):g} or {_nice(10 * lr):g}",
-                f"{NOTES['3']}: each step is too small to arrive in {epochs} epochs", [_nice(3 * lr), _nice(10 * lr)])
-        better = _better_optimizer(cfg)
-        if better:
-            add(2.3, "optimizer", *better)
-    elif label == "diverged":
-        if finite(lr):
-            add(3.0, "optimizer.lr", f"lower learning rate: {lr:g} → {_nice(lr / 3):g} or {_nice(lr / 10):g}",
-                f"{NOTES['3']}: steps overshoot the minimum and grow", [_nice(lr / 3), _nice(lr / 10)])
-        clip = g("optimizer.clip_norm")
-        vals = [1.0, 5.0] if clip is None else [_nice(clip / 3), _nice(clip / 10)]
-        add(2.5 if clip is None else 1.5, "optimizer.clip_norm",
-            ("clip the gradient norm" if clip is None else f"clip harder than {clip:g}") + f": {vals}",
-            "bounds each step, whatever the gradient's size", vals)
-        if hidden and g("model.norm", "none") == "none":
-            norm = "layernorm" if g("train.batch_size") in (1, 2) else "batchnorm"
-            add(2.0, "model.norm", f"normalize the layers: {norm}",
-                f"{NOTES['4.2']}: 可以采用更高的学习率, avoids exploding activations", [norm])
-    return [r for _, r in sorted(out, key=lambda t: -t[0])]
+    r = _Run.of(cfg, ev, th)
+    offers = []
+    for remedy in REMEDIES:
+        if remedy.label == label and remedy.offered(r):
+            offer = remedy.suggest(r)
+            if offer is not None:
+                offers.append((remedy.rank_for(r), {"key": remedy.key, **offer}))
+    return [offer for _, offer in sorted(offers, key=lambda t: -t[0])]
 
 
 def _more_data(cfg, ev):
-    """(key, action, why, values[, base patch]) for more training rows, or None if none can be had.
+    """The offer of more training rows (a base patch with it if needed), or None if none can be had.
 
     Synthetic data can always make more rows: when the split leaves none free, the follow-up's
     base raises data.n_samples (an int val/test size keeps its rows; fractions grow with it).
@@ -148,15 +300,16 @@ def _more_data(cfg, ev):
     free = (int(n) - n_train - n_val - n_test) if name in DATASETS and DATASETS[name].generated and n else 0
     if free >= n_train:
         vals = sorted({2 * n_train, min(4 * n_train, n_train + free)})
-        return "data.train_size", f"more training data: {n_train} → {' or '.join(map(str, vals))} rows", why, vals
+        return _offer(f"more training data: {n_train} → {' or '.join(map(str, vals))} rows", why, vals)
     if name not in DATASETS or not DATASETS[name].generated or not n:
         return None
     if isinstance(size, int):
         vals, need = [2 * n_train, 4 * n_train], int(n) + 4 * n_train - free
-        return ("data.train_size", f"more training data: {n_train} → {2 * n_train} or {4 * n_train} rows "
-                f"(data.n_samples raised to {need} in the follow-up's base)", why, vals, {"data": {"n_samples": need}})
-    return ("data.n_samples", f"generate more data: n_samples {n} → {2 * n} or {4 * n} (val and test grow too)",
-            why, [2 * int(n), 4 * int(n)])
+        return _offer(f"more training data: {n_train} → {2 * n_train} or {4 * n_train} rows "
+                      f"(data.n_samples raised to {need} in the follow-up's base)", why, vals, {"data": {"n_samples": need}})
+    return {"key": "data.n_samples",
+            **_offer(f"generate more data: n_samples {n} → {2 * n} or {4 * n} (val and test grow too)",
+                     why, [2 * int(n), 4 * int(n)])}
 
 
 def _better_optimizer(cfg):
@@ -164,9 +317,9 @@ def _better_optimizer(cfg):
     keep = {k: opt[k] for k in ("schedule", "clip_norm") if k in opt}
     name = opt.get("name")
     if name == "sgd" and not opt.get("momentum"):
-        return ("SGD with momentum 0.9", f"{NOTES['3']} (动量梯度下降法): momentum keeps the direction of past steps",
-                [{**opt, "momentum": 0.9}])
+        return _offer("SGD with momentum 0.9", f"{NOTES['3']} (动量梯度下降法): momentum keeps the direction of past steps",
+                      [{**opt, "momentum": 0.9}])
     if name in ("sgd", "adagrad", "adadelta"):
-        return (f"Adam instead of {name}", f"{NOTES['3']} (自适应学习率): per-parameter step sizes",
-                [{"name": "adam", "lr": 1e-3, **keep}])
+        return _offer(f"Adam instead of {name}", f"{NOTES['3']} (自适应学习率): per-parameter step sizes",
+                      [{"name": "adam", "lr": 1e-3, **keep}])
     return None

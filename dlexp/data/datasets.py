@@ -1,6 +1,6 @@
 """Datasets for under/overfitting studies: synthetic, scikit-learn's bundled sets, or CSV files.
 
-`load_dataset(cfg, base_dir)` turns the `data:` section of a config into train/val/test arrays,
+`load_dataset(cfg)` turns the `data:` section of a config into train/val/test arrays,
 split so that learning curves compare like with like:
 
 * test is carved first, then val, from the whole data; train is the first `train_size` rows of a
@@ -10,7 +10,8 @@ split so that learning curves compare like with like:
 * sizes are int counts or float fractions of the whole dataset; train_size None is "the rest".
 * then, fitted on the training split only: label noise (training labels only), polynomial
   features, and standardization of the features and, for regression, of the targets (losses are
-  then in units of the training target's std).
+  then in units of the training target's std). The fitted feature transform comes with the
+  Dataset (`transform`), so new points can be mapped exactly as the splits were.
 
 Random streams: generation uses `default_rng(seed)` / `random_state=seed`, the splits
 `default_rng([seed, 1])` and label noise `default_rng([seed, 2])`, so no two share draws.
@@ -18,7 +19,6 @@ Random streams: generation uses `default_rng(seed)` / `random_state=seed`, the s
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +29,57 @@ import numpy as np
 from .csvfile import CLASSIFICATION, REGRESSION, csv_target, read_csv
 from ..errors import DataError, Problem, did_you_mean
 
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class FittedTransform:
+    """Raw features (M, d) → the features the model sees (M, D), fitted on the training split.
+
+    Polynomial expansion of `degree` (none at 1; the degree-1 terms come first, so the first d
+    columns are the raw features), then, when standardizing, (X − mean) / std with the mean and
+    std of the expanded training split (a constant column keeps std 1). The same transform makes
+    train, val and test, and readers apply it to new points, such as a decision boundary's grid.
+    """
+
+    n_in: int                       # d: raw features
+    n_out: int                      # D: features after the expansion
+    degree: int = 1
+    mean: np.ndarray | None = None  # (D,); None: not standardized
+    std: np.ndarray | None = None   # (D,)
+
+    @classmethod
+    def fit(cls, X_train: np.ndarray, degree: int, standardize: bool) -> "FittedTransform":
+        """Fitted on X_train (N, d), N >= 1."""
+        expanded = _polynomial_features(degree).fit_transform(X_train) if degree > 1 else X_train
+        mean, std = _mean_std(expanded) if standardize else (None, None)
+        return cls(X_train.shape[1], expanded.shape[1], degree, mean, std)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        if len(X) == 0:  # an empty split (scikit-learn refuses 0 rows)
+            return np.empty((0, self.n_out))
+        if self.degree > 1:
+            X = _polynomial_features(self.degree).fit_transform(X)  # stateless given degree and width
+        return X if self.mean is None else (X - self.mean) / self.std
+
+    def feature_names(self, raw: list[str]) -> list[str]:
+        """Names of the D output columns, from the d raw names: x0, x1, x0^2, x0 x1, …"""
+        if self.degree == 1:
+            return list(raw)
+        poly = _polynomial_features(self.degree).fit(np.zeros((1, self.n_in)))
+        return [str(f) for f in poly.get_feature_names_out(raw)]
+
+    def inputs(self, X: np.ndarray) -> np.ndarray:
+        """The (standardized) raw features (M, d) inside transformed features X (M, D)."""
+        return X[:, :self.n_in]
+
+    def from_inputs(self, P: np.ndarray) -> np.ndarray:
+        """Transformed features (M, D) of (standardized) raw features P (M, d): inverts `inputs`."""
+        raw = P if self.mean is None else P * self.std[:self.n_in] + self.mean[:self.n_in]
+        return self(raw)
+
+    def __repr__(self) -> str:
+        return (f"FittedTransform({self.n_in} → {self.n_out} features, degree {self.degree}, "
+                f"{'standardized' if self.mean is not None else 'not standardized'})")
 
 
 @dataclass(repr=False)
@@ -46,6 +97,7 @@ class Dataset:
     feature_names: list[str]
     class_names: list[str] | None
     name: str = ""
+    transform: FittedTransform | None = None  # raw features → X; None on an untransformed Dataset
 
     @property
     def n_features(self) -> int:
@@ -249,12 +301,15 @@ def sklearn_modules(cfg, cv: int | None = None) -> list[str]:
 
 # --- public API ----------------------------------------------------------------------------------
 
-def load_dataset(cfg, base_dir: Path) -> Dataset:
-    """The train/val/test Dataset that the `data:` config section `cfg` describes."""
+def load_dataset(cfg, base_dir: Path = Path()) -> Dataset:
+    """The train/val/test Dataset that the `data:` config section `cfg` describes.
+
+    File paths in `cfg` are relative to `base_dir`; a validated config's are absolute already.
+    """
     return _finish(cfg, _raw(cfg, Path(base_dir)))
 
 
-def make_cv_folds(cfg, base_dir: Path, k: int) -> list[Dataset]:
+def make_cv_folds(cfg, base_dir: Path = Path(), *, k: int) -> list[Dataset]:
     """k folds over train+val (train_size applied): fold i trains on the rest, validates on part i.
 
     Stratified for classification, shuffled with `cfg.seed`; the test split is the same in every
@@ -279,18 +334,6 @@ def make_cv_folds(cfg, base_dir: Path, k: int) -> list[Dataset]:
     splitter = (StratifiedKFold if stratify else KFold)(k, shuffle=True, random_state=cfg.seed)
     return [_finish(cfg, replace(raw, X_train=X[tr], y_train=y[tr], X_val=X[va], y_val=y[va]))
             for tr, va in splitter.split(X, y)]
-
-
-def data_fingerprint(cfg, base_dir: Path) -> str:
-    """sha256 (16 hex chars) of every CSV file the config names, in order; "" for other datasets."""
-    if cfg.name != "csv":
-        return ""
-    digest = hashlib.sha256()
-    for key, path in _csv_paths(cfg, Path(base_dir)).values():
-        if not path.is_file():
-            raise DataError(Problem(f"no such file: {path}", key=key))
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 # --- every source becomes an untransformed ("raw") Dataset ---------------------------------------
@@ -437,29 +480,34 @@ def _split(cfg, y, classes, n, source, from_files=()):
 # --- transforms fitted on the training split -----------------------------------------------------
 
 def _finish(cfg, raw: Dataset) -> Dataset:
-    """Label noise, polynomial features and standardization, each fitted on train only."""
+    """Label noise, polynomial features and standardization, each fitted on train only; the
+    features' part is the Dataset's `transform`."""
     y_train = _corrupt(cfg, raw) if cfg.label_noise else raw.y_train
-    Xs, ys = [raw.X_train, raw.X_val, raw.X_test], [y_train, raw.y_val, raw.y_test]
-    features = raw.feature_names
-    if cfg.poly_degree > 1:
-        # stateless given degree and width: expand all splits at once (sklearn refuses 0 rows)
-        from sklearn.preprocessing import PolynomialFeatures  # on first use, as _skd()
+    ys = [y_train, raw.y_val, raw.y_test]
+    if cfg.standardize and raw.task == REGRESSION:
+        ys = _standardize(ys)
+    t = FittedTransform.fit(raw.X_train, cfg.poly_degree, cfg.standardize)
+    return replace(raw, X_train=t(raw.X_train), y_train=ys[0], X_val=t(raw.X_val), y_val=ys[1],
+                   X_test=t(raw.X_test), y_test=ys[2], feature_names=t.feature_names(raw.feature_names),
+                   transform=t)
 
-        poly = PolynomialFeatures(cfg.poly_degree, include_bias=False)
-        Xs = np.split(poly.fit_transform(np.concatenate(Xs)), np.cumsum([len(X) for X in Xs])[:2])
-        features = [str(f) for f in poly.get_feature_names_out(features)]
-    if cfg.standardize:
-        Xs = _standardize(Xs)
-        ys = _standardize(ys) if raw.task == REGRESSION else ys
-    (X_tr, X_va, X_te), (y_tr, y_va, y_te) = Xs, ys
-    return replace(raw, X_train=X_tr, y_train=y_tr, X_val=X_va, y_val=y_va, X_test=X_te,
-                   y_test=y_te, feature_names=features)
+
+def _polynomial_features(degree: int):
+    from sklearn.preprocessing import PolynomialFeatures  # on first use, as _skd()
+
+    return PolynomialFeatures(degree, include_bias=False)
+
+
+def _mean_std(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and std of A (N, D); a constant column gets std 1 (it stays constant)."""
+    mean, std = A.mean(axis=0), A.std(axis=0)
+    std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
+    return mean, std
 
 
 def _standardize(arrays):
     """(A - mean) / std with the mean and std of arrays[0] per column; constant columns keep 1."""
-    mean, std = arrays[0].mean(axis=0), arrays[0].std(axis=0)
-    std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
+    mean, std = _mean_std(arrays[0])
     return [(A - mean) / std for A in arrays]
 
 

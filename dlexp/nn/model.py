@@ -75,6 +75,17 @@ class MLP:
             counts[layer.kind] += 1
         self._pack()
 
+    @classmethod
+    def from_config(cls, m, n_in: int, n_out: int, rng: np.random.Generator, dtype=np.float32) -> "MLP":
+        """The network a config's `model:` section `m` (a schema.ModelConfig) describes, n_in → n_out.
+
+        The trainer and the readers of results both build it here, so a model.npz always loads
+        into the layer stack that wrote it.
+        """
+        return cls(n_in, list(m.hidden), n_out, activation=m.activation, init=m.init, norm=m.norm,
+                   norm_momentum=m.norm_momentum, dropout_rates=m.dropout_rates(), dropout_mode=m.dropout.mode,
+                   rng=rng, dtype=dtype)
+
     def _pack(self) -> None:
         """Make every parameter a view into one flat buffer, and every grad into another, Dense
         weights first (what penalties and weight decay touch), then the rest (b, γ, β).

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .. import __version__
 from ..config.load import run_id
@@ -61,9 +60,8 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
             on_member(label, index, len(plan))
         data_cfg = exp.data.model_copy(update={"seed": data_seed})
         key = data_seed
-        if key not in datasets:
-            base = Path.cwd()
-            datasets[key] = make_cv_folds(data_cfg, base, exp.eval.cv) if exp.eval.cv else load_dataset(data_cfg, base)
+        if key not in datasets:  # the config's file paths are absolute: no folder to resolve them in
+            datasets[key] = make_cv_folds(data_cfg, k=exp.eval.cv) if exp.eval.cv else load_dataset(data_cfg)
         ds = datasets[key][fold] if fold is not None else datasets[key]
         if len(ds.X_val) == 0:  # the val loss would be 0/0: a NaN that reads as divergence
             raise DataError(Problem(f"the validation split is empty ({len(ds.X_train)} train rows, 0 val rows): "

@@ -52,13 +52,9 @@ def expanded_features(n: int, degree: int) -> int:
     return math.comb(n + degree, degree) - 1 if degree > 1 else n
 
 
-def estimate_bytes(exp) -> int:
-    """Peak memory of training `exp`, roughly, in bytes (data + model + optimizer + batches)."""
-    return sum(estimate_parts(exp).values())
-
-
 def estimate_parts(exp) -> dict[str, int]:
-    """The estimate split by the config key that drives each part."""
+    """Peak memory of training `exp`, roughly, in bytes (data + model + optimizer + batches),
+    split by the config key that drives each part."""
     rows, feats, outputs = _data_shape(exp.data)
     feats = expanded_features(feats, exp.data.poly_degree)
     item = 4 if exp.train.dtype == "float32" else 8

@@ -3,6 +3,11 @@
 `fit` trains one model on one dataset with one seed and returns everything a run records: one
 row of metrics per epoch, the final (restored-best) weights, and the final figures evaluated at
 exactly those weights. It writes no files: store.py does, in the parent process only.
+
+The stages, in the order `fit` runs them: `_build` (model, loss, optimizer, schedule, early
+stopping, random streams), then per epoch `_train_epoch` (batches → forward → loss + penalty →
+backward → clip → step → proximal) and `_evaluate_epoch` (the metrics row) and the termination
+conditions, and last `_finish` (restore the best weights, evaluate every split, the summary).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ..nn.schedules import SCHEDULES
 
 EVAL_CHUNK = 1024      # rows per forward pass when evaluating a split: activations stay in cache
 PROBE_SIZE = 256       # samples of the fixed probe batch for activation tracking
+SPLITS = ("train", "val", "test")
 
 
 @dataclass
@@ -40,10 +46,8 @@ def metric_name(task: str) -> str:
 
 
 def build_model(exp, n_in: int, n_out: int, rng: np.random.Generator, dtype) -> MLP:
-    m = exp.model
-    return MLP(n_in, list(m.hidden), n_out, activation=m.activation, init=m.init, norm=m.norm,
-               norm_momentum=m.norm_momentum, dropout_rates=m.dropout_rates(), dropout_mode=m.dropout.mode,
-               rng=rng, dtype=dtype)
+    """The network of experiment `exp`, n_in → n_out, its weights drawn from `rng`."""
+    return MLP.from_config(exp.model, n_in, n_out, rng, dtype)
 
 
 def evaluate(model: MLP, loss, X: np.ndarray, y: np.ndarray, task: str) -> tuple[float, float]:
@@ -70,10 +74,6 @@ def evaluate(model: MLP, loss, X: np.ndarray, y: np.ndarray, task: str) -> tuple
     return total / n, metric
 
 
-def _finite(arrays) -> bool:
-    return all(np.isfinite(a).all() for a in arrays)
-
-
 def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
     """Train one model of config `exp` on dataset `ds` with training seed `seed`.
 
@@ -81,20 +81,71 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
     stops with status 'diverged' and the epoch it happened, no numpy warning escapes.
     """
     t_start = time.perf_counter()
+    s, log = _build(exp, ds, seed), _Log()
+    log.probe(s, 0)
+    with np.errstate(all="ignore"):
+        for epoch in range(1, exp.train.epochs + 1):
+            lr, t0 = s.optimizer.lr, time.perf_counter()  # lr: the rate this epoch trains at
+            batches_finite = _train_epoch(s)
+            row = _evaluate_epoch(s, epoch, lr, epoch_time=time.perf_counter() - t0)
+            log.record(s, row)
+            if on_epoch is not None:
+                on_epoch(row)
+            # termination conditions
+            reason = _divergence(s, row, batches_finite)
+            if reason is not None:
+                log.status, log.diverged_epoch, log.divergence_reason = "diverged", epoch, reason
+                break
+            if s.stopper is not None and _stop_early(s, log, epoch, row):
+                break
+            s.schedule.step(row["val_loss"])
+    return _finish(s, log, seed, t_start)
+
+
+# ---- setup --------------------------------------------------------------------------------------
+
+@dataclass
+class _Setup:
+    """Everything the loop works with, built once by `_build`."""
+
+    task: str                                           # "classification" | "regression"
+    metric: str                                         # "acc" | "r2"
+    splits: dict[str, tuple[np.ndarray, np.ndarray]]    # split → (X (N, D) in the run's dtype,
+                                                        #   y (N,) int64 classes or (N, K) targets)
+    model: MLP
+    train_loss: object                                  # two instances: each keeps buffers sized
+    eval_loss: object                                   #   for its own row count (batch, chunk)
+    optimizer: object
+    schedule: object
+    stopper: EarlyStopping | None
+    shuffle_rng: np.random.Generator | None             # None: every epoch in the stored order
+    batch: int                                          # rows per step
+    skip_single: bool                                   # BatchNorm cannot normalise one sample
+    shuffled: tuple[np.ndarray, np.ndarray]             # (Xs, ys): the epoch's rows in order, reused
+    params: list[np.ndarray]                            # the optimizer's groups over the flat
+    grads: list[np.ndarray]                             #   buffers (see MLP.flat_groups)
+    decay: list[bool]
+    weights: list[np.ndarray]                           # every Dense W: the summary's weight statistics
+    penalized: list[np.ndarray]                         # what L1/L2 touch: W, and b with penalize_bias
+    penalized_grads: list[np.ndarray]
+    reg: object                                         # the regularization section
+    penalty_grads: bool                                 # L2, or L1 as a subgradient, in the gradient
+    proximal: bool                                      # L1 as a soft-threshold after each step
+    clip_norm: float | None
+    divergence_threshold: float | None
+    probe: np.ndarray | None                            # (≤ PROBE_SIZE, D) with track_activations
+
+
+def _build(exp, ds, seed: int) -> _Setup:
+    """The model, loss, optimizer, schedule and early stopping of `exp` over the splits of `ds`."""
     dtype = np.dtype(exp.train.dtype)
     task = ds.task
     mname = metric_name(task)
     # Independent streams, so e.g. switching dropout on does not change the initial weights.
     init_rng, shuffle_rng, dropout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
-
-    X_train = np.ascontiguousarray(ds.X_train, dtype=dtype)
-    X_val = np.ascontiguousarray(ds.X_val, dtype=dtype)
-    X_test = np.ascontiguousarray(ds.X_test, dtype=dtype)
-    if task == "classification":
-        y_train, y_val, y_test = (np.asarray(y, dtype=np.int64) for y in (ds.y_train, ds.y_val, ds.y_test))
-    else:
-        y_train, y_val, y_test = (np.asarray(y, dtype=dtype).reshape(len(y), -1)
-                                  for y in (ds.y_train, ds.y_val, ds.y_test))
+    splits = {split: _arrays(getattr(ds, f"X_{split}"), getattr(ds, f"y_{split}"), task, dtype)
+              for split in SPLITS}
+    X_train, y_train = splits["train"]
 
     model = build_model(exp, X_train.shape[1], ds.n_outputs, init_rng, dtype)
     for layer in model.layers:
@@ -104,14 +155,10 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
         model.load_state_dict(load_npz(exp.model.init_from), source=f"model.init_from: {exp.model.init_from}")
 
     loss_name = "cross_entropy" if task == "classification" else "mse"
-    train_loss_fn, eval_loss_fn = LOSSES[loss_name](), LOSSES[loss_name]()
     opt_cfg = exp.optimizer
     optimizer = OPTIMIZERS[opt_cfg.name](**opt_cfg.hparams())
     sched_kwargs = opt_cfg.schedule.model_dump(exclude={"name"})
     schedule = SCHEDULES[opt_cfg.schedule.name](optimizer, **sched_kwargs)
-    reg = exp.regularization
-    penalized = reg.l2 > 0 or (reg.l1 > 0 and reg.l1_mode == "subgradient")
-    proximal = reg.l1 > 0 and reg.l1_mode == "proximal"
     stopper = EarlyStopping.from_config(exp.train.early_stopping) if exp.train.early_stopping else None
     if stopper and stopper.monitor != "val_loss" and stopper.monitor != f"val_{mname}":
         raise ConfigError(Problem(f"{stopper.monitor} does not fit a {task} task; valid: val_loss, val_{mname}",
@@ -121,130 +168,171 @@ def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
     # overwrites them in place), Dense weights first: the optimizer updates the whole model at
     # once, as two parts only when weight decay must tell the Dense weights apart.
     (W_all, _), (gW_all, _), _ = model.flat_groups()
-    weights = [W_all]  # every Dense W: what the summary's weight statistics describe
-    penalized_arrays, penalized_grads = [W_all], [gW_all]  # what L1/L2 touch: W, and b with penalize_bias
+    reg = exp.regularization
+    penalized, penalized_grads = [W_all], [gW_all]
     if reg.penalize_bias:
         biases, bias_grads = model.dense_biases()
-        penalized_arrays, penalized_grads = penalized_arrays + biases, penalized_grads + bias_grads
+        penalized, penalized_grads = penalized + biases, penalized_grads + bias_grads
     params, grads, decay = model.flat_groups(split=optimizer.weight_decay != 0.0)
 
     n = len(X_train)
-    batch = n if exp.train.batch_size == "full" else min(int(exp.train.batch_size), n)
-    has_bn = exp.model.norm == "batchnorm"
-    probe = X_train[:PROBE_SIZE] if exp.train.track_activations else None
-    clip_norm = opt_cfg.clip_norm
-    Xs, ys = np.empty_like(X_train), np.empty_like(y_train)  # the shuffled epoch, reused
+    return _Setup(
+        task=task, metric=mname, splits=splits, model=model,
+        train_loss=LOSSES[loss_name](), eval_loss=LOSSES[loss_name](),
+        optimizer=optimizer, schedule=schedule, stopper=stopper,
+        shuffle_rng=shuffle_rng if exp.train.shuffle else None,
+        batch=n if exp.train.batch_size == "full" else min(int(exp.train.batch_size), n),
+        skip_single=exp.model.norm == "batchnorm",
+        shuffled=(np.empty_like(X_train), np.empty_like(y_train)),
+        params=params, grads=grads, decay=decay, weights=[W_all],
+        penalized=penalized, penalized_grads=penalized_grads, reg=reg,
+        penalty_grads=reg.l2 > 0 or (reg.l1 > 0 and reg.l1_mode == "subgradient"),
+        proximal=reg.l1 > 0 and reg.l1_mode == "proximal",
+        clip_norm=opt_cfg.clip_norm, divergence_threshold=exp.train.divergence_threshold,
+        probe=X_train[:PROBE_SIZE] if exp.train.track_activations else None)
 
-    metrics: list[dict] = []
-    activations: list[dict] = []
-    best_state = None
-    status, diverged_epoch, reason = "completed", None, None
-    threshold = exp.train.divergence_threshold
-    if probe is not None:
-        activations.extend(_activation_rows(model, probe, 0))
 
-    with np.errstate(all="ignore"):
-        for epoch in range(1, exp.train.epochs + 1):
-            lr = optimizer.lr
-            t0 = time.perf_counter()
-            # One gather per epoch, Xs, ys = X_train[order], y_train[order] into reused buffers
-            # ("clip": the indices are valid, and "raise" copies through a temporary); each batch
-            # is then a contiguous slice (a view, no copy).
-            order = shuffle_rng.permutation(n) if exp.train.shuffle else np.arange(n)
-            np.take(X_train, order, axis=0, out=Xs, mode="clip")
-            np.take(y_train, order, axis=0, out=ys, mode="clip")
-            bad_batch = False
-            for start in range(0, n, batch):
-                stop = min(start + batch, n)
-                if has_bn and stop - start == 1:
-                    continue  # documented rule: a trailing one-sample batch is skipped under batchnorm
-                xb, yb = Xs[start:stop], ys[start:stop]
-                out = model.forward(xb, training=True)
-                batch_loss = train_loss_fn.forward(out, yb)
-                if not math.isfinite(batch_loss):
-                    bad_batch = True
-                    break
-                model.backward(train_loss_fn.backward())
-                if penalized:
-                    add_penalty_grads(penalized_arrays, penalized_grads, reg.l1, reg.l2, reg.l1_mode)
-                if clip_norm is not None:
-                    clip_grad_norm(grads, clip_norm)
-                optimizer.step(params, grads, decay)
-                if proximal:
-                    proximal_l1(penalized_arrays, optimizer.lr, reg.l1)
-            epoch_time = time.perf_counter() - t0
+def _arrays(X, y, task: str, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """A split as the loop wants it: X (N, D) contiguous in `dtype`; y (N,) int64 or (N, K) in `dtype`."""
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if task == "classification":
+        return X, np.asarray(y, dtype=np.int64)
+    return X, np.asarray(y, dtype=dtype).reshape(len(y), -1)
 
-            t1 = time.perf_counter()
-            train_loss, train_metric = evaluate(model, eval_loss_fn, X_train, y_train, task)
-            val_loss, val_metric = evaluate(model, eval_loss_fn, X_val, y_val, task)
-            pen = penalty(penalized_arrays, reg.l1, reg.l2) if (reg.l1 > 0 or reg.l2 > 0) else 0.0
-            eval_time = time.perf_counter() - t1
 
-            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                   f"train_{mname}": train_metric, f"val_{mname}": val_metric,
-                   "penalty": pen, "lr": lr, "epoch_time": epoch_time, "eval_time": eval_time}
-            metrics.append(row)
-            if probe is not None:
-                activations.extend(_activation_rows(model, probe, epoch))
-            if on_epoch is not None:
-                on_epoch(row)
+# ---- one epoch ----------------------------------------------------------------------------------
 
-            if bad_batch or not (math.isfinite(train_loss) and math.isfinite(val_loss)) or not _finite(params):
-                status, diverged_epoch, reason = "diverged", epoch, "non-finite loss or parameter"
-                break
-            if threshold is not None and train_loss > threshold:
-                status, diverged_epoch, reason = "diverged", epoch, f"train loss {train_loss:.4g} > {threshold:g}"
-                break
-            if stopper is not None:
-                stop = stopper.update(epoch, row[stopper.monitor])
-                if stopper.improved and stopper.restore_best:
-                    best_state = model.state_dict()
-                if stop:
-                    break
-            schedule.step(val_loss)
+def _train_epoch(s: _Setup) -> bool:
+    """One pass over the shuffled training split; False if a batch loss was not finite (the
+    epoch ends there)."""
+    X_train, y_train = s.splits["train"]
+    Xs, ys = s.shuffled
+    n = len(X_train)
+    # One gather per epoch, Xs, ys = X_train[order], y_train[order] into reused buffers
+    # ("clip": the indices are valid, and "raise" copies through a temporary); each batch
+    # is then a contiguous slice (a view, no copy).
+    order = s.shuffle_rng.permutation(n) if s.shuffle_rng is not None else np.arange(n)
+    np.take(X_train, order, axis=0, out=Xs, mode="clip")
+    np.take(y_train, order, axis=0, out=ys, mode="clip")
+    reg = s.reg
+    for start in range(0, n, s.batch):
+        stop = min(start + s.batch, n)
+        if s.skip_single and stop - start == 1:
+            continue  # documented rule: a trailing one-sample batch is skipped under batchnorm
+        # forward, loss
+        out = s.model.forward(Xs[start:stop], training=True)
+        if not math.isfinite(s.train_loss.forward(out, ys[start:stop])):
+            return False
+        # backward, penalty gradients, clip the gradient
+        s.model.backward(s.train_loss.backward())
+        if s.penalty_grads:
+            add_penalty_grads(s.penalized, s.penalized_grads, reg.l1, reg.l2, reg.l1_mode)
+        if s.clip_norm is not None:
+            clip_grad_norm(s.grads, s.clip_norm)
+        # step, then the proximal L1 soft-threshold at the step's learning rate
+        s.optimizer.step(s.params, s.grads, s.decay)
+        if s.proximal:
+            proximal_l1(s.penalized, s.optimizer.lr, reg.l1)
+    return True
 
-    epochs_run = len(metrics)
+
+def _evaluate_epoch(s: _Setup, epoch: int, lr: float, epoch_time: float) -> dict:
+    """The metrics.csv row of `epoch`: train and val figures in eval mode, and the penalty."""
+    t0 = time.perf_counter()
+    train_loss, train_metric = evaluate(s.model, s.eval_loss, *s.splits["train"], s.task)
+    val_loss, val_metric = evaluate(s.model, s.eval_loss, *s.splits["val"], s.task)
+    reg = s.reg
+    pen = penalty(s.penalized, reg.l1, reg.l2) if (reg.l1 > 0 or reg.l2 > 0) else 0.0
+    eval_time = time.perf_counter() - t0
+    return {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+            f"train_{s.metric}": train_metric, f"val_{s.metric}": val_metric,
+            "penalty": pen, "lr": lr, "epoch_time": epoch_time, "eval_time": eval_time}
+
+
+# ---- termination conditions ---------------------------------------------------------------------
+
+def _divergence(s: _Setup, row: dict, batches_finite: bool) -> str | None:
+    """Why the run diverged at this epoch, or None."""
+    if not (batches_finite and math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])
+            and all(np.isfinite(p).all() for p in s.params)):
+        return "non-finite loss or parameter"
+    if s.divergence_threshold is not None and row["train_loss"] > s.divergence_threshold:
+        return f"train loss {row['train_loss']:.4g} > {s.divergence_threshold:g}"
+    return None
+
+
+def _stop_early(s: _Setup, log: "_Log", epoch: int, row: dict) -> bool:
+    """Feed the monitored figure to early stopping, keeping the best weights; True: stop now."""
+    stop = s.stopper.update(epoch, row[s.stopper.monitor])
+    if s.stopper.improved and s.stopper.restore_best:
+        log.best_state = s.model.state_dict()
+    return stop
+
+
+# ---- what the loop records, and the end of the run -----------------------------------------------
+
+@dataclass
+class _Log:
+    """One metrics row per epoch, probe statistics, the best weights so far, and the outcome."""
+
+    metrics: list[dict] = field(default_factory=list)
+    activations: list[dict] = field(default_factory=list)
+    best_state: dict | None = None
+    status: str = "completed"
+    diverged_epoch: int | None = None
+    divergence_reason: str | None = None
+
+    def probe(self, s: _Setup, epoch: int) -> None:
+        if s.probe is not None:
+            self.activations.extend(_activation_rows(s.model, s.probe, epoch))
+
+    def record(self, s: _Setup, row: dict) -> None:
+        self.metrics.append(row)
+        self.probe(s, row["epoch"])
+
+
+def _finish(s: _Setup, log: _Log, seed: int, t_start: float) -> FitResult:
+    """Restore the best weights, evaluate every split at the final weights, and summarise."""
+    stopper, mname = s.stopper, s.metric
     restored = False
-    if stopper is not None and stopper.restore_best and best_state is not None and status == "completed":
-        model.load_state_dict(best_state, source="best epoch")
+    if stopper is not None and stopper.restore_best and log.best_state is not None and log.status == "completed":
+        s.model.load_state_dict(log.best_state, source="best epoch")
         restored = True
     if stopper is not None and stopper.best_epoch is not None:
         best_epoch = stopper.best_epoch
     else:
-        finite = [(r["val_loss"], r["epoch"]) for r in metrics if math.isfinite(r["val_loss"])]
+        finite = [(r["val_loss"], r["epoch"]) for r in log.metrics if math.isfinite(r["val_loss"])]
         best_epoch = min(finite)[1] if finite else None
 
     with np.errstate(all="ignore"):
         final = {}
-        for split, X, y in (("train", X_train, y_train), ("val", X_val, y_val), ("test", X_test, y_test)):
-            final[f"{split}_loss"], final[f"{split}_{mname}"] = evaluate(model, eval_loss_fn, X, y, task)
-        final_penalty = penalty(penalized_arrays, reg.l1, reg.l2)
-        stats = weight_stats(weights)
+        for split in SPLITS:
+            final[f"{split}_loss"], final[f"{split}_{mname}"] = evaluate(s.model, s.eval_loss, *s.splits[split], s.task)
+        final_penalty = penalty(s.penalized, s.reg.l1, s.reg.l2)
+        stats = weight_stats(s.weights)
     summary = {
-        "status": status,
+        "status": log.status,
         "seed": seed,
-        "task": task,
+        "task": s.task,
         "metric": mname,
-        "epochs_run": epochs_run,
+        "epochs_run": len(log.metrics),
         "best_epoch": best_epoch,
         "stopped_epoch": stopper.stopped_epoch if stopper else None,
         "stopped_early": bool(stopper and stopper.stopped_epoch is not None),
         "restored_best": restored,
-        "diverged_epoch": diverged_epoch,
-        "divergence_reason": reason,
+        "diverged_epoch": log.diverged_epoch,
+        "divergence_reason": log.divergence_reason,
         **{k: _clean(v) for k, v in final.items()},
         "gap": _clean(final["val_loss"] - final["train_loss"]),
         "metric_gap": _clean(final[f"train_{mname}"] - final[f"val_{mname}"]),
         "penalty": _clean(final_penalty),
-        "n_params": model.n_params,
-        "n_train": int(len(X_train)),
-        "n_val": int(len(X_val)),
-        "n_test": int(len(X_test)),
-        "epoch_time": _clean(float(np.median([r["epoch_time"] for r in metrics]))) if metrics else None,
+        "n_params": s.model.n_params,
+        **{f"n_{split}": int(len(s.splits[split][0])) for split in SPLITS},
+        "epoch_time": _clean(float(np.median([r["epoch_time"] for r in log.metrics]))) if log.metrics else None,
         "wall_time": time.perf_counter() - t_start,
         "weights": {k: _clean(v) for k, v in stats.items()},
     }
-    return FitResult(summary=summary, metrics=metrics, state=model.state_dict(), activations=activations)
+    return FitResult(summary=summary, metrics=log.metrics, state=s.model.state_dict(), activations=log.activations)
 
 
 def _activation_rows(model: MLP, probe: np.ndarray, epoch: int) -> list[dict]:
