@@ -96,7 +96,7 @@ def run_config(cfg: dict, overrides=(), expect=None, fragment=None) -> None:
         path = tmp / "exp.yaml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
         out = tmp / "results"
-        args = ["run", path, "--out", out, "-q"]
+        args = ["run", path, "--results", out, "-q"]
         for key, value in overrides:
             args += ["--set", f"{key}={flow(value)}"]
         judge(invoke(args), out, [path], expect, fragment)
@@ -341,7 +341,7 @@ def test_absurd_learning_rate_ends_cleanly(sets, status):
     with tempfile.TemporaryDirectory() as tmp:
         path, out = Path(tmp) / "exp.yaml", Path(tmp) / "out"
         path.write_text(yaml.safe_dump(base))
-        args = ["run", path, "--out", out, "--set", "optimizer.lr=1e300", "--json"]
+        args = ["run", path, "--results", out, "--set", "optimizer.lr=1e300", "--json"]
         for s in sets:
             args += ["--set", s]
         r = invoke(args)
@@ -357,7 +357,7 @@ def test_absurd_learning_rate_ends_cleanly(sets, status):
 def test_set_problems_are_located_at_set(tmp_path, sets, head):
     path = tmp_path / "exp.yaml"
     path.write_text("name: x\nmodel:\n  hidden: [4]\n")
-    r = invoke(["run", path, "--out", tmp_path / "out", *[a for s in sets for a in ("--set", s)]])
+    r = invoke(["run", path, "--results", tmp_path / "out", *[a for s in sets for a in ("--set", s)]])
     judge(r, tmp_path / "out", [path], expect=2)
     assert r.stderr.startswith(head), r.stderr
 
@@ -374,7 +374,7 @@ def test_set_problems_are_located_at_set(tmp_path, sets, head):
 def test_broken_yaml_is_one_located_message(tmp_path, text, fragment):
     path = tmp_path / "exp.yaml"
     path.write_text(text)
-    judge(invoke(["run", path, "--out", tmp_path / "out", "-q"]), tmp_path / "out", [path], 2, fragment)
+    judge(invoke(["run", path, "--results", tmp_path / "out", "-q"]), tmp_path / "out", [path], 2, fragment)
 
 
 @BOUNDED
@@ -385,7 +385,7 @@ def test_any_config_file_content_exits_0_or_2(content):
         tmp = Path(tmp).resolve()
         path, out = tmp / "exp.yaml", tmp / "out"
         path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
-        r = invoke(["run", path, "--out", out, "-q", "--set", "train.epochs=1", "--set", "data.n_samples=40",
+        r = invoke(["run", path, "--results", out, "-q", "--set", "train.epochs=1", "--set", "data.n_samples=40",
                     "--set", "model.hidden=[2]"])
         judge(r, out, [path])
 
@@ -480,7 +480,7 @@ def test_damaged_csv_exits_2_naming_file_and_line(case):
         path, out = tmp / "exp.yaml", tmp / "out"
         path.write_text(yaml.safe_dump({"name": "csv", "data": data, "model": {"hidden": [4]},
                                         "train": {"epochs": 1}}))
-        r = invoke(["run", path, "--out", out, "-q"])
+        r = invoke(["run", path, "--results", out, "-q"])
         judge(r, out, [path, tmp / bad], expect=2)
         assert str(tmp / bad) in r.stderr, r.stderr
         for line in lines:
@@ -495,17 +495,16 @@ ABSURD = [("data.n_samples", 10**9), ("model.hidden", [10**6, 10**6])]
 
 @pytest.mark.parametrize("key,value", ABSURD)
 def test_absurd_memory_is_refused_before_anything_is_allocated(tmp_path, monkeypatch, key, value):
-    import dlexp.data.datasets
-    import dlexp.training.train
+    import dlexp.training.experiment as experiment
 
     def allocates(*args, **kwargs):
         raise AssertionError("the data were loaded before the memory check")
 
-    for module, name in ((dlexp.data.datasets, "load_dataset"), (dlexp.data.datasets, "make_cv_folds"), (dlexp.training.train, "fit")):
-        monkeypatch.setattr(module, name, allocates)
+    for name in ("load_dataset", "make_cv_folds", "fit"):  # as the experiment calls them
+        monkeypatch.setattr(experiment, name, allocates)
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump({"name": "huge", "data": {"name": "moons"}, "model": {"hidden": [4]}}))
-    r = invoke(["run", path, "--out", tmp_path / "out", "--set", f"{key}={flow(value)}"])
+    r = invoke(["run", path, "--results", tmp_path / "out", "--set", f"{key}={flow(value)}"])
     judge(r, tmp_path / "out", [path], expect=2, fragment="of memory, above the limit of")
     assert re.search(r"needs about [\d.]+ [KMGT]B of memory, above the limit of [\d.]+ [KMGT]B", r.stderr)
     assert not any((tmp_path / "out" / "runs").glob("[!.]*"))  # no run folder, not even a failed one
@@ -516,11 +515,11 @@ def test_dlexp_max_memory_lowers_the_limit(tmp_path):
     path.write_text(yaml.safe_dump({"name": "small", "data": {"name": "moons", "n_samples": 60},
                                     "model": {"hidden": [4]}, "train": {"epochs": 1}}))
     out = tmp_path / "out"
-    r = invoke(["run", path, "--out", out, "-q"], env={"DLEXP_MAX_MEMORY": "1KB"})
+    r = invoke(["run", path, "--results", out, "-q"], env={"DLEXP_MAX_MEMORY": "1KB"})
     judge(r, out, [path], expect=2, fragment="above the limit of 1.0 KB")
-    r = invoke(["run", path, "--out", out, "-q"], env={"DLEXP_MAX_MEMORY": "lots"})
+    r = invoke(["run", path, "--results", out, "-q"], env={"DLEXP_MAX_MEMORY": "lots"})
     judge(r, out, [path], expect=2, fragment="DLEXP_MAX_MEMORY")
-    r = invoke(["run", path, "--out", out, "-q"], env={"DLEXP_MAX_MEMORY": "2GB"})
+    r = invoke(["run", path, "--results", out, "-q"], env={"DLEXP_MAX_MEMORY": "2GB"})
     judge(r, out, [path], expect=0)
 
 
@@ -529,23 +528,23 @@ def test_memory_estimate_is_in_every_summary(tmp_path, extra):
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump({"name": "est", "data": {"name": "moons", "n_samples": 60},
                                     "model": {"hidden": [4]}, "train": {"epochs": 1}, **extra}))
-    r = invoke(["run", path, "--out", tmp_path / "out", "-q", "--json"])
+    r = invoke(["run", path, "--results", tmp_path / "out", "-q", "--json"])
     assert r.exit_code == 0, r.output
     estimate = json.loads(r.stdout)["memory_estimate_mb"]
     assert isinstance(estimate, (int, float)) and 0 <= estimate < 1024
 
 
 def test_sweep_refuses_an_absurd_point_before_anything_trains(tmp_path, monkeypatch):
-    import dlexp.data.datasets
+    import dlexp.training.experiment as experiment
 
-    monkeypatch.setattr(dlexp.data.datasets, "load_dataset", lambda *a, **k: pytest.fail("a point was trained"))
+    monkeypatch.setattr(experiment, "load_dataset", lambda *a, **k: pytest.fail("a point was trained"))
     (tmp_path / "base.yaml").write_text(yaml.safe_dump({"name": "b", "data": {"name": "moons", "n_samples": 60},
                                                         "train": {"epochs": 1}}))
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump({"name": "mem", "base": "base.yaml",
                                     "grid": {"model.hidden": [[4], [10**6, 10**6]]}}))
     out = tmp_path / "out"
-    r = invoke(["sweep", spec, "--out", out, "-j", "1", "-q"])
+    r = invoke(["sweep", spec, "--results", out, "-j", "1", "-q"])
     assert r.exit_code == 2, r.output
     assert "Traceback" not in r.output
     assert "of memory, above the limit of" in r.stderr and "point 2 of 2" in r.stderr, r.stderr

@@ -20,6 +20,9 @@ from pathlib import Path
 from ..errors import ResultError, UsageError
 from ..results.reader import Run, Sweep, resolve, warn
 from ..results.store import atomic_write_bytes
+from . import curves as figures
+from . import model as model_figures
+from . import sweeps as sweep_figures
 from .. import dotted
 from ..labels import point_labels
 
@@ -190,10 +193,6 @@ def _check_metric(metric: str, runs: list[Run]) -> None:
 
 def make_figure(target: Target, kind: str | None = None, metric: str | None = None):
     """The matplotlib Figure of `kind` (default: the one that fits the target) for `target`."""
-    from . import curves as figures
-    from . import model as model_figures
-    from . import sweeps as sweep_figures
-
     kind = kind or default_kind(target)
     metric = metric or "loss"
     if kind not in KINDS:

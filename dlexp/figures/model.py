@@ -22,6 +22,7 @@ from .curves import (PALETTE, STOP_COLOR, auto_xscale, band_line, fig_title, fit
 from ..results.reader import Run, warn
 from .sweeps import series_by_x, stat
 from .. import dotted
+from ..analysis.inference import decision_plane
 from ..nn.model import dense_arrays
 from ..labels import number
 
@@ -244,8 +245,6 @@ def activations_figure(runs: list[Run], title: str | None = None) -> Figure:
 @styled
 def boundary_figure(runs: list[Run], title: str | None = None, resolution: int = 200) -> Figure:
     """Predicted class regions of 2-D classification runs, training (●) and validation (△) points."""
-    from ..analysis.inference import decision_plane
-
     planes = []
     for run in runs:
         try:

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from ..config.load import run_id
+from ..data.datasets import load_dataset, make_cv_folds
 from ..errors import DataError, Problem
 from ..results.summary import AVERAGED
 from .resources import check_memory
+from .train import fit
 from ..config.schema import Experiment
 
 
@@ -48,9 +50,6 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
     `on_member(label, index, total)` is called before each member starts; `on_epoch(row)` after
     each epoch of each member.
     """
-    from ..data.datasets import load_dataset, make_cv_folds
-    from .train import fit
-
     memory = check_memory(exp)  # refuse absurd configs before allocating anything
     plan = member_plan(exp)
     datasets: dict = {}
