@@ -26,15 +26,24 @@ from dlexp.cli import main
 from dlexp.config.schema import (OPTIMIZER_HPARAMS, DataConfig, EvalConfig, Experiment, ModelConfig, OptimizerConfig,
                           RegularizationConfig, TrainConfig)
 from dlexp.config.yamlfile import set_dotted
+from dlexp.data.datasets import DATASETS
+from dlexp.nn.activations import ACTIVATIONS
+from dlexp.nn.init import INITIALIZERS
+from dlexp.nn.layers import DROPOUT_MODES
+from dlexp.nn.model import NORMS
+from dlexp.nn.optim import OPTIMIZERS
+from dlexp.nn.schedules import SCHEDULES
 
 # Each property runs at most ~60 tiny trainings (<= 100 samples, hidden <= [16], <= 3 epochs).
 BOUNDED = settings(max_examples=60, deadline=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                           HealthCheck.filter_too_much])
 
-CLASSIFICATION = ("moons", "circles", "xor", "spirals", "blobs", "classification", "iris", "wine")
-REGRESSION = ("sine", "polynomial", "regression", "diabetes")
-BUNDLED = ("iris", "wine", "diabetes")
+# the datasets fuzzed, read off the registry (digits and breast_cancer are left out for speed)
+CLASSIFICATION = tuple(n for n, d in DATASETS.items() if d.make and d.task == "classification"
+                       and n not in ("digits", "breast_cancer"))
+REGRESSION = tuple(n for n, d in DATASETS.items() if d.make and d.task == "regression")
+BUNDLED = tuple(n for n, d in DATASETS.items() if d.rows is not None)
 SECTIONS = {None: Experiment, "data": DataConfig, "model": ModelConfig, "regularization": RegularizationConfig,
             "optimizer": OptimizerConfig, "train": TrainConfig, "eval": EvalConfig}
 TOP_KEYS = set(Experiment.model_fields) | {"data/model", "DLEXP_MAX_MEMORY"}
@@ -116,14 +125,14 @@ def valid_configs(draw) -> dict:
         data.update(n_samples=draw(st.integers(40, 100)), noise=draw(st.floats(0.0, 0.5)))
     if not regression and draw(st.booleans()):
         data["label_noise"] = draw(st.floats(0.0, 0.3))
-    norm = draw(st.sampled_from(["none", "batchnorm", "layernorm"]))
+    norm = draw(st.sampled_from(list(NORMS)))
     model = {"hidden": draw(st.lists(st.integers(1, 16), max_size=2)),
-             "activation": draw(st.sampled_from(["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"])),
-             "init": draw(st.sampled_from(["he_normal", "he_uniform", "xavier_normal", "xavier_uniform"])),
+             "activation": draw(st.sampled_from(list(ACTIVATIONS))),
+             "init": draw(st.sampled_from(list(INITIALIZERS))),
              "norm": norm, "norm_momentum": draw(st.one_of(st.none(), st.floats(0.01, 1.0))),
              "dropout": draw(st.one_of(st.floats(0.0, 0.9), st.fixed_dictionaries(
-                 {"rate": st.floats(0.0, 0.9), "mode": st.sampled_from(["inverted", "classic"])})))}
-    optimizer = {"name": draw(st.sampled_from(["sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw"])),
+                 {"rate": st.floats(0.0, 0.9), "mode": st.sampled_from(DROPOUT_MODES)})))}
+    optimizer = {"name": draw(st.sampled_from(list(OPTIMIZERS))),
                  # absurd learning rates are valid: the run diverges, which is a result
                  "lr": draw(st.one_of(st.floats(1e-4, 1.0), st.floats(1.0, 1e6), st.just(1e300))),
                  "schedule": draw(st.sampled_from([
@@ -180,12 +189,12 @@ NUMERIC_LEAVES = ("data.n_samples", "data.noise", "data.poly_degree", "data.labe
                   "repeats", "eval.cv", "data.train_size", "data.seed")
 ENUMS = {"data.name": DataConfig.model_fields["name"].annotation.__args__,
          "data.task": ("auto", "classification", "regression"),
-         "model.activation": ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"),
-         "model.init": ("he_normal", "he_uniform", "xavier_normal", "xavier_uniform"),
-         "model.norm": ("none", "batchnorm", "layernorm"),
-         "model.dropout.mode": ("inverted", "classic"),
-         "optimizer.name": ("sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw"),
-         "optimizer.schedule": ("constant", "step", "exponential", "cosine", "plateau"),
+         "model.activation": tuple(ACTIVATIONS),
+         "model.init": tuple(INITIALIZERS),
+         "model.norm": tuple(NORMS),
+         "model.dropout.mode": DROPOUT_MODES,
+         "optimizer.name": tuple(OPTIMIZERS),
+         "optimizer.schedule": tuple(SCHEDULES),
          "train.dtype": ("float32", "float64"), "regularization.l1_mode": ("subgradient", "proximal"),
          "train.early_stopping.rule": ("no_improvement", "consecutive_increase"),
          "train.early_stopping.monitor": ("val_loss", "val_acc", "val_r2")}
