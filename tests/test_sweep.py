@@ -171,6 +171,13 @@ def test_inline_grid_error_names_the_option(tmp_path):
     assert r.exit_code == 2 and "give --grid" in r.output
 
 
+def test_an_inline_grid_value_nested_too_deeply_is_one_message(tmp_path):
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(BASE))
+    r = sweep(tmp_path / "exp.yaml", "--grid", "seed=" + "[" * 3000 + "]" * 3000, "--out", tmp_path / "r")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr.startswith("error: --grid: seed: cannot parse value '[[[[") and "nested too deeply" in r.stderr
+
+
 def test_a_misspelt_swept_key_is_one_message_for_all_points(tmp_path):
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(BASE))
     r = sweep(tmp_path / "exp.yaml", "--grid", "model.hiden=[8],[16],[32]", "--out", tmp_path / "r")
@@ -178,6 +185,102 @@ def test_a_misspelt_swept_key_is_one_message_for_all_points(tmp_path):
     [line] = [line for line in r.output.splitlines() if line.startswith("error:")]
     assert line.startswith("error: --grid: model.hiden: unknown key (did you mean 'hidden'?)")
     assert line.endswith("(all 3 points)")
+
+
+def test_an_alias_bomb_in_a_spec_is_refused_at_its_line(tmp_path, monkeypatch):
+    import dlexp.sweeps.spec
+
+    monkeypatch.setattr(dlexp.sweeps.spec, "_expand", lambda *a, **k: pytest.fail("the points were made"))
+    write_spec(tmp_path, {"grid": {"seed": [0]}})  # writes base.yaml
+    lol = "".join(f"  {a}: &{a} [{', '.join([f'*{b}'] * 9)}]\n" for b, a in zip("abcde", "bcdef"))
+    spec = tmp_path / "bomb.yaml"
+    spec.write_text("name: bomb\nbase: base.yaml\ngrid:\n  a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\n" + lol)
+    r = sweep(spec, "--out", tmp_path / "results")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr == (f"error: {spec}:9: grid.f: aliases (*…) expand this value to more than 100,000 values; "
+                        "dlexp reads at most 100,000 from one YAML document\n")
+
+
+def test_a_grid_key_given_twice_names_both_lines(tmp_path):
+    write_spec(tmp_path, {"grid": {"seed": [0]}})
+    spec = tmp_path / "twice.yaml"
+    spec.write_text("name: twice\nbase: base.yaml\ngrid:\n  seed: [0, 1]\n  model.hidden: [[4]]\n  seed: [2]\n")
+    r = sweep(spec, "--out", tmp_path / "results")
+    assert r.exit_code == 2 and r.stderr == f"error: {spec}:6: grid.seed: duplicate key (first at line 4)\n"
+    # the nested and the dotted form of one key are one key too
+    spec.write_text("name: twice\nbase: base.yaml\ngrid:\n  model:\n    hidden: [[4]]\n  model.hidden: [[8]]\n")
+    r = sweep(spec, "--out", tmp_path / "results")
+    assert r.exit_code == 2 and r.stderr == f"error: {spec}:6: grid.model.hidden: duplicate key (first at line 5)\n"
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"grid": {f"regularization.l{k}": list(range(1000)) for k in (1, 2)} | {"seed": list(range(1000))}},
+     "spec.yaml:3: grid: 1000 × 1000 × 1000 grid values = 1,000,000,000 points, more than the 100,000 a sweep may "
+     "have; split it into several sweeps, or draw some of its points with random:"),
+    ({"grid": {"seed": [0, 1]}, "random": {"samples": 10**9, "params": {"optimizer.lr": {"dist": "uniform", "low": 0,
+                                                                                             "high": 1}}}},
+     "spec.yaml:6: random.samples: 2 grid values × 1000000000 random samples = 2,000,000,000 points, more than "
+     "the 100,000 a sweep may have; draw fewer samples"),
+])
+def test_a_sweep_of_too_many_points_is_refused_before_any_is_made(tmp_path, monkeypatch, spec, message):
+    import dlexp.sweeps.spec
+
+    for name in ("_expand", "random_samples"):
+        monkeypatch.setattr(dlexp.sweeps.spec, name, lambda *a, **k: pytest.fail("the points were made"))
+    r = sweep(write_spec(tmp_path, {"name": "huge", **spec}), "--out", tmp_path / "results")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr == f"error: {tmp_path / message}\n"
+
+
+def test_a_sweep_name_with_two_dots_is_refused(tmp_path):
+    spec = write_spec(tmp_path, {"name": "a..b", "grid": {"seed": [0]}})
+    r = sweep(spec, "--out", tmp_path / "results")
+    assert r.exit_code == 2 and f"{spec}:2: name: 'a..b' cannot name a folder" in r.stderr, r.output
+    r = sweep(write_spec(tmp_path, {"name": "ok", "grid": {"seed": [0]}}), "--name", "..x", "--out", tmp_path / "r")
+    assert r.exit_code == 2 and "--name: name: '..x' cannot name a folder" in r.stderr, r.output
+    r = sweep(write_spec(tmp_path, {"name": "ok", "grid": {"seed": [0]}}), "--name", "x..", "--out", tmp_path / "r")
+    assert r.exit_code == 2 and "no '..'" in r.stderr, r.output
+    assert not (tmp_path / "results").exists() and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"grid": {"seed": [0]}, "seeds": [1, 2**32]}, "spec.yaml:5: seeds.1: input should be less than 4294967296"),
+    ({"random": {"samples": 1, "seed": 2**32, "params": {"optimizer.lr": {"dist": "uniform", "low": 0, "high": 1}}}},
+     "spec.yaml:5: random.seed: expected an integer seed, 0 <= seed < 2**32, found 4294967296"),
+    ({"random": {"samples": 1, "params": {"optimizer.lr": {"dist": "uniform", "low": 0, "high": float("inf")}}}},
+     "random.params.optimizer.lr: uniform needs finite numeric low and high, found low=0, high=inf"),
+    ({"grid": {"data.noise": [0.1, float("nan")]}}, "spec.yaml:4: grid.data.noise[1]: input should be a finite number"),
+])
+def test_seeds_and_numbers_of_a_spec_are_checked(tmp_path, spec, message):
+    r = sweep(write_spec(tmp_path, {"name": "s", **spec}), "--out", tmp_path / "results")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert message in r.stderr, r.stderr
+
+
+def test_a_malformed_csv_is_bad_input_found_before_anything_trains(tmp_path, monkeypatch):
+    import dlexp.data.datasets
+    import dlexp.training.train
+
+    (tmp_path / "d.csv").write_text("a,b,y\n1,2,0\n3,x,1\n5,6,0\n7,8,1\n")
+    base = {**BASE, "data": {"name": "csv", "path": "d.csv", "target": "y"}}
+    spec = write_spec(tmp_path, {"name": "csv", "grid": {"model.hidden": [[4], [8], [16]]}}, base=base)
+    loads = []
+    real = dlexp.data.datasets.load_dataset
+    monkeypatch.setattr(dlexp.data.datasets, "load_dataset", lambda *a: loads.append(a) or real(*a))
+    monkeypatch.setattr(dlexp.training.train, "fit", lambda *a, **k: pytest.fail("a point was trained"))
+    r = sweep(spec, "--out", tmp_path / "results", "-j", "1")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr == f"error: {tmp_path / 'd.csv'}:3: data.path: column 'b': 'x' is not a number\n"
+    assert len(loads) == 1  # one data section for the three points: loaded once
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_split_a_point_cannot_hold_is_placed_at_its_grid_value(tmp_path):
+    spec = write_spec(tmp_path, {"name": "split", "grid": {"data.train_size": [0.5, 0.7]}})
+    r = sweep(spec, "--out", tmp_path / "results", "--dry-run")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr == (f"error: {spec}:4: grid.data.train_size[1]: 0.7 train + 0.2 val + 0.2 test = 1.1 of the "
+                        "data; fractions must sum to at most 1 (point 2 of 2: data.train_size=0.7)\n")
 
 
 # ---- results, resume ----------------------------------------------------------------------------
@@ -295,6 +398,7 @@ def test_data_error_in_a_point_fails_that_run_only(tmp_path):
     rows = summary_rows(out, "data")
     assert [row["status"] for row in rows] == ["completed", "failed"]
     assert "folds need 2 <= k <= 96" in rows[1]["error"]
+    assert rows[1]["error"].startswith(f"{spec}:4: eval.cv: 100 folds need")  # the spec line of the value 100
     assert "folds need" in (out / "runs" / rows[1]["run_id"] / "traceback.txt").read_text()
 
 
