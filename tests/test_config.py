@@ -230,3 +230,84 @@ def test_the_run_id_of_a_config_is_stable_across_versions():
     assert run_id(config_from_dict({"name": "any"})) == "9519da3f9d43"
     assert run_id(config_from_dict({"name": "any", "regularization": {"penalize_bias": False}})) == "9519da3f9d43"
     assert run_id(config_from_dict({"name": "any", "regularization": {"penalize_bias": True}})) != "9519da3f9d43"
+
+
+# ---- input that YAML or pydantic would take silently ---------------------------------------------
+
+BOMB = "".join(f"{a}: &{a} [{', '.join([f'*{b}'] * 9)}]\n" for b, a in zip("abcde", "bcdef"))
+BOMB = "name: x\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + BOMB  # f: 9**6 values
+
+
+def test_an_alias_bomb_is_refused_at_its_line(tmp_path):
+    p = write(tmp_path, BOMB)
+    assert problems(p) == [f"{p}:7: f: aliases (*…) expand this value to more than 100,000 values; dlexp reads "
+                           "at most 100,000 from one YAML document"]
+
+
+def test_aliases_within_the_bound_and_merge_keys_still_read(tmp_path):
+    exp = load_config(write(tmp_path, "regularization: {l1: &z 0.001, l2: *z}\n"
+                                      "train:\n  <<: {epochs: 3, batch_size: 8}\n  epochs: 5\n"))
+    assert exp.regularization.l1 == exp.regularization.l2 == 0.001
+    assert exp.train.epochs == 5 and exp.train.batch_size == 8  # a merged key may be overridden
+
+
+def test_a_duplicate_key_names_both_lines(tmp_path):
+    p = write(tmp_path, "name: x\nmodel:\n  hidden: [8]\n  activation: relu\n  hidden: [16]\n")
+    assert problems(p) == [f"{p}:5: model.hidden: duplicate key (first at line 3)"]
+    p = write(tmp_path, "seed: 1\nname: x\n'seed': 2\n", "top.yaml")  # quoting does not make another key
+    assert problems(p) == [f"{p}:3: seed: duplicate key (first at line 1)"]
+
+
+def test_a_duplicate_key_inside_a_set_value_is_an_error_and_the_last_set_wins(tmp_path):
+    p = write(tmp_path, "name: x\n")
+    assert problems(p, ["model={hidden: [4], hidden: [8]}"]) == [
+        "--set: model.hidden: duplicate key in the value '{hidden: [4], hidden: [8]}'"]
+    exp = load_config(p, ["train.epochs=2", "train={epochs: 5, batch_size: 4}", "train.epochs=3"])
+    assert exp.train.epochs == 3 and exp.train.batch_size == 4
+
+
+@pytest.mark.parametrize("text,key", [
+    ("data: {noise: .inf}\n", "data.noise"),
+    ("regularization: {l2: .nan}\n", "regularization.l2"),
+    ("optimizer: {lr: .inf}\n", "optimizer.lr"),
+    ("optimizer: {betas: [0.9, .inf]}\n", "optimizer.betas.1"),
+    ("optimizer: {schedule: {name: exponential, gamma: .inf}}\n", "optimizer.schedule.gamma"),
+    ("train: {divergence_threshold: .inf}\n", "train.divergence_threshold"),
+])
+def test_non_finite_floats_are_refused(tmp_path, text, key):
+    p = write(tmp_path, text)
+    [msg] = problems(p)
+    assert msg.startswith(f"{p}:1: {key}: input should be a finite number"), msg
+
+
+@pytest.mark.parametrize("text,key", [
+    ("seed: 4294967296\n", "seed"),
+    ("seeds: [0, 4294967296]\n", "seeds.1"),
+    ("data: {seed: 4294967296}\n", "data.seed"),
+    ("seed: 4294967295\nrepeats: 2\n", "seed"),  # its repeats would train under seed 2**32
+    ("data: {seed: 4294967295}\nrepeats: 2\nrepeat_data: true\n", "data.seed"),
+])
+def test_seeds_at_or_above_2_to_the_32_are_refused(tmp_path, text, key):
+    p = write(tmp_path, text)
+    [msg] = problems(p)
+    assert msg.startswith(f"{p}:1: {key}: ") and ("4294967296" in msg or "2**32" in msg), msg
+
+
+def test_the_largest_seed_is_accepted(tmp_path):
+    exp = load_config(write(tmp_path, "seed: 4294967295\ndata: {seed: 4294967295}\n"))
+    assert exp.seed == exp.data.seed == 2**32 - 1
+
+
+def test_betas_of_the_wrong_length_ask_for_two_numbers(tmp_path):
+    p = write(tmp_path, "optimizer:\n  betas: [0.9]\n")
+    assert problems(p) == [f"{p}:2: optimizer.betas: expected two numbers [beta1, beta2], found 1: [0.9]"]
+    assert "found 3" in problems(write(tmp_path, "optimizer: {betas: [0.9, 0.99, 0.5]}\n", "three.yaml"))[0]
+
+
+def test_a_misspelt_schedule_key_lists_that_schedules_keys(tmp_path):
+    p = write(tmp_path, "optimizer:\n  schedule: {name: step, step_sise: 10}\n")
+    assert f"{p}:2: optimizer.schedule.step_sise: unknown key (did you mean 'step_size'?); valid keys: name, " \
+           "step_size, gamma" in problems(p)
+    p = write(tmp_path, "optimizer:\n  schedule:\n    name: plateau\n    factr: 0.5\n", "plateau.yaml")
+    assert problems(p) == [f"{p}:4: optimizer.schedule.factr: unknown key (did you mean 'factor'?); valid keys: "
+                           "name, factor, patience, threshold, cooldown, min_lr"]

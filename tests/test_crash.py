@@ -38,7 +38,7 @@ def spec(tmp_path) -> Path:
 
 def start(spec: Path, out: Path) -> subprocess.Popen:
     # Its own session, so the test can tell when the sweep and all its workers are gone.
-    return subprocess.Popen([sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--out", str(out), "-j", "2"],
+    return subprocess.Popen([sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--results", str(out), "-j", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -97,14 +97,14 @@ def test_sigkill_midway_then_resume(spec, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    r = CliRunner().invoke(main, ["sweep", str(spec), "--out", str(out), "-j", "2"])
+    r = CliRunner().invoke(main, ["sweep", str(spec), "--results", str(out), "-j", "2"])
     assert r.exit_code == 0, r.output
     assert f"{len(done)} of {N} runs already done; training {N - len(done)}" in r.output
     after = finished(out)
     assert len(after) == N and all(after[rid] == t for rid, t in done.items())  # not recomputed
     assert_clean(out)
     reference = tmp_path / "reference"
-    assert CliRunner().invoke(main, ["sweep", str(spec), "--out", str(reference), "-j", "1"]).exit_code == 0
+    assert CliRunner().invoke(main, ["sweep", str(spec), "--results", str(reference), "-j", "1"]).exit_code == 0
     assert rows(out) == rows(reference)
     assert all(r["status"] == "completed" for r in rows(out))
 
@@ -129,7 +129,7 @@ def test_ctrl_c_stops_cleanly_with_130_and_resumes(spec, tmp_path):
     statuses = [p["status"] for p in manifest["points"]]
     assert "pending" in statuses and "completed" in statuses
     done = finished(out)
-    r = CliRunner().invoke(main, ["sweep", str(spec), "--out", str(out), "-j", "1"])
+    r = CliRunner().invoke(main, ["sweep", str(spec), "--results", str(out), "-j", "1"])
     assert r.exit_code == 0 and f"{len(done)} of {N} runs already done" in r.output
     assert all(finished(out)[rid] == t for rid, t in done.items())
 
@@ -145,7 +145,7 @@ def test_two_sweeps_on_one_results_folder_train_each_run_once(tmp_path):
         "grid": {"seed": list(range(6))},
     }))
     out = tmp_path / "shared"
-    cmd = [sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--out", str(out), "-j", "1", "-q", "--json"]
+    cmd = [sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--results", str(out), "-j", "1", "-q", "--json"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
@@ -200,7 +200,7 @@ def only_complete_runs(out: Path) -> list[str]:
 def test_run_sigkilled_while_training_leaves_no_run_and_trains_again(tmp_path):
     config, out = tmp_path / "one.yaml", tmp_path / "results"
     config.write_text(yaml.safe_dump(RUN))
-    proc = subprocess.Popen([sys.executable, "-m", "dlexp.cli", "run", str(config), "--out", str(out), "-q"],
+    proc = subprocess.Popen([sys.executable, "-m", "dlexp.cli", "run", str(config), "--results", str(out), "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not list((out / "runs" / ".locks").glob("*.lock")):  # training has begun
@@ -211,7 +211,7 @@ def test_run_sigkilled_while_training_leaves_no_run_and_trains_again(tmp_path):
     proc.kill()
     proc.wait()
     assert not [p for p in (out / "runs").iterdir() if not p.name.startswith(".")]  # nothing visible
-    r = run_cli(config, "--out", out, "-q")
+    r = run_cli(config, "--results", out, "-q")
     assert r.exit_code == 0 and "reusing" not in r.output, r.output
     assert len(only_complete_runs(out)) == 1
 
@@ -225,18 +225,18 @@ def test_run_sigkilled_while_publishing_loses_nothing(tmp_path, force):
     config.write_text(yaml.safe_dump({**RUN, "train": {"epochs": 5, "batch_size": 16}}))
     before = None
     if force:
-        assert run_cli(config, "--out", out, "-q").exit_code == 0
+        assert run_cli(config, "--results", out, "-q").exit_code == 0
         [rid] = only_complete_runs(out)
         before = (out / "runs" / rid / "summary.json").read_bytes()
     kill_at = 2 if force else 1  # --force: rename 1 moves the old run aside, rename 2 publishes
-    args = ["run", str(config), "--out", str(out), "-q"] + (["--force"] if force else [])
+    args = ["run", str(config), "--results", str(out), "-q"] + (["--force"] if force else [])
     proc = subprocess.run([sys.executable, "-c", KILL_AT_RENAME, str(kill_at), *args], capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     runs = out / "runs"
     assert list(runs.glob(".stage-*"))  # the killed process left its (complete) staging folder
     if force:
         assert list(runs.glob(".old-*")) and not (runs / rid).exists()  # the finished run is moved aside
-    r = run_cli(config, "--out", out, "-q")
+    r = run_cli(config, "--results", out, "-q")
     assert r.exit_code == 0, r.output
     [rid2] = only_complete_runs(out)
     if force:

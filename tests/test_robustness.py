@@ -147,7 +147,8 @@ def valid_configs(draw) -> dict:
              "early_stopping": draw(st.one_of(st.none(), st.fixed_dictionaries({
                  "monitor": st.sampled_from(["val_loss", metric]), "patience": st.integers(1, 3),
                  "rule": st.sampled_from(["no_improvement", "consecutive_increase"])})))}
-    cfg = {"name": "gen", "seed": draw(st.integers(0, 2**40)), "data": data, "model": model,
+    # seeds lie below 2**32, the repeats' seed + 1 too
+    cfg = {"name": "gen", "seed": draw(st.integers(0, 2**32 - 2)), "data": data, "model": model,
            "regularization": {"l1": draw(st.floats(0.0, 0.1)), "l2": draw(st.floats(0.0, 0.1)),
                               "l1_mode": draw(st.sampled_from(["subgradient", "proximal"]))},
            "optimizer": optimizer, "train": train, "eval": {"cv": draw(st.one_of(st.none(), st.integers(2, 3)))}}
@@ -386,6 +387,17 @@ def test_broken_yaml_is_one_located_message(tmp_path, text, fragment):
     judge(invoke(["run", path, "--results", tmp_path / "out", "-q"]), tmp_path / "out", [path], 2, fragment)
 
 
+def test_an_alias_bomb_is_one_located_message(tmp_path):
+    levels = "".join(f"{a}: &{a} [{', '.join([f'*{b}'] * 9)}]\n" for b, a in zip("abcdefgh", "bcdefghi"))
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: x\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + levels)  # 9**9 values
+    r = invoke(["run", path, "--results", tmp_path / "out", "-q"])
+    judge(r, tmp_path / "out", [path], 2, "expand this value to more than 100,000 values")
+    assert r.stderr.startswith(f"error: {path}:7: f: aliases"), r.stderr  # where it first exceeds the bound
+    r = invoke(["run", path, "--results", tmp_path / "out", "-q", "--set", f"model.hidden={path.read_text()}"])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+
+
 @BOUNDED
 @given(content=st.one_of(st.binary(max_size=200), st.text(max_size=200)))
 def test_any_config_file_content_exits_0_or_2(content):
@@ -546,7 +558,7 @@ def test_memory_estimate_is_in_every_summary(tmp_path, extra):
 def test_sweep_refuses_an_absurd_point_before_anything_trains(tmp_path, monkeypatch):
     import dlexp.training.experiment as experiment
 
-    monkeypatch.setattr(experiment, "load_dataset", lambda *a, **k: pytest.fail("a point was trained"))
+    monkeypatch.setattr(experiment, "fit", lambda *a, **k: pytest.fail("a point was trained"))
     (tmp_path / "base.yaml").write_text(yaml.safe_dump({"name": "b", "data": {"name": "moons", "n_samples": 60},
                                                         "train": {"epochs": 1}}))
     spec = tmp_path / "spec.yaml"
@@ -559,3 +571,63 @@ def test_sweep_refuses_an_absurd_point_before_anything_trains(tmp_path, monkeypa
     assert "of memory, above the limit of" in r.stderr and "point 2 of 2" in r.stderr, r.stderr
     assert all(line.startswith("error: ") for line in r.stderr.splitlines() if line.strip())
     assert not (out / "runs").exists() and not (out / "sweeps").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Problems found after validation are placed at the line of their key
+
+LATE = {"name": "late", "data": {"name": "moons", "n_samples": 40}, "model": {"hidden": [4]}, "train": {"epochs": 2}}
+
+
+@pytest.mark.parametrize("section,value,key,fragment", [
+    ("data", {"train_size": 0.7, "val_size": 0.2, "test_size": 0.2}, "data.train_size", "fractions must sum"),
+    ("eval", {"cv": 50}, "eval.cv", "50 folds need 2 <= k <= 32"),
+    ("data", {"name": "sine", "n_samples": 40}, "train.early_stopping.monitor", "val_acc does not fit a regression"),
+    ("data", {"n_samples": 10**9}, "data.n_samples", "of memory, above the limit"),
+    ("data", {"name": "csv", "path": "one.csv", "target": "y"}, "data.target", "classification needs 2 classes"),
+    ("data", {"name": "csv", "path": "folder", "target": "y"}, "data.path", "no such file"),
+])
+def test_a_problem_found_after_validation_names_file_line_and_key(tmp_path, section, value, key, fragment):
+    (tmp_path / "one.csv").write_text("a,y\n1,0\n2,0\n3,0\n4,0\n")
+    (tmp_path / "folder").mkdir()
+    cfg = {**LATE, section: value, "train": {"epochs": 2, "early_stopping": {"monitor": "val_acc"}}} \
+        if key == "train.early_stopping.monitor" else {**LATE, section: value}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.strip().startswith(
+        key.split(".")[-1] + ":"))
+    r = invoke(["run", path, "--results", tmp_path / "out", "-q"])
+    judge(r, tmp_path / "out", [path], 2, fragment)
+    assert r.stderr.startswith(f"error: {path}:{line}: {key}: "), r.stderr
+    assert not any((tmp_path / "out" / "runs").glob("[!.]*"))
+
+
+def test_a_late_problem_of_a_set_key_is_placed_at_set(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(LATE))
+    r = invoke(["run", path, "--results", tmp_path / "out", "-q", "--set", "eval.cv=50"])
+    judge(r, tmp_path / "out", [path], 2, "50 folds need")
+    assert r.stderr.startswith("error: --set: eval.cv: 50 folds need"), r.stderr
+
+
+def test_any_keyed_data_problem_is_placed_without_its_raiser_knowing_the_file(tmp_path, monkeypatch):
+    """A check added to data loading names the key alone; `dlexp run` and `dlexp sweep` place it."""
+    import dlexp.sweeps.spec
+    import dlexp.training.experiment
+    from dlexp.errors import DataError, Problem
+
+    def refuse(cfg, base_dir=None):
+        raise DataError(Problem("is a FIFO, not a regular file", key="data.path"))
+
+    for module in (dlexp.training.experiment, dlexp.sweeps.spec):  # where a run and a sweep's planning load data
+        monkeypatch.setattr(module, "load_dataset", refuse)
+    (tmp_path / "d.csv").write_text("a,y\n1,0\n2,1\n")
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: fifo\ndata:\n  name: csv\n  target: y\n  path: d.csv\ntrain: {epochs: 1}\n")
+    r = invoke(["run", path, "--results", tmp_path / "out", "-q"])
+    judge(r, tmp_path / "out", [path], 2)
+    assert r.stderr == f"error: {path}:5: data.path: is a FIFO, not a regular file\n"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: fifo\nbase: exp.yaml\ngrid:\n  model.hidden: [[4], [8]]\n")
+    r = invoke(["sweep", spec, "--results", tmp_path / "out", "-q"])
+    assert r.exit_code == 2 and r.stderr == f"error: {path}:5: data.path: is a FIFO, not a regular file\n", r.output

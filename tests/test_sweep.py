@@ -123,7 +123,7 @@ def test_config_with_grid_options_and_set(tmp_path):
 def test_edited_spec_fragment_in_sweep_yaml_runs_the_same_points(tmp_path):
     spec = write_spec(tmp_path, {"name": "s", "grid": {"seed": [1, 2]}, "repeats": 2})
     out = tmp_path / "results"
-    assert sweep(spec, "--out", out, "-j", "1").exit_code == 0
+    assert sweep(spec, "--results", out, "-j", "1").exit_code == 0
     again = load_spec(out / "sweeps" / "s" / "sweep.yaml")
     assert [p.rid for p in again.points] == [p.rid for p in load_spec(spec).points]
 
@@ -136,7 +136,7 @@ def test_bad_point_stops_the_sweep_before_training_naming_it(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text("name: bad\nbase: base.yaml\ngrid:\n  model.hidden: [[4], [8], [0]]\n"
                     "  regularization.l2:\n    - 0\n    - 0.01\n")
-    r = sweep(spec, "--out", tmp_path / "results")
+    r = sweep(spec, "--results", tmp_path / "results")
     assert r.exit_code == 2, r.output
     assert f"{spec}:4: grid.model.hidden[2]: hidden widths must be >= 1, found 0" in r.output
     assert "point 5 of 6: model.hidden=[0], regularization.l2=0; 2 points in all" in r.output
@@ -157,7 +157,7 @@ def test_bad_point_stops_the_sweep_before_training_naming_it(tmp_path):
 ])
 def test_spec_errors_are_one_clear_message(tmp_path, spec, message):
     path = write_spec(tmp_path, spec)
-    r = sweep(path, "--out", tmp_path / "results")
+    r = sweep(path, "--results", tmp_path / "results")
     assert r.exit_code == 2, r.output
     assert message in r.output
     assert "Traceback" not in r.output
@@ -165,20 +165,123 @@ def test_spec_errors_are_one_clear_message(tmp_path, spec, message):
 
 def test_inline_grid_error_names_the_option(tmp_path):
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(BASE))
-    r = sweep(tmp_path / "exp.yaml", "--grid", "model.activation=relu,tanhh", "--out", tmp_path / "r")
+    r = sweep(tmp_path / "exp.yaml", "--grid", "model.activation=relu,tanhh", "--results", tmp_path / "r")
     assert r.exit_code == 2
     assert "--grid: model.activation[1]: 'tanhh' is not valid" in r.output
-    r = sweep(tmp_path / "exp.yaml", "--out", tmp_path / "r")
+    r = sweep(tmp_path / "exp.yaml", "--results", tmp_path / "r")
     assert r.exit_code == 2 and "give --grid" in r.output
+
+
+def test_an_inline_grid_value_nested_too_deeply_is_one_message(tmp_path):
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(BASE))
+    r = sweep(tmp_path / "exp.yaml", "--grid", "seed=" + "[" * 3000 + "]" * 3000, "--results", tmp_path / "r")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr.startswith("error: --grid: seed: cannot parse value '[[[[") and "nested too deeply" in r.stderr
 
 
 def test_a_misspelt_swept_key_is_one_message_for_all_points(tmp_path):
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(BASE))
-    r = sweep(tmp_path / "exp.yaml", "--grid", "model.hiden=[8],[16],[32]", "--out", tmp_path / "r")
+    r = sweep(tmp_path / "exp.yaml", "--grid", "model.hiden=[8],[16],[32]", "--results", tmp_path / "r")
     assert r.exit_code == 2
     [line] = [line for line in r.output.splitlines() if line.startswith("error:")]
     assert line.startswith("error: --grid: model.hiden: unknown key (did you mean 'hidden'?)")
     assert line.endswith("(all 3 points)")
+
+
+def test_an_alias_bomb_in_a_spec_is_refused_at_its_line(tmp_path, monkeypatch):
+    import dlexp.sweeps.spec
+
+    monkeypatch.setattr(dlexp.sweeps.spec, "_expand", lambda *a, **k: pytest.fail("the points were made"))
+    write_spec(tmp_path, {"grid": {"seed": [0]}})  # writes base.yaml
+    lol = "".join(f"  {a}: &{a} [{', '.join([f'*{b}'] * 9)}]\n" for b, a in zip("abcde", "bcdef"))
+    spec = tmp_path / "bomb.yaml"
+    spec.write_text("name: bomb\nbase: base.yaml\ngrid:\n  a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\n" + lol)
+    r = sweep(spec, "--results", tmp_path / "results")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr == (f"error: {spec}:9: grid.f: aliases (*…) expand this value to more than 100,000 values; "
+                        "dlexp reads at most 100,000 from one YAML document\n")
+
+
+def test_a_grid_key_given_twice_names_both_lines(tmp_path):
+    write_spec(tmp_path, {"grid": {"seed": [0]}})
+    spec = tmp_path / "twice.yaml"
+    spec.write_text("name: twice\nbase: base.yaml\ngrid:\n  seed: [0, 1]\n  model.hidden: [[4]]\n  seed: [2]\n")
+    r = sweep(spec, "--results", tmp_path / "results")
+    assert r.exit_code == 2 and r.stderr == f"error: {spec}:6: grid.seed: duplicate key (first at line 4)\n"
+    # the nested and the dotted form of one key are one key too
+    spec.write_text("name: twice\nbase: base.yaml\ngrid:\n  model:\n    hidden: [[4]]\n  model.hidden: [[8]]\n")
+    r = sweep(spec, "--results", tmp_path / "results")
+    assert r.exit_code == 2 and r.stderr == f"error: {spec}:6: grid.model.hidden: duplicate key (first at line 5)\n"
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"grid": {f"regularization.l{k}": list(range(1000)) for k in (1, 2)} | {"seed": list(range(1000))}},
+     "spec.yaml:3: grid: 1000 × 1000 × 1000 grid values = 1,000,000,000 points, more than the 100,000 a sweep may "
+     "have; split it into several sweeps, or draw some of its points with random:"),
+    ({"grid": {"seed": [0, 1]}, "random": {"samples": 10**9, "params": {"optimizer.lr": {"dist": "uniform", "low": 0,
+                                                                                             "high": 1}}}},
+     "spec.yaml:6: random.samples: 2 grid values × 1000000000 random samples = 2,000,000,000 points, more than "
+     "the 100,000 a sweep may have; draw fewer samples"),
+])
+def test_a_sweep_of_too_many_points_is_refused_before_any_is_made(tmp_path, monkeypatch, spec, message):
+    import dlexp.sweeps.spec
+
+    for name in ("_expand", "random_samples"):
+        monkeypatch.setattr(dlexp.sweeps.spec, name, lambda *a, **k: pytest.fail("the points were made"))
+    r = sweep(write_spec(tmp_path, {"name": "huge", **spec}), "--results", tmp_path / "results")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr == f"error: {tmp_path / message}\n"
+
+
+def test_a_sweep_name_with_two_dots_is_refused(tmp_path):
+    spec = write_spec(tmp_path, {"name": "a..b", "grid": {"seed": [0]}})
+    r = sweep(spec, "--results", tmp_path / "results")
+    assert r.exit_code == 2 and f"{spec}:2: name: 'a..b' cannot name a folder" in r.stderr, r.output
+    r = sweep(write_spec(tmp_path, {"name": "ok", "grid": {"seed": [0]}}), "--name", "..x", "--results", tmp_path / "r")
+    assert r.exit_code == 2 and "--name: name: '..x' cannot name a folder" in r.stderr, r.output
+    r = sweep(write_spec(tmp_path, {"name": "ok", "grid": {"seed": [0]}}), "--name", "x..", "--results", tmp_path / "r")
+    assert r.exit_code == 2 and "no '..'" in r.stderr, r.output
+    assert not (tmp_path / "results").exists() and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"grid": {"seed": [0]}, "seeds": [1, 2**32]}, "spec.yaml:5: seeds.1: input should be less than 4294967296"),
+    ({"random": {"samples": 1, "seed": 2**32, "params": {"optimizer.lr": {"dist": "uniform", "low": 0, "high": 1}}}},
+     "spec.yaml:5: random.seed: expected an integer seed, 0 <= seed < 2**32, found 4294967296"),
+    ({"random": {"samples": 1, "params": {"optimizer.lr": {"dist": "uniform", "low": 0, "high": float("inf")}}}},
+     "random.params.optimizer.lr: uniform needs finite numeric low and high, found low=0, high=inf"),
+    ({"grid": {"data.noise": [0.1, float("nan")]}}, "spec.yaml:4: grid.data.noise[1]: input should be a finite number"),
+])
+def test_seeds_and_numbers_of_a_spec_are_checked(tmp_path, spec, message):
+    r = sweep(write_spec(tmp_path, {"name": "s", **spec}), "--results", tmp_path / "results")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert message in r.stderr, r.stderr
+
+
+def test_a_malformed_csv_is_bad_input_found_before_anything_trains(tmp_path, monkeypatch):
+    import dlexp.sweeps.spec
+    import dlexp.training.experiment
+
+    (tmp_path / "d.csv").write_text("a,b,y\n1,2,0\n3,x,1\n5,6,0\n7,8,1\n")
+    base = {**BASE, "data": {"name": "csv", "path": "d.csv", "target": "y"}}
+    spec = write_spec(tmp_path, {"name": "csv", "grid": {"model.hidden": [[4], [8], [16]]}}, base=base)
+    loads = []
+    real = dlexp.sweeps.spec.load_dataset
+    monkeypatch.setattr(dlexp.sweeps.spec, "load_dataset", lambda *a: loads.append(a) or real(*a))
+    monkeypatch.setattr(dlexp.training.experiment, "fit", lambda *a, **k: pytest.fail("a point was trained"))
+    r = sweep(spec, "--results", tmp_path / "results", "-j", "1")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr == f"error: {tmp_path / 'd.csv'}:3: data.path: column 'b': 'x' is not a number\n"
+    assert len(loads) == 1  # one data section for the three points: loaded once
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_split_a_point_cannot_hold_is_placed_at_its_grid_value(tmp_path):
+    spec = write_spec(tmp_path, {"name": "split", "grid": {"data.train_size": [0.5, 0.7]}})
+    r = sweep(spec, "--results", tmp_path / "results", "--dry-run")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr == (f"error: {spec}:4: grid.data.train_size[1]: 0.7 train + 0.2 val + 0.2 test = 1.1 of the "
+                        "data; fractions must sum to at most 1 (point 2 of 2: data.train_size=0.7)\n")
 
 
 # ---- results, resume ----------------------------------------------------------------------------
@@ -189,7 +292,7 @@ def test_result_files(tmp_path):
 
     spec = write_spec(tmp_path, {"name": "files", "grid": {"model.hidden": [[4], [8, 8]]}})
     out = tmp_path / "results"
-    r = sweep(spec, "--out", out, "-j", "1")
+    r = sweep(spec, "--results", out, "-j", "1")
     assert r.exit_code == 0, r.output
     folder = out / "sweeps" / "files"
     assert r.stdout.strip() == str(folder)
@@ -213,7 +316,7 @@ def test_result_files(tmp_path):
 def test_repeats_give_std_columns(tmp_path):
     spec = write_spec(tmp_path, {"name": "rep", "grid": {"regularization.l2": [0.0, 0.01]}, "repeats": 2})
     out = tmp_path / "results"
-    assert sweep(spec, "--out", out, "-j", "1").exit_code == 0
+    assert sweep(spec, "--results", out, "-j", "1").exit_code == 0
     row = summary_rows(out, "rep")[0]
     assert {"val_loss_std", "train_acc_std", "n_members"} <= set(row)
     assert row["n_members"] == "2"
@@ -222,26 +325,26 @@ def test_repeats_give_std_columns(tmp_path):
 def test_resume_skips_done_runs_and_edited_spec_keeps_unchanged_points(tmp_path):
     out = tmp_path / "results"
     spec = write_spec(tmp_path, {"name": "res", "grid": {"model.hidden": [[4], [8], [16]]}})
-    assert sweep(spec, "--out", out, "-j", "1").exit_code == 0
+    assert sweep(spec, "--results", out, "-j", "1").exit_code == 0
     before = mtimes(out)
     assert len(before) == 3
-    r = sweep(spec, "--out", out, "-j", "1")
+    r = sweep(spec, "--results", out, "-j", "1")
     assert r.exit_code == 0 and "all 3" not in r.output
     assert "3 of 3 runs already done; training 0" in r.output
     assert mtimes(out) == before
     spec = write_spec(tmp_path, {"name": "res", "grid": {"model.hidden": [[4], [8], [16], [32]]}})
-    r = sweep(spec, "--out", out, "-j", "1")
+    r = sweep(spec, "--results", out, "-j", "1")
     assert "3 of 4 runs already done; training 1" in r.output
     after = mtimes(out)
     assert len(after) == 4 and all(after[k] == v for k, v in before.items())
     # another sweep sharing two points trains only the new one
     other = write_spec(tmp_path, {"name": "other", "grid": {"model.hidden": [[8], [16], [2]]}}, "other.yaml")
-    r = sweep(other, "--out", out, "-j", "1")
+    r = sweep(other, "--results", out, "-j", "1")
     assert "2 of 3 runs already done; training 1" in r.output
     # a damaged run counts as not done
     victim = sorted(before)[0]
     (out / "runs" / victim / "metrics.csv").write_text("epoch,train_loss\n1,2,3\n")
-    r = sweep(spec, "--out", out, "-j", "1")
+    r = sweep(spec, "--results", out, "-j", "1")
     assert "3 of 4 runs already done; training 1 (1 damaged, trained again)" in r.output
     assert mtimes(out)[victim] != before[victim]
 
@@ -249,7 +352,7 @@ def test_resume_skips_done_runs_and_edited_spec_keeps_unchanged_points(tmp_path)
 def test_identical_points_train_once(tmp_path):
     spec = write_spec(tmp_path, {"name": "dup", "grid": {"model.dropout": [0.0, 0, {"rate": 0.0}]}})
     out = tmp_path / "results"
-    r = sweep(spec, "--out", out, "-j", "1")
+    r = sweep(spec, "--results", out, "-j", "1")
     assert r.exit_code == 0 and "training 1 runs (3 points)" in r.output
     assert len(summary_rows(out, "dup")) == 3 and len(mtimes(out)) == 1
 
@@ -270,7 +373,7 @@ def test_failure_isolation_and_retry_failed(tmp_path, monkeypatch):
     monkeypatch.setattr(dlexp.training.experiment, "execute", flaky)
     spec = write_spec(tmp_path, {"name": "iso", "grid": {"model.hidden": [[4], [8], [16]]}})
     out = tmp_path / "results"
-    r = sweep(spec, "--out", out, "-j", "1")
+    r = sweep(spec, "--results", out, "-j", "1")
     assert r.exit_code == 1, r.output
     assert "model.hidden=[8]" in r.output and "RuntimeError: boom in the trainer" in r.output
     rows = summary_rows(out, "iso")
@@ -279,10 +382,10 @@ def test_failure_isolation_and_retry_failed(tmp_path, monkeypatch):
     assert "boom in the trainer" in (failed / "traceback.txt").read_text()
     assert "Traceback (most recent call last)" in (failed / "traceback.txt").read_text()
     # failed runs are not retried without --retry-failed
-    r = sweep(spec, "--out", out, "-j", "1")
+    r = sweep(spec, "--results", out, "-j", "1")
     assert r.exit_code == 1 and "2 of 3 runs already done; training 0; 1 failed before" in r.output
     monkeypatch.setattr(dlexp.training.experiment, "execute", real)
-    r = sweep(spec, "--out", out, "-j", "1", "--retry-failed")
+    r = sweep(spec, "--results", out, "-j", "1", "--retry-failed")
     assert r.exit_code == 0 and "training 1" in r.output
     assert [row["status"] for row in summary_rows(out, "iso")] == ["completed"] * 3
 
@@ -291,11 +394,12 @@ def test_data_error_in_a_point_fails_that_run_only(tmp_path):
     # 100 folds of 96 train+val rows cannot be built: a DataError, raised in a pool worker
     spec = write_spec(tmp_path, {"name": "data", "grid": {"eval.cv": [None, 100], "model.hidden": [[4]]}})
     out = tmp_path / "results"
-    r = sweep(spec, "--out", out, "-j", "2")
+    r = sweep(spec, "--results", out, "-j", "2")
     assert r.exit_code == 1, r.output
     rows = summary_rows(out, "data")
     assert [row["status"] for row in rows] == ["completed", "failed"]
     assert "folds need 2 <= k <= 96" in rows[1]["error"]
+    assert rows[1]["error"].startswith(f"{spec}:4: eval.cv: 100 folds need")  # the spec line of the value 100
     assert "folds need" in (out / "runs" / rows[1]["run_id"] / "traceback.txt").read_text()
 
 
@@ -304,13 +408,13 @@ def test_killed_worker_is_retried_then_failed(tmp_path, monkeypatch):
     victim = load_spec(spec).points[1].rid
     monkeypatch.setenv("DLEXP_TEST_CRASH_RUN", victim)
     out = tmp_path / "results"
-    r = sweep(spec, "--out", out, "-j", "2", "--max-crash-retries", "1")
+    r = sweep(spec, "--results", out, "-j", "2", "--max-crash-retries", "1")
     assert r.exit_code == 1, r.output
     rows = summary_rows(out, "crash")
     assert [row["status"] for row in rows] == ["completed", "failed", "completed"]
     assert "worker process died 2 times" in rows[1]["error"]
     monkeypatch.delenv("DLEXP_TEST_CRASH_RUN")
-    assert sweep(spec, "--out", out, "-j", "2", "--retry-failed").exit_code == 0
+    assert sweep(spec, "--results", out, "-j", "2", "--retry-failed").exit_code == 0
 
 
 def test_the_pool_preloads_only_the_scikit_learn_modules_some_run_needs(tmp_path):
@@ -330,8 +434,8 @@ def test_the_pool_preloads_only_the_scikit_learn_modules_some_run_needs(tmp_path
 
 def test_jobs_1_and_2_give_the_same_summary(tmp_path):
     spec = write_spec(tmp_path, {"name": "det", "grid": {"model.hidden": [[4], [8]], "seed": [0, 1]}})
-    assert sweep(spec, "--out", tmp_path / "a", "-j", "1").exit_code == 0
-    assert sweep(spec, "--out", tmp_path / "b", "-j", "2").exit_code == 0
+    assert sweep(spec, "--results", tmp_path / "a", "-j", "1").exit_code == 0
+    assert sweep(spec, "--results", tmp_path / "b", "-j", "2").exit_code == 0
     assert summary_rows(tmp_path / "a", "det") == summary_rows(tmp_path / "b", "det")
 
 
@@ -354,7 +458,7 @@ def test_stale_lock_is_taken_over(tmp_path):
     lock.parent.mkdir(parents=True)
     lock.write_text(json.dumps({"pid": dead_pid(), "host": HOST, "started": time.time() - 5}))
     assert not RunLock(out, rid).is_locked()
-    r = sweep(spec, "--out", out, "-j", "1")
+    r = sweep(spec, "--results", out, "-j", "1")
     assert r.exit_code == 0 and "training 1" in r.output
     assert not lock.exists()
 
@@ -386,13 +490,13 @@ def test_a_run_left_moved_aside_by_a_killed_process_is_put_back(tmp_path):
     that run moved aside: the next sweep restores it instead of training it again."""
     spec = write_spec(tmp_path, {"name": "aside", "grid": {"model.hidden": [[4]]}})
     out = tmp_path / "results"
-    assert sweep(spec, "--out", out, "-j", "1").exit_code == 0
+    assert sweep(spec, "--results", out, "-j", "1").exit_code == 0
     rid = load_spec(spec).points[0].rid
     runs = out / "runs"
     before = (runs / rid / "summary.json").read_bytes()
     os.replace(runs / rid, runs / f".old-{rid}-12345")
     (runs / f".stage-{rid}-x1y2").mkdir()  # and its half-written successor
-    r = sweep(spec, "--out", out, "-j", "1", "--json")
+    r = sweep(spec, "--results", out, "-j", "1", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["trained"] == 0
     assert (runs / rid / "summary.json").read_bytes() == before
@@ -470,18 +574,18 @@ def test_dlexp_run_waits_for_a_live_lock(tmp_path, monkeypatch):
 def test_dry_run_json_name_and_set(tmp_path):
     spec = write_spec(tmp_path, {"name": "dry", "grid": {"seed": [1, 2]}})
     out = tmp_path / "results"
-    r = sweep(spec, "--out", out, "--dry-run")
+    r = sweep(spec, "--results", out, "--dry-run")
     assert r.exit_code == 0 and not (out / "runs").exists()
     assert [line.split()[1:] for line in r.stdout.splitlines()] == [["pending", "seed=1"], ["pending", "seed=2"]]
-    r = sweep(spec, "--out", out, "-j", "1", "--json", "--name", "renamed", "--set", "train.epochs=2")
+    r = sweep(spec, "--results", out, "-j", "1", "--json", "--name", "renamed", "--set", "train.epochs=2")
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout)
     assert result["name"] == "renamed" and result["counts"] == {"completed": 2}
     assert [row["epochs_run"] for row in result["rows"]] == [2, 2]
     assert (out / "sweeps" / "renamed" / "summary.csv").exists()
-    r = sweep(spec, "--out", out, "--dry-run", "--set", "train.epochs=2")
+    r = sweep(spec, "--results", out, "--dry-run", "--set", "train.epochs=2")
     assert all(line.split()[1] == "completed" for line in r.stdout.splitlines())
-    r = sweep(spec, "--out", out, "-j", "1", "--name", "renamed")
+    r = sweep(spec, "--results", out, "-j", "1", "--name", "renamed")
     assert "the spec changed since the last run" in r.output
 
 

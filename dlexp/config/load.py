@@ -12,13 +12,13 @@ import copy
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConfigError, Problem, did_you_mean
-from .schema import (OPTIMIZER_HPARAMS, OPTIMIZER_NAMES, PATH_KEYS, SCHEDULE_NAMES, CosineSchedule, Experiment,
-                     OptimizerConfig, optimizer_defaults)
+from ..errors import ConfigError, DlexpError, Problem, did_you_mean
+from .schema import (OPTIMIZER_HPARAMS, OPTIMIZER_NAMES, PATH_KEYS, SCHEDULE_NAMES, SEED_LIMIT, CosineSchedule,
+                     Experiment, OptimizerConfig, optimizer_defaults)
 from .yamlfile import Source, deep_merge, mark_override, parse_overrides, read_yaml, set_dotted
 
 # ---------------------------------------------------------------------------------------------
@@ -57,20 +57,25 @@ def load_raw(path: Path, display: str, source: Source, seen: tuple = ()) -> dict
 # Validation
 
 def _fields_of(loc: tuple) -> list[str]:
-    """Valid keys of the section at `loc` (for 'did you mean')."""
+    """Valid keys of the section at `loc`, a pydantic error location (for 'did you mean').
+
+    In a tagged union (optimizer.schedule) pydantic's location names the member by its tag
+    (`optimizer.schedule.step.step_size`): the keys are that member's.
+    """
     model: Any = Experiment
-    for part in loc:
-        field = getattr(model, "model_fields", {}).get(part)
+    parts = list(loc)
+    while parts:
+        field = getattr(model, "model_fields", {}).get(parts.pop(0))
         if field is None:
             return []
         ann = field.annotation
-        model = None
-        for cand in (ann, *getattr(ann, "__args__", ())):
-            if isinstance(cand, type) and issubclass(cand, BaseModel):
-                model = cand
-                break
-        if model is None:
+        members = [c for c in (ann, *getattr(ann, "__args__", ())) if isinstance(c, type) and issubclass(c, BaseModel)]
+        if field.discriminator and parts:
+            tag = parts.pop(0)
+            members = [m for m in members if tag in get_args(m.model_fields[field.discriminator].annotation)]
+        if not members:
             return []
+        model = members[0]
     return [k for k in getattr(model, "model_fields", {}) if k != "extends" or model is Experiment]
 
 
@@ -78,14 +83,14 @@ def _clean_loc(raw: Any, loc: tuple) -> tuple:
     """Keep the loc parts that index the raw input (drop pydantic's union/validator tags)."""
     out = []
     node = raw
-    for part in loc:
+    for j, part in enumerate(loc):
         if isinstance(node, dict) and part in node:
             out.append(part)
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             out.append(part)
             node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and part in _fields_of(tuple(out)):
+        elif isinstance(node, dict) and isinstance(part, str) and part in _fields_of(loc[:j]):
             out.append(part)  # a missing required key
             node = None
     return tuple(out)
@@ -95,7 +100,7 @@ def _message(err: dict, loc: tuple, raw_loc: tuple) -> str:
     kind = err["type"]
     value = err.get("input")
     if kind == "extra_forbidden":
-        valid = _fields_of(loc[:-1])
+        valid = _fields_of(raw_loc[:-1]) or _fields_of(loc[:-1])
         return f"unknown key{did_you_mean(loc[-1], valid)}" + (f"; valid keys: {', '.join(valid)}" if valid else "")
     if kind in ("literal_error", "enum"):
         expected = err.get("ctx", {}).get("expected", "")
@@ -144,7 +149,27 @@ def validate(raw: Any, source: Source) -> Experiment:
         raise ConfigError([Problem(msg, key=key, file=source.locate(tuple(key.split(".")))[0],
                                    line=source.locate(tuple(key.split(".")))[1]) for key, msg in cross])
     _resolve_paths(exp, source.base_dir)
+    exp._source = source
     return exp
+
+
+def locate(exc: DlexpError, where: "Experiment | Source") -> DlexpError:
+    """`exc` with every problem that names a config key but no file placed at that key's file and line.
+
+    Problems found after validation (a split that the data cannot hold, CV folds, the memory
+    limit, a data file) name the key only; `where` is the Source that the config was read from,
+    or the Experiment that keeps it. A problem that names its own file (a CSV cell) stays there.
+    """
+    source = where._source if isinstance(where, Experiment) else where
+    if source is None:
+        return exc
+    problems = []
+    for p in exc.problems:
+        if p.key and p.file is None and p.key.split(".")[0] in Experiment.model_fields:
+            file, line = source.locate(tuple(p.key.split(".")))
+            p = Problem(p.message, key=p.key, file=file, line=line)
+        problems.append(p)
+    return type(exc)(problems)
 
 
 def _optimizer_key_checks(raw: dict) -> list[tuple[str, str]]:
@@ -183,6 +208,14 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
         out.append(("seeds", "an empty list; give at least one seed or remove the key"))
     if exp.seeds is not None and len(set(exp.seeds)) != len(exp.seeds):
         out.append(("seeds", f"duplicate seeds in {exp.seeds}"))
+    if exp.seeds is None and exp.seed + exp.repeats > SEED_LIMIT:
+        out.append(("seed", f"the repeats' seeds run from {exp.seed} to {exp.seed + exp.repeats - 1}, and seeds "
+                            f"must lie below 2**32 = {SEED_LIMIT}; lower seed"))
+    members = len(exp.seeds) if exp.seeds else exp.repeats
+    if exp.repeat_data and exp.data.seed + members > SEED_LIMIT:
+        out.append(("data.seed", f"with repeat_data the data seeds run from {exp.data.seed} to "
+                                 f"{exp.data.seed + members - 1}, and seeds must lie below 2**32 = {SEED_LIMIT}; "
+                                 "lower data.seed"))
     if exp.data.name == "csv" and not exp.data.path:
         out.append(("data.path", "data.name is csv: give the CSV file's path"))
     if exp.data.name == "csv" and not exp.data.target:

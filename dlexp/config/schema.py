@@ -8,13 +8,13 @@ what `dlexp schema` prints. Loading, validating and hashing a config file: confi
 from __future__ import annotations
 
 import inspect
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeInt,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -41,8 +41,14 @@ OPTIMIZER_HPARAMS = tuple(dict.fromkeys(
 PATH_KEYS = (("data", "path"), ("data", "val_path"), ("data", "test_path"), ("model", "init_from"))
 
 
+# Seeds feed numpy's generators: np.random.RandomState takes 0 <= seed < 2**32.
+SEED_LIMIT = 2**32
+Seed = Annotated[int, Field(ge=0, lt=SEED_LIMIT)]
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    # A .inf or .nan in any float key (noise, l2, lr, …) would train on garbage: refused.
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
 
 
 def _size(v: Any, key: str) -> Any:
@@ -66,8 +72,7 @@ class DataConfig(Section):
     name: Literal[tuple(DATASETS)] = "moons"  # type: ignore[valid-type]
     n_samples: int = Field(400, ge=4, description="samples generated (synthetic data only)")
     noise: float = Field(0.2, ge=0.0, description="noise level of synthetic data")
-    seed: int = Field(0, ge=0, le=2**32 - 1,
-                      description="generation and split seed (separate from the training seed)")
+    seed: Seed = Field(0, description="generation and split seed (separate from the training seed)")
     train_size: Union[int, float, None] = Field(0.6, description="int count or fraction of the data; "
                                                                  "null = every row not in val or test")
     val_size: Union[int, float] = 0.2
@@ -204,6 +209,13 @@ class OptimizerConfig(Section):
     schedule: Schedule = Field(default_factory=ConstantSchedule, discriminator="name")
     clip_norm: Optional[float] = Field(None, gt=0.0, description="clip the global gradient norm")
 
+    @field_validator("betas", mode="before")
+    @classmethod
+    def _check_betas(cls, v):
+        if isinstance(v, (list, tuple)) and len(v) != 2:
+            raise ValueError(f"expected two numbers [beta1, beta2], found {len(v)}: {list(v)!r}")
+        return v
+
     @field_validator("schedule", mode="before")
     @classmethod
     def _schedule_forms(cls, v):
@@ -273,7 +285,7 @@ class EvalConfig(Section):
 class Experiment(Section):
     extends: Optional[str] = Field(None, exclude=True, description="base config, relative to this file")
     name: str = "experiment"
-    seed: int = Field(0, ge=0, description="training seed: init, shuffling, dropout masks")
+    seed: Seed = Field(0, description="training seed: init, shuffling, dropout masks")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
@@ -281,8 +293,10 @@ class Experiment(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     repeats: int = Field(1, ge=1, le=1000)
-    seeds: Optional[list[NonNegativeInt]] = None
+    seeds: Optional[list[Seed]] = None
     repeat_data: bool = False
+    # The yamlfile.Source it was read from: where a problem found later is placed (load.locate).
+    _source: Any = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _fill_defaults(self):

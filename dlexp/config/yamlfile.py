@@ -2,7 +2,8 @@
 
 `read_yaml` returns the data and {key path: (file, line)} so that a config or sweep error can
 point at its line; dotted keys (`model.hidden`) address nested mappings for `--set` and sweep
-grids; `dump_yaml` writes mappings in block style and lists of scalars inline.
+grids; `dump_yaml` writes mappings in block style and lists of scalars inline. Everything dlexp
+reads as YAML goes through `_Loader`: safe_load's rules, minus duplicate keys and alias bombs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,86 @@ class Source:
             if path[:n] in self.lines:
                 return self.lines[path[:n]]
         return self.file, None
+
+
+# The most values one YAML document may expand to, counting every value an alias repeats.
+MAX_YAML_VALUES = 100_000
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class RefusedYAML(yaml.composer.ComposerError):
+    """Well-formed YAML that dlexp refuses to read; `path`: the keys from the root down to it."""
+
+    def __init__(self, reason: str, mark, path: tuple, first_line: int | None = None):
+        super().__init__(None, None, reason + (f" (first at line {first_line})" if first_line else ""), mark)
+        self.reason, self.path = reason, path
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key written twice in one mapping (safe_load keeps the last,
+    silently) and a document whose aliases expand it past MAX_YAML_VALUES values.
+
+    An alias is a reference to its anchor's node, so composing and constructing stay cheap; but
+    whatever walks the data afterwards (the line map, merging, validation, hashing) sees the
+    expansion: nine lists of nine aliases of nine lists… ("billion laughs") are 10^9 values.
+    Counting at compose time refuses them before anything walks them.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._size: dict[int, int] = {}  # id(node) → values it expands to, aliases followed
+        self._path: list = []  # keys and indices from the root to the node being composed
+
+    def compose_node(self, parent, index):
+        alias, mark = self.check_event(yaml.AliasEvent), self.peek_event().start_mark
+        self._path.append(index.value if isinstance(index, yaml.ScalarNode) else index)
+        try:
+            node = super().compose_node(parent, index)
+            if alias:  # its anchor's size, counted into the parent below (an alias inside its own anchor: 1)
+                return node
+            if isinstance(node, yaml.SequenceNode):
+                children = node.value
+            elif isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            else:
+                children = []
+            size = 1 + sum(self._size.get(id(c), 1) for c in children)
+            if size > MAX_YAML_VALUES:
+                raise RefusedYAML(f"aliases (*…) expand this value to more than {MAX_YAML_VALUES:,} values; dlexp "
+                                  f"reads at most {MAX_YAML_VALUES:,} from one YAML document", mark, self._where())
+            self._size[id(node)] = size
+            return node
+        finally:
+            self._path.pop()
+
+    def compose_mapping_node(self, anchor):
+        node = super().compose_mapping_node(anchor)
+        first: dict = {}
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:  # `<<: *base` keys may repeat
+                seen = first.setdefault((key.tag, key.value), key)
+                if seen is not key:
+                    raise RefusedYAML("duplicate key", key.start_mark, self._where() + (key.value,),
+                                      first_line=seen.start_mark.line + 1)
+        return node
+
+    def _where(self) -> tuple:
+        return tuple(p for p in self._path[1:] if p is not None)
+
+
+def _load(text: str):
+    """(data, root node) of a one-document YAML text, as yaml.safe_load reads it (see _Loader)."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    finally:
+        loader.dispose()
+
+
+def safe_load(text: str) -> Any:
+    """yaml.safe_load, refusing duplicate keys and alias bombs (RefusedYAML)."""
+    return _load(text)[0]
 
 
 def _record_lines(node, path: tuple, file: str, lines: dict) -> None:
@@ -68,8 +149,10 @@ def read_yaml(path: Path, display: str) -> tuple[Any, dict]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(Problem(f"cannot read: {exc}", file=display)) from None
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data, node = _load(text)
+    except RefusedYAML as exc:
+        line = exc.problem_mark.line + 1
+        raise ConfigError(Problem(exc.problem, key=_dotted(exc.path), file=display, line=line)) from None
     except yaml.YAMLError as exc:
         what, line = yaml_problem(exc, text)
         raise ConfigError(Problem(f"invalid YAML: {what}", file=display, line=line)) from None
@@ -83,6 +166,10 @@ def read_yaml(path: Path, display: str) -> tuple[Any, dict]:
             raise ConfigError(Problem("invalid YAML: a structure that contains itself (an alias inside its "
                                       "own anchor) or is nested too deeply", file=display)) from None
     return data, lines
+
+
+def _dotted(path: tuple) -> str:
+    return ".".join(str(p) for p in path)
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -109,8 +196,12 @@ def parse_overrides(items) -> dict[str, Any]:
         if not sep or not key:
             problems.append(Problem(f"expected KEY=VALUE, found {item!r}", file="--set"))
             continue
+        out.pop(key, None)  # the last --set of a key wins, in the place of the last one
         try:
-            out[key] = yaml.safe_load(text) if text.strip() else None
+            out[key] = safe_load(text) if text.strip() else None
+        except RefusedYAML as exc:
+            problems.append(Problem(f"{exc.reason} in the value {text!r}", key=_dotted((key, *exc.path)),
+                                    file="--set"))
         except yaml.YAMLError as exc:
             problems.append(Problem(f"cannot parse value {text!r}: {yaml_problem(exc, text)[0]}",
                                     key=key, file="--set"))

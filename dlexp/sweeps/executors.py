@@ -74,7 +74,10 @@ def run_task(exp, crash_rid: str | None = None, limit_threads: bool = False) -> 
             output = execute(exp)
         return Outcome(output=output, wall_time=time.perf_counter() - t0)
     except DlexpError as exc:  # bad input for this point (e.g. a DataError): its message says it all
-        return Outcome(error=str(exc), traceback=traceback.format_exc(), wall_time=time.perf_counter() - t0)
+        from ..config.load import locate
+
+        return Outcome(error=str(locate(exc, exp)), traceback=traceback.format_exc(),
+                       wall_time=time.perf_counter() - t0)
     except Exception as exc:
         return Outcome(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                        wall_time=time.perf_counter() - t0)

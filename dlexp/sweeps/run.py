@@ -7,7 +7,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config.load import load_config, resolved_dict, run_id
+from ..config.load import load_config, locate, resolved_dict, run_id
 from ..errors import DlexpError
 from ..results.locks import RunLock, describe, release_mine
 from ..results.store import (HoldInterrupts, clear_leftovers, is_done, json_text, read_json, run_dir, write_failed_run,
@@ -88,8 +88,8 @@ def _train(exp, rid: str, out: Path, quiet: bool, echo) -> RunResult:
             progress.start()
         output = execute(exp, on_epoch=progress.epoch if progress else None,
                          on_member=progress.member if progress else None)
-    except DlexpError:
-        raise
+    except DlexpError as exc:  # found while loading the data or checking memory: point at the config's line
+        raise locate(exc, exp) from None
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a bug or numerical failure: keep the traceback, exit 1

@@ -11,15 +11,18 @@
         optimizer.lr: {dist: loguniform, low: 1.0e-4, high: 1.0e-1}
     repeats: 3                        # or seeds: [0, 1, 2]; set on every point
 
-`load_spec` reads a spec (or a config plus `--grid` options), expands it and validates every
-point with config.validate, so a bad point is reported at the spec line of the value that makes
-it bad (`spec.yaml:5: grid.model.hidden[2]: …`), naming the point, and nothing trains.
+`load_spec` reads a spec (or a config plus `--grid` options), counts its points (at most
+MAX_POINTS), expands it and validates every point with config.validate, checks its memory need
+and builds each distinct data section once, so a bad point is reported at the spec line of the
+value that makes it bad (`spec.yaml:5: grid.model.hidden[2]: …`), naming the point, and nothing
+trains.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 import random
 import re
@@ -28,13 +31,16 @@ from pathlib import Path
 
 import yaml
 
-from ..config.load import load_raw, anchor_paths, run_id, validate
-from ..errors import ConfigError, Problem, ResourceError, did_you_mean
-from ..training.resources import check_memory
-from ..config.schema import Experiment
-from ..config.yamlfile import Source, deep_merge, parse_overrides, read_yaml, set_dotted
 from .. import labels
+from ..config.load import anchor_paths, load_raw, locate, run_id, validate
+from ..config.schema import SEED_LIMIT, Experiment
+from ..data.datasets import load_dataset
+from ..config.yamlfile import Source, deep_merge, parse_overrides, read_yaml, safe_load, set_dotted
+from ..errors import ConfigError, DataError, Problem, ResourceError, did_you_mean
+from ..training.resources import check_memory
 
+MAX_POINTS = 100_000  # points (runs) of one sweep; each point's repeats and folds are inside its run
+MAX_NAME_BYTES = 200
 SPEC_KEYS = ("name", "description", "base", "grid", "random", "repeats", "seeds")
 RANDOM_KEYS = ("samples", "seed", "params")
 DISTS = {"uniform": ("low", "high"), "loguniform": ("low", "high"), "int": ("low", "high"), "choice": ("values",)}
@@ -111,10 +117,14 @@ def parse_grid_args(items) -> list[tuple[str, list]]:
         values = []
         for part in split_top_level(text):
             try:
-                values.append(numbers(yaml.safe_load(part)) if part.strip() else None)
+                values.append(numbers(safe_load(part)) if part.strip() else None)
             except yaml.YAMLError as exc:
-                problems.append(Problem(f"cannot parse value {part!r}: {getattr(exc, 'problem', exc)}",
+                what = getattr(exc, "reason", None) or getattr(exc, "problem", exc)  # reason: no line in one value
+                problems.append(Problem(f"cannot parse value {part!r}: {what}",
                                         key=key, file="--grid"))
+            except RecursionError:
+                problems.append(Problem(f"cannot parse value {part[:40]!r}…: nested too deeply", key=key,
+                                        file="--grid"))
         out.append((key, values))
     if problems:
         raise ConfigError(problems)
@@ -159,6 +169,10 @@ def _grid_axes(grid, lines: dict, display: str, problems: list) -> list[Axis]:
             file, line = lines.get(sp, where)
             if isinstance(v, dict) and v:  # nested form: grid: {model: {hidden: [...]}}
                 walk(v, keys + (str(k),), sp)
+            elif isinstance(v, list) and v and key in [a.key for a in axes]:  # model: {hidden: …} and model.hidden
+                first = next(a for a in axes if a.key == key).where[1]
+                problems.append(Problem(f"duplicate key (first at line {first})", key=f"grid.{key}", file=file,
+                                        line=line))
             elif isinstance(v, list) and v:
                 axes.append(Axis(key, f"grid.{key}", numbers(v), [lines.get(sp + (i,), (file, line))
                                                                    for i in range(len(v))], where=(file, line)))
@@ -190,8 +204,9 @@ def _random_axes(spec, lines: dict, display: str, problems: list) -> tuple[list[
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         bad(f"expected a number of samples >= 1, found {samples!r}", "random.samples",
             lines.get(("random", "samples"), where))
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        bad(f"expected an integer seed, found {seed!r}", "random.seed", lines.get(("random", "seed"), where))
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        bad(f"expected an integer seed, 0 <= seed < 2**32, found {seed!r}", "random.seed",
+            lines.get(("random", "seed"), where))
     params = spec.get("params")
     if not isinstance(params, dict) or not params:
         bad("expected a non-empty mapping of dotted keys to distributions, e.g. "
@@ -226,8 +241,8 @@ def _random_axes(spec, lines: dict, display: str, problems: list) -> tuple[list[
         else:
             low, high = d["low"], d["high"]
             kind = int if name == "int" else (int, float)
-            if any(isinstance(x, bool) or not isinstance(x, kind) for x in (low, high)):
-                bad(f"{name} needs {'integer' if name == 'int' else 'numeric'} low and high, "
+            if any(isinstance(x, bool) or not isinstance(x, kind) or not math.isfinite(x) for x in (low, high)):
+                bad(f"{name} needs {'integer' if name == 'int' else 'finite numeric'} low and high, "
                     f"found low={low!r}, high={high!r}", label, at)
                 continue
             if (low > high) if name == "int" else (low >= high):
@@ -329,10 +344,11 @@ def load_spec(target, grid_args=(), sets=(), name: str | None = None) -> SweepPl
         raw.setdefault("name", path.stem)
         default_name = f"{path.stem}-sweep"
     sweep_name = name or spec.get("name") or default_name
-    if not isinstance(sweep_name, str) or not _NAME.fullmatch(sweep_name) or len(sweep_name.encode()) > 200:
+    if (not isinstance(sweep_name, str) or not _NAME.fullmatch(sweep_name) or ".." in sweep_name
+            or len(sweep_name.encode()) > MAX_NAME_BYTES):
         file, line = lines.get(("name",), (display, None)) if not name else ("--name", None)
         problems.append(Problem(f"{sweep_name!r} cannot name a folder; use letters, digits and . _ - + = , @ "
-                                "(at most 200 bytes)",
+                                f"(no '..', at most {MAX_NAME_BYTES} bytes)",
                                 key="name", file=file, line=line))
     axes = _grid_axes(spec["grid"], lines, display, problems) if "grid" in spec else []
     for key, values in parse_grid_args(grid_args):
@@ -359,6 +375,7 @@ def load_spec(target, grid_args=(), sets=(), name: str | None = None) -> SweepPl
             raw.pop("seeds" if k == "repeats" else "repeats", None)
             raw[k] = spec[k]
             source.lines[(k,)] = lines.get((k,), (display, None))
+    problems += _size_problems(axes, samples if rand_axes else 0, spec, lines, display)
     if problems:
         raise ConfigError(problems)
 
@@ -379,12 +396,34 @@ def load_spec(target, grid_args=(), sets=(), name: str | None = None) -> SweepPl
     return SweepPlan(sweep_name, resolved, [a.key for a in all_axes], points, display)
 
 
+def _size_problems(grid: list[Axis], samples: int, spec: dict, lines: dict, display: str) -> list[Problem]:
+    """A sweep of more than MAX_POINTS points, refused from its sizes before any point is made."""
+    n = math.prod(len(a.values) for a in grid) * max(samples, 1)
+    if n <= MAX_POINTS:
+        return []
+    sizes = []
+    if grid:
+        sizes.append(" × ".join(str(len(a.values)) for a in grid) + " grid values")
+    if samples:
+        sizes.append(f"{samples} random samples")
+    key = "random.samples" if samples > MAX_POINTS or not grid else "grid"
+    if key == "grid" and "grid" not in spec:
+        file, line = "--grid", None
+    else:
+        file, line = lines.get(tuple(key.split(".")), lines.get((key.split(".")[0],), (display, None)))
+    advice = "draw fewer samples" if key == "random.samples" else \
+        "split it into several sweeps, or draw some of its points with random:"
+    return [Problem(f"{' × '.join(sizes)} = {n:,} points, more than the {MAX_POINTS:,} a sweep may have; {advice}",
+                    key=key, file=file, line=line)]
+
+
 def _expand(raw: dict, source: Source, grid: list[Axis], rand: list[Axis], samples: list[dict],
             sweep_name: str) -> list[Point]:
     """Every grid combination × every random sample, validated; all problems reported together."""
     combos = list(itertools.product(*[range(len(a.values)) for a in grid])) if grid else [()]
     draws = samples or [{}]
     points, failures = [], []
+    datasets: dict = {}
     for combo in combos:
         for sample in draws:
             values = {a.key: a.values[i] for a, i in zip(grid, combo)}
@@ -403,13 +442,30 @@ def _expand(raw: dict, source: Source, grid: list[Axis], rand: list[Axis], sampl
             try:
                 exp = validate(point_raw, point_src)
                 check_memory(exp)  # an absurd point is refused with the others, before anything trains
-            except (ConfigError, ResourceError) as exc:
-                failures.append((index, values, list(zip(grid, combo)) + [(a, None) for a in rand], exc.problems))
+                _check_data(exp, datasets)
+            except (ConfigError, ResourceError, DataError) as exc:
+                failures.append((index, values, list(zip(grid, combo)) + [(a, None) for a in rand],
+                                 locate(exc, point_src).problems))
                 continue
             points.append(Point(index, values, exp, run_id(exp)))
     if failures:
         raise ConfigError(_point_problems(failures, len(combos) * len(draws)))
     return points
+
+
+def _check_data(exp: Experiment, checked: dict) -> None:
+    """DataError if the dataset of `exp` cannot be built (a bad CSV cell, a split the data cannot
+    hold), found before anything trains; `checked` remembers each data section of a sweep, so
+    each distinct one is loaded once."""
+    section = json.dumps(exp.data.model_dump(mode="json"), sort_keys=True)
+    if section not in checked:
+        try:
+            load_dataset(exp.data)  # a resolved config's file paths are absolute
+            checked[section] = []
+        except DataError as exc:
+            checked[section] = exc.problems
+    if checked[section]:
+        raise DataError(checked[section])
 
 
 def _point_problems(failures, total: int) -> list[Problem]:
@@ -419,7 +475,8 @@ def _point_problems(failures, total: int) -> list[Problem]:
         for p in problems:
             key, file, line, swept = p.key, p.file, p.line, False
             for a, i in axes:
-                if key == a.key or key.startswith(a.key + "."):
+                # at the swept value (not in a data file the value names): relabel it as that value
+                if (key == a.key or key.startswith(a.key + ".")) and (file, line) == a.locate(i):
                     rest = key[len(a.key):]
                     if p.message.startswith("unknown key"):  # the swept key itself, whatever its value
                         i = None
