@@ -15,6 +15,8 @@ import socket
 import time
 from pathlib import Path
 
+from .store import cannot_write, writing
+
 HOST = socket.gethostname()
 # A lock file that is still empty (its creator is between open() and write()) or a takeover
 # guard is only presumed abandoned after this many seconds.
@@ -124,7 +126,8 @@ class RunLock:
         """Take the lock now if it is free or stale; False if a live process holds it."""
         if self.held:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with writing(self.path):  # a read-only or full results folder: one message, not a traceback
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(5):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -134,10 +137,16 @@ class RunLock:
                     return False
                 self._break_stale(info)
                 continue
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"pid": os.getpid(), "host": HOST, "started": time.time()}, f)
-                f.flush()
-                os.fsync(f.fileno())
+            except OSError as exc:
+                raise cannot_write(self.path, exc) from exc
+            try:
+                with writing(self.path), os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump({"pid": os.getpid(), "host": HOST, "started": time.time()}, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except BaseException:
+                os.unlink(self.path)  # an empty lock would keep every other process waiting a while
+                raise
             self.held = True
             return True
         return False
@@ -183,6 +192,8 @@ class RunLock:
                 pass
             time.sleep(0.05)
             return
+        except OSError as exc:  # a read-only results folder: a stale lock cannot be cleared either
+            raise cannot_write(guard, exc) from exc
         os.close(fd)
         try:
             now = read_holder(self.path)

@@ -40,6 +40,7 @@ DISTS = {"uniform": ("low", "high"), "loguniform": ("low", "high"), "int": ("low
 # YAML 1.1 reads 1e-4 (no dot) as a string; in a sweep value it is meant as a number.
 _EXP_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 _NAME = re.compile(r"[\w][\w.+=,@-]*")
+NAME_BYTES = 200  # a sweep's name is its folder's: room left for the files dlexp names after it
 
 
 def numbers(v):
@@ -337,10 +338,10 @@ def load_spec(target, grid_args=(), sets=(), name: str | None = None) -> SweepPl
         raw.setdefault("name", path.stem)
         default_name = f"{path.stem}-sweep"
     sweep_name = name or spec.get("name") or default_name
-    if not isinstance(sweep_name, str) or not _NAME.fullmatch(sweep_name) or len(sweep_name.encode()) > 200:
+    if not isinstance(sweep_name, str) or not _NAME.fullmatch(sweep_name) or len(sweep_name.encode()) > NAME_BYTES:
         file, line = lines.get(("name",), (display, None)) if not name else ("--name", None)
         problems.append(Problem(f"{sweep_name!r} cannot name a folder; use letters, digits and . _ - + = , @ "
-                                "(at most 200 bytes)",
+                                f"(at most {NAME_BYTES} bytes)",
                                 key="name", file=file, line=line))
     axes = _grid_axes(spec["grid"], lines, display, problems) if "grid" in spec else []
     for key, values in parse_grid_args(grid_args):
