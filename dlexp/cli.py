@@ -21,11 +21,15 @@ EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def echo_err(text: str = "") -> None:
-    click.echo(text, err=True)
+    """A message on stderr; names from files in it cannot send escape sequences to the terminal."""
+    from .errors import printable
+
+    click.echo(printable(text, newlines=True), err=True)
 
 
 def report_errors(fn):
-    """Known errors → message on stderr + exit 2; Ctrl-C → exit 130; never a traceback for bad input."""
+    """Known errors → message on stderr + their exit code (2 bad input, 1 a refused write); Ctrl-C →
+    exit 130; never a traceback for either."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -245,9 +249,11 @@ def diagnose(targets, as_json, emit, thresholds, no_save, results):
     """Label runs (run folders or ids, sweeps) underfitting, overfitting, good_fit, not_converged or diverged,
     with the evidence and ranked remedies."""
     from .analysis.diagnose import diagnose as run_diagnosis, format_text, json_report, pick_for_emit, write_follow_up
+    from .errors import printable
 
     found = run_diagnosis(targets, results, thresholds, save=not no_save)
-    click.echo(json_report(found) if as_json else "\n\n".join(format_text(r, d) for r, d in found))
+    click.echo(json_report(found) if as_json else printable("\n\n".join(format_text(r, d) for r, d in found),
+                                                            newlines=True))
     if emit is not None:
         chosen = pick_for_emit(found)
         if chosen is None:

@@ -1,4 +1,4 @@
-"""Typed errors that the CLI turns into one clear message and exit code 2.
+"""Typed errors that the CLI turns into one clear message and an exit code (2: bad input, 1: the machine).
 
 Library code raises these; it never prints. Each problem names where it is (file, line, key
 path), what was found and what would be valid, so a person can act on it without a traceback.
@@ -39,8 +39,20 @@ class Problem:
         return f"{where}{key}{self.message}"
 
 
+def printable(text: object, newlines: bool = False) -> str:
+    """`text` safe for a terminal: control and other unprintable characters (ESC, BEL, CR, U+202E…)
+    written as Python escapes (\\x1b, \\r, \\u202e), so a name read from a file cannot move the
+    cursor, clear the screen or retitle the window; `newlines` keeps line breaks (messages)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    if newlines:
+        return "\n".join(printable(line) for line in text.split("\n"))
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class DlexpError(Exception):
-    """Base of every error that means 'bad input', reported without a traceback (exit 2)."""
+    """Base of every error reported without a traceback: bad input (exit 2) unless a subclass says otherwise."""
 
     exit_code = 2
 
@@ -69,3 +81,10 @@ class UsageError(DlexpError):
 
 class ResourceError(DlexpError):
     """A config whose memory needs exceed the limit; refused before allocating."""
+
+
+class StorageError(DlexpError):
+    """A result file or folder that cannot be written: read-only, disk full, no permission (exit 1:
+    a fault of the machine, not of the input). Raised only around writes (results.store.writing)."""
+
+    exit_code = 1

@@ -16,9 +16,9 @@ import re
 from pathlib import Path
 
 from . import __version__
-from .errors import DlexpError, ResultError, UsageError
+from .errors import DlexpError, Problem, ResultError, StorageError, UsageError
 from .results.reader import Run, warn
-from .results.store import atomic_write_text
+from .results.store import atomic_write_text, file_name
 from . import labels
 
 # What each figure shows and what to look for, tied to the study notes' sections.
@@ -272,7 +272,11 @@ def report(targets, out: Path | None = None, results: Path = Path("results"), fm
         raise UsageError(f"unknown figure format {fmt!r} for a report; valid: png, svg")
     target = load_target([targets] if isinstance(targets, (str, Path)) else targets, results)
     if out is None:
-        out = target.folder / ("report.html" if target.name else f"report-{target.slug}.html")
+        out = target.folder / ("report.html" if target.name else file_name(f"report-{target.slug}", ".html"))
     out = Path(out)
-    atomic_write_text(out, build_report(target, fmt))
+    page = build_report(target, fmt)
+    try:
+        atomic_write_text(out, page)
+    except StorageError as exc:
+        raise StorageError(exc.problems + [Problem("--out FILE writes the report elsewhere")]) from exc
     return out

@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import csv
 import functools
-import io
 import json
 import math
 import re
@@ -37,7 +36,7 @@ from pathlib import Path
 
 from .. import dotted
 from ..labels import figure, pct
-from ..errors import ResultError, UsageError, did_you_mean
+from ..errors import Problem, ResultError, StorageError, UsageError, did_you_mean
 from ..nn.model import dense_arrays
 from .remedies import finite, remedies
 
@@ -259,19 +258,21 @@ def record(run, d: dict) -> None:
 
 
 def record_sweep_csv(folder: Path, labels: dict[str, str]) -> bool:
-    """Set the `diagnosis` column of <sweep>/summary.csv for the run ids in `labels` (atomic)."""
-    from ..results.store import atomic_write_text, csv_text
+    """Set the `diagnosis` column of <sweep>/summary.csv for the run ids in `labels` (atomic).
+    The other cells are copied as they are written (text cells keep their formula guard)."""
+    from ..results.store import atomic_write_text, csv_safe, csv_text
 
     path = Path(folder) / "summary.csv"
     if not path.exists():
         return False
-    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    with open(path, encoding="utf-8", newline="") as f:  # newline="": a CR inside a quoted cell stays
+        rows = list(csv.DictReader(f))
     columns = list(rows[0].keys()) if rows else []
     if "diagnosis" not in columns:
         columns.append("diagnosis")
     for row in rows:
         if row.get("run_id") in labels:
-            row["diagnosis"] = labels[row["run_id"]]
+            row["diagnosis"] = csv_safe(labels[row["run_id"]])
     atomic_write_text(path, csv_text(rows, columns))
     return True
 
@@ -295,7 +296,10 @@ def follow_up_spec(run, d: dict, n_keys: int = 3) -> dict:
         patch = deep_merge(patch, r.get("base") or {})
         if len(grid) == n_keys:
             break
-    name = re.sub(r"[^\w.+=,@-]+", "-", re.sub(r"[\[\]\s]", "", f"{run.name}-followup")).strip("-.") or "followup"
+    from ..results.store import SWEEP_NAME_BYTES, file_name
+
+    name = re.sub(r"[^\w.+=,@-]+", "-", re.sub(r"[\[\]\s]", "", run.name)).strip("-.")
+    name = file_name(f"{name}-followup" if name else "followup", limit=SWEEP_NAME_BYTES)  # a long run name too
     path = str((run.folder / "config.yaml").resolve())
     return {"name": name, "base": {"extends": path, **patch} if patch else path, "grid": grid}
 
@@ -331,6 +335,14 @@ def sweep_of(run, out: Path):
     return None
 
 
+def _saving(write, *args) -> None:
+    """`write(*args)`; a results folder that refuses it is told how to diagnose without saving."""
+    try:
+        write(*args)
+    except StorageError as exc:
+        raise StorageError(exc.problems + [Problem("--no-save diagnoses without recording the labels")]) from exc
+
+
 def diagnose(targets, out: Path = Path("results"), thresholds=(), *, save: bool = True) -> list[tuple]:
     """(run, diagnosis) for every run named by `targets`; with `save`, record them in the files."""
     from ..results.reader import Sweep, resolve_all, warn
@@ -352,11 +364,11 @@ def diagnose(targets, out: Path = Path("results"), thresholds=(), *, save: bool 
                 warn(f"skipping {run.run_id}: {exc}")
                 continue
             if save:
-                record(run, d)
+                _saving(record, run, d)
             labels[run.run_id] = d["label"]
             results.append((run, d))
         if save and sweep is not None:
-            record_sweep_csv(sweep.folder, labels)
+            _saving(record_sweep_csv, sweep.folder, labels)
     if not results:
         raise UsageError("nothing to diagnose: " + ", ".join(map(str, targets)) + " hold no finished run")
     return results

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import UsageError, did_you_mean
+from ..errors import UsageError, did_you_mean, printable
 from ..results.store import csv_table
 from ..results.summary import cell_text, columns_of, summary_row
 
@@ -90,7 +90,8 @@ def _text_cell(row: dict, col: str, shown: list[str]) -> str:
 
 
 def render(rows: list[dict], columns: list[str], fmt: str, title: str = "") -> str:
-    """Rows as markdown, csv or json text (text format: see print_text)."""
+    """Rows as markdown, csv or json text (text format: see print_text). Markdown, for people,
+    escapes control characters (errors.printable); csv and json keep every value exact."""
     if fmt == "csv":
         return csv_table(rows, columns)
     if fmt == "json":
@@ -99,7 +100,7 @@ def render(rows: list[dict], columns: list[str], fmt: str, title: str = "") -> s
         return json_text([{c: r.get(c) for c in columns} for r in rows])
     if fmt == "markdown":
         def esc(s: str) -> str:
-            return s.replace("|", "\\|")
+            return printable(s).replace("|", "\\|")
 
         def align(c: str) -> str:
             numeric = any(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows)
@@ -116,7 +117,9 @@ STATUS_STYLE = {"completed": "green", "diverged": "yellow", "failed": "red", "da
 
 
 def print_text(rows: list[dict], columns: list[str], title: str = "", file=None) -> None:
-    """A rich table: coloured on a terminal; plain, unwrapped and without trailing blanks when piped."""
+    """A rich table: coloured on a terminal; plain, unwrapped and without trailing blanks when piped.
+    Cells and title are shown as they are: no rich markup ([bold] prints as typed), no control
+    characters (escaped as \\x1b)."""
     import io
 
     from rich import box
@@ -125,10 +128,10 @@ def print_text(rows: list[dict], columns: list[str], title: str = "", file=None)
 
     file = file or sys.stdout
     terminal = file.isatty() if hasattr(file, "isatty") else False
-    table = Table(title=title or None, box=box.SIMPLE_HEAD, title_justify="left")
+    table = Table(title=_escape(title) or None, box=box.SIMPLE_HEAD, title_justify="left")
     for c in columns:
         numeric = any(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows)
-        table.add_column(c, justify="right" if numeric else "left", overflow="fold")
+        table.add_column(_escape(c), justify="right" if numeric else "left", overflow="fold")
     for r in rows:
         cells = []
         for c in columns:
@@ -147,7 +150,7 @@ def print_text(rows: list[dict], columns: list[str], title: str = "", file=None)
 def _escape(text: str) -> str:
     from rich.markup import escape
 
-    return escape(text)
+    return escape(printable(text))
 
 
 def show_table(targets, out: Path = Path("results"), fmt: str = "text", sort: str | None = None,
@@ -251,7 +254,7 @@ def show_listing(out: Path = Path("results"), as_json: bool = False, file=None) 
         file.write(json_text(found))
         return
     if not found["runs"] and not found["sweeps"]:
-        print(f"no runs or sweeps in {out}", file=sys.stderr)
+        print(f"no runs or sweeps in {printable(out)}", file=sys.stderr)
         return
     runs = [{"run_id": r["run_id"], "name": r["name"], "status": r["status"], "epochs": r["epochs"],
              "val": (f"{r['metric']} {r['val']:.4g}" if isinstance(r["val"], (int, float)) else ""),

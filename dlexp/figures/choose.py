@@ -17,9 +17,9 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ResultError, UsageError
+from ..errors import Problem, ResultError, StorageError, UsageError
 from ..results.reader import Run, Sweep, resolve, warn
-from ..results.store import atomic_write_bytes
+from ..results.store import atomic_write_bytes, file_name
 from . import curves as figures
 from . import model as model_figures
 from . import sweeps as sweep_figures
@@ -270,8 +270,8 @@ def output_path(target: Target, kind: str, out: Path | None, fmt: str | None) ->
         raise UsageError(f"--out {out} ends in .{suffix} but --format is {fmt}")
     fmt = fmt or suffix or "png"
     if out is None:
-        # several targets: <results>/plots/<kind>-<names>.<fmt>
-        return target.folder / (f"{kind}.{fmt}" if target.name else f"{kind}-{target.slug}.{fmt}"), fmt
+        # several targets: <results>/plots/<kind>-<names>.<fmt>, however long the names
+        return target.folder / (f"{kind}.{fmt}" if target.name else file_name(f"{kind}-{target.slug}", f".{fmt}")), fmt
     return (out if suffix else out.with_name(f"{out.name}.{fmt}")), fmt
 
 
@@ -281,5 +281,9 @@ def plot(targets, kind: str | None = None, metric: str | None = None, out: Path 
     target = load_target(targets, results)
     kind = kind or default_kind(target)
     path, fmt = output_path(target, kind, out, fmt)
-    save_figure(make_figure(target, kind, metric), path, fmt)
+    fig = make_figure(target, kind, metric)
+    try:
+        save_figure(fig, path, fmt)
+    except StorageError as exc:
+        raise StorageError(exc.problems + [Problem("--out FILE writes the figure elsewhere")]) from exc
     return path

@@ -85,6 +85,13 @@ def _config_value(run: Run, key: str):
         return None
 
 
+def plain(text: str) -> str:
+    """`text` as matplotlib must print it: names and values are labels, never mathtext, so their
+    `$` are escaped (`price $\\alpha$` prints as typed; an unknown `$\\cmd$` cannot break the figure).
+    Every title, legend entry and axis label made from a result's name or values goes through here."""
+    return str(text).replace("$", r"\$")
+
+
 def fig_title(fig, text: str):
     """The figure's title, on as many lines as the figure's width needs (a long run name would
     otherwise run off both edges), the lines about as long as each other; the words' widths are
@@ -113,7 +120,7 @@ def fig_title(fig, text: str):
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if len(wrap(mid)) > len(lines) else (lo, mid)
         lines = wrap(hi)
-    return fig.suptitle("\n".join(lines))
+    return fig.suptitle(plain("\n".join(lines)))
 
 
 def legend_below(fig, handles=None, max_cols: int = 6):
@@ -136,7 +143,8 @@ def legend_below(fig, handles=None, max_cols: int = 6):
     longest = max(len(h.get_label()) for h in unique)
     fits = int(fig.get_figwidth() * 72 / ((longest + 6) * 0.55 * size))
     ncols = max(1, min(len(unique), max_cols, fits))
-    return fig.legend(handles=unique, loc="outside lower center", ncols=ncols)
+    return fig.legend(handles=unique, labels=[plain(h.get_label()) for h in unique], loc="outside lower center",
+                      ncols=ncols)
 
 
 def run_colors(n: int) -> list:

@@ -18,7 +18,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from ..errors import ResultError, UsageError
 from .curves import (PALETTE, STOP_COLOR, auto_xscale, band_line, fig_title, fit_ylim, legend_below,
-                      new_figure, num, run_colors, run_labels, styled)
+                      new_figure, num, plain, run_colors, run_labels, styled)
 from ..results.reader import Run, warn
 from .sweeps import series_by_x, stat
 from .. import dotted
@@ -124,8 +124,8 @@ def weights_figure(runs: list[Run], reg_key: str | None = None, title: str | Non
                 ax.set_xlabel("weight value")
     for j, name in enumerate(names):  # a long label on two lines: never into the next column's title
         top_cell = next(ax for ax in grid[:, j] if ax.get_visible())
-        top_cell.set_title(textwrap.fill(name, COLUMN_CHARS, break_long_words=False), color=colors[j], fontsize=11,
-                             fontweight="bold")
+        top_cell.set_title(plain(textwrap.fill(name, COLUMN_CHARS, break_long_words=False)), color=colors[j],
+                           fontsize=11, fontweight="bold")
     handles = [Patch(color="0.55", alpha=0.75, label="weights ≠ 0 (one color per run)"),
                Patch(color=ZERO_COLOR, label="weights exactly 0")]
     if near:
@@ -224,7 +224,7 @@ def activations_figure(runs: list[Run], title: str | None = None) -> Figure:
             norm = (run.config.get("model") or {}).get("norm", "?")
         except ResultError:
             norm = "?"
-        axes[0][j].set_title(names[j] if "norm=" in names[j] else f"{names[j]}\nnorm: {norm}")
+        axes[0][j].set_title(plain(names[j] if "norm=" in names[j] else f"{names[j]}\nnorm: {norm}"))
         axes[1][j].set_xlabel("epoch (0 = at initialization)")
         axes[1][j].xaxis.set_major_locator(MaxNLocator(integer=True))
     for row in (0, 1):
@@ -276,9 +276,10 @@ def boundary_figure(runs: list[Run], title: str | None = None, resolution: int =
                    linewidths=1.1)
         unit = " (standardized)" if p.standardized else ""
         m = p.summary.get("metric", "acc")
-        ax.set(xlabel=f"{p.feature_names[0]}{unit}", ylabel=f"{p.feature_names[1]}{unit}", xlim=(lo[0], hi[0]),
-               ylim=(lo[1], hi[1]), title=f"{name}\ntrain {m} {num(p.summary.get('train_' + m)):.2f} · "
-                                          f"val {m} {num(p.summary.get('val_' + m)):.2f}")
+        ax.set(xlabel=plain(f"{p.feature_names[0]}{unit}"), ylabel=plain(f"{p.feature_names[1]}{unit}"),
+               xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]),
+               title=plain(f"{name}\ntrain {m} {num(p.summary.get('train_' + m)):.2f} · "
+                           f"val {m} {num(p.summary.get('val_' + m)):.2f}"))
         ax.grid(False)
     for ax in flat[len(planes):]:
         ax.set_visible(False)

@@ -23,6 +23,8 @@ import socket
 import time
 from pathlib import Path
 
+from .store import cannot_write, writing
+
 HOST = socket.gethostname()
 _HELD: dict[int, Path] = {}  # open fd → lock path, for every lock this process holds
 
@@ -60,8 +62,11 @@ def _lock_file(path: Path, flags: int) -> int | None:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except FileNotFoundError:  # the folder itself was removed
-            path.parent.mkdir(parents=True, exist_ok=True)
+            with writing(path):
+                path.parent.mkdir(parents=True, exist_ok=True)
             continue
+        except OSError as exc:  # a read-only or full results folder: one message, not a traceback
+            raise cannot_write(path, exc) from exc
         try:
             fcntl.flock(fd, flags | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -117,15 +122,17 @@ class RunLock:
         """Take the lock now if nobody holds it."""
         if self.held:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with writing(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = _lock_file(self.path, fcntl.LOCK_EX)
         if fd is None:
             return False
         self._fd = fd
         _HELD[fd] = self.path
         info = json.dumps({"pid": os.getpid(), "host": HOST, "started": time.time()}).encode()
-        os.ftruncate(fd, 0)  # a killed holder's record is still in the file
-        os.pwrite(fd, info, 0)
+        with writing(self.path):  # the record only informs a waiting user: the lock is already ours
+            os.ftruncate(fd, 0)  # a killed holder's record is still in the file
+            os.pwrite(fd, info, 0)
         return True
 
     def acquire(self, poll: float = 0.5, on_wait=None) -> None:
@@ -187,9 +194,12 @@ def release_mine(results: Path) -> None:
 def _unlock(fd: int) -> None:
     """Remove the lock's file, then let go of it (in this order: see the module's docstring)."""
     path = _HELD.pop(fd, None)
-    if path is not None:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-    os.close(fd)
+    try:
+        if path is not None:
+            with writing(path):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+    finally:
+        os.close(fd)

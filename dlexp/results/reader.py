@@ -15,12 +15,12 @@ from pathlib import Path
 import yaml
 
 from .. import labels
-from ..errors import ResultError, UsageError, closest
+from ..errors import ResultError, UsageError, closest, printable
 from .store import check_run, read_csv, read_json, read_npz
 
 
 def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {printable(message, newlines=True)}", file=sys.stderr)
 
 
 @dataclass

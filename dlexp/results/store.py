@@ -13,7 +13,9 @@ one, or a staging folder that is ignored and cleaned up — never a half-written
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
@@ -25,7 +27,7 @@ import threading
 import zipfile
 from pathlib import Path
 
-from ..errors import ResultError
+from ..errors import ResultError, StorageError
 from .summary import METRICS, NUMBERS, cell_text
 
 DONE_STATUSES = ("completed", "diverged")
@@ -38,24 +40,70 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 # ---------------------------------------------------------------------------------------------
 # Atomic writes
 
+MAX_NAME_BYTES = 255  # a file name's limit on every common file system
+SWEEP_NAME_BYTES = 200  # a sweep's name is its folder's: room left for the files dlexp names after it
+
+
+def cannot_write(path: Path, exc: OSError) -> StorageError:
+    return StorageError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+@contextlib.contextmanager
+def writing(path: Path):
+    """An OSError of the writes inside (read-only, disk full, no permission) becomes one StorageError
+    that names `path` and the reason; only writes go inside, so a bug elsewhere keeps its traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise cannot_write(path, exc) from exc
+
+
+def file_name(stem: str, suffix: str = "", limit: int = MAX_NAME_BYTES) -> str:
+    """`stem + suffix`, cut to `limit` bytes with a hash of the whole stem in place of the tail:
+    names made from run and sweep names stay valid and distinct however long those are."""
+    name = stem + suffix
+    if len(name.encode()) <= limit:
+        return name
+    digest = hashlib.sha1(stem.encode()).hexdigest()[:10]
+    room = limit - len(f"-{digest}{suffix}".encode())
+    return stem.encode()[:room].decode("utf-8", "ignore") + f"-{digest}{suffix}"
+
+
+def atomic_write_files(files: dict) -> None:
+    """Write every `{path: bytes}` so readers see all the old files or all the new ones: each is
+    written and synced to a temporary file first, then all are renamed into place — a full disk
+    fails before any of them is replaced (a crash between the renames can still split them)."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files.items():
+            path = Path(path)
+            with writing(path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # the temporary name stays within the limit however long the file's own name is
+                fd, tmp = tempfile.mkstemp(prefix=f".{file_name(path.name, limit=MAX_NAME_BYTES - 14)}.",
+                                           suffix=".tmp", dir=path.parent)
+                staged.append((tmp, path))
+                os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are meant to be shared
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+        while staged:  # a file renamed into place leaves the list: `finally` removes the others
+            tmp, path = staged[0]
+            with writing(path):
+                os.replace(tmp, path)
+            staged.pop(0)
+    finally:
+        for tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so readers see the old file or the new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are meant to be shared
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_files({Path(path): data})
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -94,23 +142,53 @@ def write_json(path: Path, obj) -> None:
     atomic_write_text(path, json_text(obj))
 
 
+# A text cell that starts with one of these is a formula to a spreadsheet (=HYPERLINK(…), +1+cmd,
+# @SUM, and tab or CR before them): written with a leading ' as OWASP advises, read back without it.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_like(text: str) -> bool:
+    # past any leading quotes, so that a text that really starts with ' round-trips too
+    return text.lstrip("'").startswith(FORMULA_START)
+
+
+def csv_safe(text: str) -> str:
+    """A text cell as written to CSV: "'=1+1" for "=1+1"; numbers are never passed here."""
+    return "'" + text if _formula_like(text) else text
+
+
+def csv_unsafe(cell: str) -> str:
+    """The text `csv_safe` was given."""
+    return cell[1:] if cell.startswith("'") and _formula_like(cell[1:]) else cell
+
+
 def csv_text(rows: list[dict], columns: list[str] | None = None) -> str:
-    """Rows as CSV; floats in repr form so they read back to the same bits."""
+    """Rows as CSV; floats in repr form so they read back to the same bits. Cells are written as
+    given: a str holding text (not a number) goes through `csv_safe` first (csv_table does)."""
     if columns is None:
         columns = []
         for r in rows:
             columns.extend(k for k in r if k not in columns)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
+    # csv quotes a cell only for the characters of its line terminator: a row with a lone CR in
+    # some cell is quoted whole, or a reader would take the CR for the end of the row
+    quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writerow(columns)
     for r in rows:
-        w.writerow(["" if r.get(c) is None else (repr(r[c]) if isinstance(r[c], float) else r[c]) for c in columns])
+        cells = ["" if r.get(c) is None else (repr(r[c]) if isinstance(r[c], float) else r[c]) for c in columns]
+        (quoted if any(isinstance(c, str) and "\r" in c for c in cells) else w).writerow(cells)
     return buf.getvalue()
 
 
 def csv_table(rows: list[dict], columns: list[str]) -> str:
-    """Table rows (summary.summary_row) as CSV, each cell as summary.cell_text writes it."""
-    return csv_text([{c: cell_text(r.get(c)) for c in columns} for r in rows], columns)
+    """Table rows (summary.summary_row) as CSV (a sweep's summary.csv, `table --format csv`): text
+    cells guarded against spreadsheet formulas (csv_safe); numbers, even negative ones, written
+    as numbers (summary.cell_text)."""
+    def cell(v) -> str:
+        return csv_safe(v) if isinstance(v, str) else cell_text(v)
+
+    return csv_text([{c: cell(r.get(c)) for c in columns} for r in rows], columns)
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> None:
@@ -178,15 +256,16 @@ def write_failed_run(out: Path, rid: str, config_yaml: str, summary: dict, trace
 def _publish(out: Path, rid: str, fill) -> Path:
     """`fill(stage)` writes the files into a staging folder, which is synced, then renamed into place."""
     final = run_dir(out, rid)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    stage = _make_stage(final)
-    try:
-        fill(stage)
-        _fsync_tree(stage)
-        _swap_in(stage, final)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+    with writing(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        stage = _make_stage(final)
+        try:
+            fill(stage)
+            _fsync_tree(stage)
+            _swap_in(stage, final)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
     return final
 
 
@@ -212,7 +291,12 @@ def _swap_in(stage: Path, final: Path) -> None:
         if old.exists():
             shutil.rmtree(old)
         os.replace(final, old)
-    os.replace(stage, final)
+    try:
+        os.replace(stage, final)
+    except OSError:
+        if old is not None:  # the disk refused the new run: the previous one goes back in its place
+            os.replace(old, final)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -282,6 +366,9 @@ def read_json(path: Path) -> dict:
 def _number(text: str):
     if text == "":
         return None
+    unguarded = csv_unsafe(text)
+    if unguarded != text:  # a text cell guarded against spreadsheet formulas
+        return unguarded
     try:
         v = int(text)
     except ValueError:
@@ -293,14 +380,15 @@ def _number(text: str):
 
 
 def read_csv(path: Path) -> list[dict]:
-    """CSV rows with numbers parsed; empty cells are None."""
+    """CSV rows with numbers parsed, text cells as `csv_safe` was given them; empty cells are None."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="") as f:  # newline="": a CR inside a quoted cell stays
+            text = f.read()
     except FileNotFoundError:
         raise ResultError(f"{path}: missing") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultError(f"{path}: damaged ({exc})") from None
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:

@@ -14,6 +14,7 @@ or the error with its traceback. The parent (the sweep's driver) alone writes re
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -24,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..errors import DlexpError, UsageError
+from ..results.store import HoldInterrupts
 from ..threads import BLAS_ENV  # one thread per worker: N workers on N cores, not N²
 
 # Test hook: a pool or Dask worker given this run id dies with os._exit(1) instead of training it.
@@ -124,9 +126,34 @@ class InProcessExecutor:
 _WORKER: dict = {}
 
 
+@contextlib.contextmanager
+def _children_without_sigint():
+    """Processes started inside begin with SIGINT blocked, from their first instruction on: the
+    mask is inherited through fork and exec, so the forkserver (and every worker it forks, or a
+    spawned worker) never sees the Ctrl-C a terminal sends to the whole process group — not while
+    the interpreter starts, not while it imports numpy — and the parent alone stops the sweep.
+    The parent's own Ctrl-C waits while the block lasts (a worker's start; the first time, until
+    the forkserver has loaded numpy: about a second) and is raised as it ends. multiprocessing
+    starts its resource tracker the same way (bpo-33613)."""
+    if not hasattr(signal, "pthread_sigmask"):  # no POSIX signal masks: spawned workers, as before
+        yield
+        return
+    # The resource tracker, started with the first pool, unblocks SIGINT after starting itself:
+    # it must not do that inside the block.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    saved = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
+
+
 def _worker_init(parent_pid: int, crash_rid: str | None) -> None:
-    """Runs first in every pool worker: one BLAS thread, Ctrl-C left to the parent, and exit
-    when the parent dies (a SIGKILLed sweep leaves no orphans computing for nobody)."""
+    """Runs first in every pool worker: one BLAS thread, Ctrl-C left to the parent (SIGINT is
+    blocked from the start, `_children_without_sigint`; ignored too, should anything unblock it),
+    and exit when the parent dies (a SIGKILLed sweep leaves no orphans computing for nobody)."""
     for name in BLAS_ENV:
         os.environ[name] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -207,15 +234,19 @@ class PoolExecutor:
         return len(self.futures) + len(self.suspects)
 
     def submit(self, task: Task) -> None:
-        try:
-            fut = self._ensure_pool().submit(_pool_task, task.exp)
-        except cf.process.BrokenProcessPool:
-            if self.futures:  # it broke under tasks still in flight: wait() sorts them out
-                self.suspects.append(task)
-                return
-            self.pool.shutdown(wait=True)  # a worker died while idle: a fresh pool will do
-            self.pool = None
-            fut = self._ensure_pool().submit(_pool_task, task.exp)
+        # pool.submit starts the forkserver and the workers the first time, a worker after a crash:
+        # they start without SIGINT, and a Ctrl-C here waits until each is started and recorded
+        # (one interrupted between starting a worker and recording it would leave it to nobody)
+        with HoldInterrupts(), _children_without_sigint():
+            try:
+                fut = self._ensure_pool().submit(_pool_task, task.exp)
+            except cf.process.BrokenProcessPool:
+                if self.futures:  # it broke under tasks still in flight: wait() sorts them out
+                    self.suspects.append(task)
+                    return
+                self.pool.shutdown(wait=True)  # a worker died while idle: a fresh pool will do
+                self.pool = None
+                fut = self._ensure_pool().submit(_pool_task, task.exp)
         self.futures[fut] = task
 
     def wait(self, timeout: float | None = None) -> list[tuple[Task, Outcome]]:

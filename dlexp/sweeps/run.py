@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.load import load_config, locate, resolved_dict, run_id
-from ..errors import DlexpError
+from ..errors import DlexpError, printable
 from ..results.locks import RunLock, describe, release_mine
 from ..results.store import (HoldInterrupts, clear_leftovers, is_done, json_text, read_json, run_dir, write_failed_run,
                     write_run)
@@ -112,6 +112,7 @@ class _Progress:
 
     def __init__(self, exp):
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.epochs = exp.train.epochs
@@ -119,7 +120,7 @@ class _Progress:
                             TextColumn("{task.fields[losses]}"), TimeRemainingColumn(),
                             console=Console(stderr=True), transient=True)
         self.task = None
-        self.name = exp.name
+        self.name = escape(printable(exp.name))  # shown as typed: no markup, no escape sequences
 
     def start(self):
         self.bar.start()
@@ -128,7 +129,7 @@ class _Progress:
         self.bar.stop()
 
     def member(self, label, index, total):
-        desc = self.name if total == 1 else f"{self.name} [{label}] {index + 1}/{total}"
+        desc = self.name if total == 1 else f"{self.name} \\[{label}] {index + 1}/{total}"
         if self.task is not None:
             self.bar.remove_task(self.task)
         self.task = self.bar.add_task(desc, total=self.epochs, losses="")

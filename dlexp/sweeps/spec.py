@@ -37,10 +37,10 @@ from ..config.schema import SEED_LIMIT, Experiment
 from ..data.datasets import load_dataset
 from ..config.yamlfile import Source, deep_merge, parse_overrides, read_yaml, safe_load, set_dotted
 from ..errors import ConfigError, DataError, Problem, ResourceError, did_you_mean
+from ..results.store import SWEEP_NAME_BYTES
 from ..training.resources import check_memory
 
 MAX_POINTS = 100_000  # points (runs) of one sweep; each point's repeats and folds are inside its run
-MAX_NAME_BYTES = 200
 SPEC_KEYS = ("name", "description", "base", "grid", "random", "repeats", "seeds")
 RANDOM_KEYS = ("samples", "seed", "params")
 DISTS = {"uniform": ("low", "high"), "loguniform": ("low", "high"), "int": ("low", "high"), "choice": ("values",)}
@@ -345,10 +345,10 @@ def load_spec(target, grid_args=(), sets=(), name: str | None = None) -> SweepPl
         default_name = f"{path.stem}-sweep"
     sweep_name = name or spec.get("name") or default_name
     if (not isinstance(sweep_name, str) or not _NAME.fullmatch(sweep_name) or ".." in sweep_name
-            or len(sweep_name.encode()) > MAX_NAME_BYTES):
+            or len(sweep_name.encode()) > SWEEP_NAME_BYTES):
         file, line = lines.get(("name",), (display, None)) if not name else ("--name", None)
         problems.append(Problem(f"{sweep_name!r} cannot name a folder; use letters, digits and . _ - + = , @ "
-                                f"(no '..', at most {MAX_NAME_BYTES} bytes)",
+                                f"(no '..', at most {SWEEP_NAME_BYTES} bytes)",
                                 key="name", file=file, line=line))
     axes = _grid_axes(spec["grid"], lines, display, problems) if "grid" in spec else []
     for key, values in parse_grid_args(grid_args):

@@ -9,6 +9,7 @@ spec as resolved), manifest.json (point → run_id, status) and summary.csv (one
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -18,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.load import resolved_dict
-from ..errors import ResultError
+from ..errors import Problem, ResultError, StorageError, printable
 from .executors import Task, make_executor
 from ..results.locks import RunLock, clear_stale, describe, release_mine
-from ..results.store import (DONE_STATUSES, HoldInterrupts, atomic_write_text, clear_leftovers, csv_table, json_text, read_json, run_dir,
-                    run_status, write_failed_run, write_json, write_run)
-from .spec import SweepPlan
+from ..results.store import (DONE_STATUSES, HoldInterrupts, atomic_write_files, atomic_write_text, clear_leftovers,
+                             csv_table, json_text, read_json, run_dir, run_status, write_failed_run, write_json, write_run)
 from ..results.summary import columns_of, summary_row
+from .spec import SweepPlan
 from ..config.yamlfile import dump_yaml
 
 
@@ -79,15 +80,17 @@ class _Ledger:
         return [summary_row(self.summary.get(p.rid), p.values, p.rid, self.shown(p.rid)) for p in self.plan.points]
 
     def write(self, force: bool = False) -> None:
-        """manifest.json and summary.csv, atomically; at most once a second unless forced."""
+        """manifest.json and summary.csv, atomically and together (a full disk keeps both as they
+        were); at most once a second unless forced."""
         if not force and time.monotonic() - self._written < 1.0:
             return
         points = [{"point": p.values, "run_id": p.rid, "status": self.shown(p.rid)} for p in self.plan.points]
         rows = self.rows()
+        manifest = json_text({"name": self.plan.name, "swept": self.plan.swept, "points": points})
         with HoldInterrupts():
-            write_json(self.folder / "manifest.json", {"name": self.plan.name, "swept": self.plan.swept,
-                                                       "points": points})
-            atomic_write_text(self.folder / "summary.csv", csv_table(rows, columns_of(rows, self.plan.swept)))
+            atomic_write_files({self.folder / "manifest.json": manifest.encode("utf-8"),
+                                self.folder / "summary.csv":
+                                    csv_table(rows, columns_of(rows, self.plan.swept)).encode("utf-8")})
         self._written = time.monotonic()
 
 
@@ -145,8 +148,18 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
             ex = make_executor(executor, min(n_jobs, len(todo)), address=address,
                                max_crash_retries=max_crash_retries, preload=_sklearn_needs(todo))
             trained = _train(todo, initial, ledger, ex, out, quiet, echo)
-    finally:
+    except BaseException as exc:
+        # Ctrl-C or a refused write: record what is done, unless the disk refuses that too (then
+        # manifest.json and summary.csv stay as last written; the run folders say the rest)
+        with contextlib.suppress(StorageError):
+            ledger.write(force=True)
+        if isinstance(exc, StorageError):
+            raise StorageError(exc.problems + [Problem(f"sweep {plan.name} stopped; the runs it finished are kept: "
+                                                       "run the same command again to resume")]) from exc
+        raise
+    else:
         ledger.write(force=True)
+    finally:
         if restore is not None:
             signal.signal(signal.SIGTERM, restore)
 
@@ -276,7 +289,7 @@ class _Progress:
 
     def print(self, text: str) -> None:
         if self.bar is not None:
-            self.bar.console.print(text, markup=False, highlight=False)
+            self.bar.console.print(printable(text, newlines=True), markup=False, highlight=False)
         else:
             self.echo(text)
 
