@@ -15,7 +15,8 @@ from matplotlib.patches import Rectangle, StepPatch
 from dlexp.figures import curves as figures, sweeps as sweep_figures
 from dlexp.cli import main
 from dlexp.errors import UsageError
-from dlexp.figures.curves import STOP_COLOR, TRAIN_COLOR, VAL_COLOR, auto_xscale, compare_figure
+from dlexp.figures.curves import compare_figure
+from dlexp.figures.style import STOP_COLOR, TRAIN_COLOR, VAL_COLOR, auto_xscale
 from dlexp.analysis.inference import decision_plane, predict_from_state
 from dlexp.figures.model import ZERO_COLOR, activations_figure
 from dlexp.labels import point_labels

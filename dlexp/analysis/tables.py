@@ -7,7 +7,6 @@ the run's figures. The same rows make a sweep's summary.csv and `dlexp table`'s 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 

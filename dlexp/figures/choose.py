@@ -3,7 +3,7 @@
 Defaults: a run → training curves; a sweep over `data.train_size` → learning curve; a sweep over
 a numeric key → validation curve; any other sweep, or several targets → comparison. A kind that
 does not fit the target is a UsageError (exit 2) that says what would fit. The drawing itself is
-in figures.py, sweep_figures.py and model_figures.py; every figure function returns a matplotlib
+in curves.py, sweeps.py and model.py; every figure function returns a matplotlib
 Figure, and `save_figure` writes it.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import math
 import re
 import statistics
 from dataclasses import dataclass
@@ -20,11 +19,12 @@ from pathlib import Path
 from ..errors import Problem, ResultError, StorageError, UsageError
 from ..results.reader import Run, Sweep, resolve, warn
 from ..results.store import atomic_write_bytes, file_name
-from . import curves as figures
+from . import curves
 from . import model as model_figures
 from . import sweeps as sweep_figures
 from .. import dotted
 from ..labels import point_labels
+from .style import METRIC_NAMES
 
 KINDS = ("curves", "compare", "validation", "learning", "boundary", "weights", "activations")
 METRICS = ("loss", "acc", "r2")
@@ -201,14 +201,14 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
         raise UsageError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
     runs, name = target.runs, target.name
     _check_metric(metric, runs)
-    what = figures.METRIC_NAMES[metric]
+    what = METRIC_NAMES[metric]
     if kind == "curves":
         if len(runs) != 1:
             raise UsageError(f"curves draws one run; {name or 'the targets'} hold {len(runs)}: use --kind compare, "
                              "or name one run")
-        return figures.curves_figure(runs[0])
+        return curves.curves_figure(runs[0])
     if kind == "compare":
-        return figures.compare_figure(runs, metric, title=target.title(f"train and validation {what}"))
+        return curves.compare_figure(runs, metric, title=target.title(f"train and validation {what}"))
     if kind == "validation":
         key = x_key(target)
         if key is None:

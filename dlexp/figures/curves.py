@@ -1,250 +1,25 @@
-"""Figures of finished runs and sweeps: every function takes Run objects and returns a Figure.
+"""Training curves of one run, and several runs compared epoch by epoch.
 
-They read result files only (through dlexp.results.reader), never the trainer, and draw with
-matplotlib's object API — `Figure`, never pyplot — so nothing needs a display or a GUI backend,
-no global figure list grows while a report renders dozens of figures, and saving uses the Agg
-(png), svg or pdf canvas by file type. `plots.py` chooses the figure for a target and saves it;
-this module draws training curves and comparisons and holds the shared look; `sweep_figures.py`
-draws validation and learning curves, `model_figures.py` the model's inside (weights,
-activations, decision regions).
-
-One look everywhere: train is blue and dashed, validation orange and solid; the best epoch is
-green, early stopping and divergence red; underfitting and overfitting sides are shaded. The
-figures go on slides: legends sit below the panels (never over data or the title), runs are
-named by what differs between them (`run_labels`), and a diverged run never sets a scale.
+Both take Run objects (result files only) and return a matplotlib Figure in the shared look of
+style.py: train dashed, validation solid, the best epoch and an early stop marked.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator, NullLocator
+from matplotlib.ticker import MaxNLocator
 
-from .. import dotted
 from ..errors import ResultError, UsageError
-from ..labels import number, point_labels
-from ..results.reader import Run, warn
+from ..labels import number
+from ..results.reader import Run
+from .style import (BEST_COLOR, METRIC_NAMES, PENALTY_COLOR, STOP_COLOR, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE, auto_yscale, band_line, column,
+                   fig_title, fit_ylim, legend_below, new_figure, num, run_colors, run_labels, styled, usable,
+                   ylabel)
 
-TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
-SPLIT_COLOR = {"train": TRAIN_COLOR, "val": VAL_COLOR}
-SPLIT_STYLE = {"train": "--", "val": "-"}
-SPLIT_LABEL = {"train": "train", "val": "validation"}
-BEST_COLOR, STOP_COLOR, PENALTY_COLOR = "#2ca02c", "#d62728", "#7f7f7f"
-SIDE_SHADE = {"underfitting": "#6baed6", "overfitting": "#fb6a4a"}
-SIDE_HINT = {"underfitting": "train and val both poor", "overfitting": "train good, val worse"}
-# Runs and classes (Dark2): none is the train blue or the val orange.
-PALETTE = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#d95f02")
-METRIC_NAMES = {"loss": "loss", "acc": "accuracy", "r2": "R²"}
-
-STYLE = {
-    "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
-    "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10, "legend.framealpha": 0.9,
-    "figure.titlesize": 14, "figure.titleweight": "bold", "axes.spines.top": False,
-    "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "lines.linewidth": 1.8,
-}
-
-
-def styled(fn):
-    """Draw inside the dlexp rc style (fonts and lines are fixed when artists are created)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(STYLE):
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-def new_figure(ncols: int, nrows: int = 1, width: float = 5.2, height: float = 3.9, **kw):
-    # at least 7.5 inches wide: room for the title and a legend beside a single panel
-    fig = Figure(figsize=(max(width * ncols, 7.5), height * nrows), layout="constrained")
-    return fig, fig.subplots(nrows, ncols, squeeze=False, **kw)
-
-
-def run_labels(runs: list[Run]) -> list[str]:
-    """Legend labels of runs drawn in one figure: their sweep points without what all of them
-    share (labels.point_labels), else their names."""
-    labels = [r.label for r in runs]
-    with_point = [i for i, r in enumerate(runs) if r.point]
-    if with_point:
-        lookups = [functools.partial(_config_value, runs[i]) for i in with_point]
-        for i, text in zip(with_point, point_labels([runs[i].point for i in with_point], lookups)):
-            labels[i] = text
-    return labels
-
-
-def _config_value(run: Run, key: str):
-    try:
-        return dotted.get(run.config, key)
-    except ResultError:
-        return None
-
-
-def plain(text: str) -> str:
-    """`text` as matplotlib must print it: names and values are labels, never mathtext, so their
-    `$` are escaped (`price $\\alpha$` prints as typed; an unknown `$\\cmd$` cannot break the figure).
-    Every title, legend entry and axis label made from a result's name or values goes through here."""
-    return str(text).replace("$", r"\$")
-
-
-def fig_title(fig, text: str):
-    """The figure's title, on as many lines as the figure's width needs (a long run name would
-    otherwise run off both edges), the lines about as long as each other; the words' widths are
-    measured in the title's font."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextToPath
-
-    font = FontProperties(size=matplotlib.rcParams["figure.titlesize"], weight=matplotlib.rcParams["figure.titleweight"])
-    words = text.split(" ")
-
-    def wrap(room: float) -> list[str]:
-        lines: list[str] = []
-        for word in words:
-            trial = f"{lines[-1]} {word}" if lines else word
-            if lines and TextToPath().get_text_width_height_descent(trial, font, ismath=False)[0] <= room:
-                lines[-1] = trial
-            else:
-                lines.append(word)
-        return lines
-
-    room = fig.get_figwidth() * 72 - 16  # points, a little margin on each side
-    lines = wrap(room)
-    if len(lines) > 1:  # as narrow as the same number of lines allows: no lone word on the last line
-        lo, hi = 0.0, room
-        for _ in range(16):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if len(wrap(mid)) > len(lines) else (lo, mid)
-        lines = wrap(hi)
-    return fig.suptitle(plain("\n".join(lines)))
-
-
-def legend_below(fig, handles=None, max_cols: int = 6):
-    """A figure legend under the panels (constrained layout makes room): as many columns as the
-    figure's width holds, so it never covers data or the title."""
-    if handles is None:
-        handles = []
-        for ax in fig.axes:
-            handles += [h for h in ax.get_legend_handles_labels()[0]]
-    seen, unique = set(), []
-    for h in handles:
-        label = h.get_label()
-        if label and not label.startswith("_") and label not in seen:
-            seen.add(label)
-            unique.append(h)
-    if not unique:
-        return None
-    size = matplotlib.rcParams["legend.fontsize"]
-    size = size if isinstance(size, (int, float)) else 10
-    longest = max(len(h.get_label()) for h in unique)
-    fits = int(fig.get_figwidth() * 72 / ((longest + 6) * 0.55 * size))
-    ncols = max(1, min(len(unique), max_cols, fits))
-    return fig.legend(handles=unique, labels=[plain(h.get_label()) for h in unique], loc="outside lower center",
-                      ncols=ncols)
-
-
-def run_colors(n: int) -> list:
-    if n <= len(PALETTE):
-        return list(PALETTE[:n])
-    return [matplotlib.colormaps["viridis"](t) for t in np.linspace(0.0, 0.9, n)]
-
-
-def num(v) -> float:
-    """float(v), NaN for None or text."""
-    try:
-        return math.nan if v is None else float(v)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def column(run: Run, name: str) -> np.ndarray | None:
-    """A metrics.csv column as floats (None → NaN), or None if absent or empty."""
-    values = run.column(name)
-    if not any(v is not None for v in values):
-        return None
-    return np.array([num(v) for v in values])
-
-
-def ylabel(metric: str, task: str | None, final: bool = False, runs: list[Run] = ()) -> str:
-    """The y label of `metric`; a regression loss says whether `runs` standardized their target."""
-    if metric == "loss":
-        raw = any(_config_value(r, "data.standardize") is False for r in runs)
-        text = "cross-entropy loss" if task != "regression" else \
-            f"MSE ({'target in its own units' if raw else 'standardized target'})"
-    else:
-        text = METRIC_NAMES.get(metric, metric)
-    return f"final {text}" if final else text
-
-
-def band_line(ax, x, y, std, color, style, label, marker=None):
-    """A line with a ±std band when std is given (repeats, CV folds)."""
-    (line,) = ax.plot(x, y, style, color=color, label=label, marker=marker, markersize=5)
-    if std is not None and np.any(np.isfinite(std) & (std > 0)):
-        ax.fill_between(x, y - std, y + std, color=color, alpha=0.18, lw=0)
-    return line
-
-
-def auto_xscale(ax, xs) -> None:
-    """Log axis for log-spaced positive values (max/min ≥ 100, or a geometric series); a zero
-    among them sits on a short linear stretch (symlog). Few values → a tick at each one."""
-    u = np.unique(np.asarray(xs, float))
-    u = u[np.isfinite(u)]
-    if len(u) < 2:
-        return
-    pos = u[u > 0]
-    steps = pos[1:] / pos[:-1] if len(pos) > 1 else np.array([])
-    geometric = len(pos) >= 3 and steps.min() >= 1.5 and steps.max() / steps.min() < 1.35
-    # batch sizes, widths: 2, 4, 8, 32 are doublings even where one is skipped
-    doublings = len(pos) >= 3 and pos.max() / pos.min() >= 8 and all(
-        float(v).is_integer() and int(v) & (int(v) - 1) == 0 for v in pos)
-    if u.min() >= 0 and len(pos) >= 2 and (pos.max() / pos.min() >= 100 or geometric or doublings):
-        base = 2 if (geometric and abs(np.median(steps) - 2) < 0.3) or (doublings and pos.max() / pos.min() < 100) else 10
-        if u.min() == 0:
-            ax.set_xscale("symlog", linthresh=pos.min(), linscale=0.6, base=base)
-        else:
-            ax.set_xscale("log", base=base)
-        ax.xaxis.set_minor_locator(NullLocator())
-        if len(u) <= 12:
-            ax.set_xticks(u, [number(v) for v in u])
-    elif len(u) <= 8:
-        ax.set_xticks(u, [number(v) for v in u])
-
-
-def auto_yscale(ax, arrays) -> None:
-    """Log y when a positive quantity (a loss) spans more than two decades."""
-    vals = np.concatenate([np.ravel(a) for a in arrays if a is not None] or [np.array([])])
-    vals = vals[np.isfinite(vals)]
-    if len(vals) and vals.min() > 0 and vals.max() / vals.min() > 100:
-        ax.set_yscale("log")
-
-
-def has_history(run: Run) -> bool:
-    try:
-        return bool(run.metrics)
-    except ResultError as exc:
-        warn(f"skipping {run.run_id}: {exc}")
-        return False
-
-
-def usable(runs: list[Run], what: str) -> list[Run]:
-    """The runs with a training history; the others are skipped with a warning."""
-    out = []
-    for run in runs:
-        if has_history(run):
-            out.append(run)
-        elif run.status == "failed":
-            warn(f"skipping {run.run_id} ({run.label}): the run failed")
-    if not out:
-        raise UsageError(f"no run with a training history to plot ({what})")
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Training curves of one run, and several runs compared
 
 def _mark_epochs(axes, s: dict, epochs, val_loss) -> None:
     """Best epoch (green), early stop (red dash-dot), divergence (red) in every panel."""
@@ -310,21 +85,6 @@ def curves_figure(run: Run) -> Figure:
     over = f" (mean ± std of {n} {'CV folds' if s.get('kind') == 'cv' else 'seeds'})" if n else ""
     fig_title(fig, f"{run.label}: training curves{over}")
     return fig
-
-
-def fit_ylim(ax, arrays) -> None:
-    """Y limits that fit `arrays` (5 % margin, in log space on a log axis)."""
-    vals = np.concatenate([np.ravel(a) for a in arrays])
-    vals = vals[np.isfinite(vals)]
-    if not len(vals):
-        return
-    lo, hi = vals.min(), vals.max()
-    if ax.get_yscale() == "log" and lo > 0:
-        pad = (hi / lo) ** 0.05
-        ax.set_ylim(lo / pad, hi * pad)
-    else:
-        pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 0.05
-        ax.set_ylim(lo - pad, hi + pad)
 
 
 @styled

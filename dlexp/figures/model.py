@@ -1,5 +1,5 @@
 """Figures of a trained model's inside: Dense weight histograms, pre-activation statistics
-(internal covariate shift) and decision regions. Same look and rules as figures.py: Run objects
+(internal covariate shift) and decision regions. Same look and rules as the other figures (style.py): Run objects
 in, a matplotlib Figure out, result files only (model.npz, activations.csv, config.yaml).
 """
 
@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from ..errors import ResultError, UsageError
-from .curves import (PALETTE, STOP_COLOR, auto_xscale, band_line, fig_title, fit_ylim, legend_below,
+from .style import (PALETTE, STOP_COLOR, auto_xscale, band_line, fig_title, fit_ylim, legend_below,
                       new_figure, num, plain, run_colors, run_labels, styled)
 from ..results.reader import Run, warn
 from .sweeps import series_by_x, stat

@@ -1,6 +1,6 @@
 """Validation and learning curves: a sweep's final train and val figures vs one swept value.
 
-Same look and rules as figures.py (whose helpers it uses). Bands are the spread over repeats
+Same look and rules as the other figures (style.py's helpers). Bands are the spread over repeats
 (or over the runs at one x); a log x-axis is chosen for log-spaced values; when the val curve
 is U-shaped (`val_shape`), the underfitting and overfitting sides of its best point are shaded
 and named, and the train–val gap is marked.
@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..errors import UsageError
-from .curves import (BEST_COLOR, METRIC_NAMES, SIDE_HINT, SIDE_SHADE, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE,
+from .style import (BEST_COLOR, METRIC_NAMES, SIDE_HINT, SIDE_SHADE, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE,
                       STOP_COLOR, auto_xscale, auto_yscale, band_line, fig_title, legend_below, new_figure,
                       num, run_colors, styled, ylabel)
 from ..results.reader import Run

@@ -23,7 +23,7 @@ from ..errors import Problem, ResultError, StorageError, printable
 from .executors import Task, make_executor
 from ..results.locks import RunLock, clear_stale, describe, release_mine
 from ..results.store import (DONE_STATUSES, HoldInterrupts, atomic_write_files, atomic_write_text, clear_leftovers,
-                             csv_table, json_text, read_json, run_dir, run_status, write_failed_run, write_json, write_run)
+                             csv_table, json_text, read_json, run_dir, run_status, write_failed_run, write_run)
 from ..results.summary import columns_of, summary_row
 from .spec import SweepPlan
 from ..config.yamlfile import dump_yaml
