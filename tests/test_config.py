@@ -218,3 +218,9 @@ def test_the_run_id_of_a_config_is_stable_across_versions():
     assert run_id(config_from_dict({"name": "any"})) == "9519da3f9d43"
     assert run_id(config_from_dict({"name": "any", "regularization": {"penalize_bias": False}})) == "9519da3f9d43"
     assert run_id(config_from_dict({"name": "any", "regularization": {"penalize_bias": True}})) != "9519da3f9d43"
+
+
+def test_init_torch_is_a_valid_init(tmp_path):
+    assert load_config(write(tmp_path, "model: {init: torch}\n")).model.init == "torch"
+    msg = problems(write(tmp_path, "model: {init: torh}\n"))[0]
+    assert "torch" in msg and "did you mean 'torch'" in msg

@@ -119,7 +119,7 @@ def valid_configs(draw) -> dict:
     norm = draw(st.sampled_from(["none", "batchnorm", "layernorm"]))
     model = {"hidden": draw(st.lists(st.integers(1, 16), max_size=2)),
              "activation": draw(st.sampled_from(["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"])),
-             "init": draw(st.sampled_from(["he_normal", "he_uniform", "xavier_normal", "xavier_uniform"])),
+             "init": draw(st.sampled_from(["he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "torch"])),
              "norm": norm, "norm_momentum": draw(st.one_of(st.none(), st.floats(0.01, 1.0))),
              "dropout": draw(st.one_of(st.floats(0.0, 0.9), st.fixed_dictionaries(
                  {"rate": st.floats(0.0, 0.9), "mode": st.sampled_from(["inverted", "classic"])})))}
@@ -181,7 +181,7 @@ NUMERIC_LEAVES = ("data.n_samples", "data.noise", "data.poly_degree", "data.labe
 ENUMS = {"data.name": DataConfig.model_fields["name"].annotation.__args__,
          "data.task": ("auto", "classification", "regression"),
          "model.activation": ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"),
-         "model.init": ("he_normal", "he_uniform", "xavier_normal", "xavier_uniform"),
+         "model.init": ("he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "torch"),
          "model.norm": ("none", "batchnorm", "layernorm"),
          "model.dropout.mode": ("inverted", "classic"),
          "optimizer.name": ("sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw"),

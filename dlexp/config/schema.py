@@ -100,7 +100,7 @@ class DropoutConfig(Section):
 class ModelConfig(Section):
     hidden: list[int] = Field(default_factory=lambda: [64, 64], description="hidden widths; [] = linear model")
     activation: Literal["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"] = "relu"
-    init: Literal["he_normal", "he_uniform", "xavier_normal", "xavier_uniform"] = "he_normal"
+    init: Literal["he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "torch"] = "he_normal"
     norm: Literal["none", "batchnorm", "layernorm"] = "none"
     norm_momentum: Optional[float] = Field(0.1, gt=0.0, le=1.0,
                                            description="weight of the new batch; null = cumulative average")
