@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import threading
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -30,3 +33,34 @@ def clean_exit(r, code: int) -> None:
     assert "Traceback" not in r.output, r.output
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
     assert r.exit_code == code, r.output
+
+
+@contextlib.contextmanager
+def fed_fifo(path: Path, text: str = "a,y\n1,0\n2,1\n"):
+    """A FIFO at `path` whose writer feeds `text`, then end-of-file, to each reader that opens it.
+
+    Code that wrongly reads the FIFO gets a small file instead of blocking for ever, so a test of
+    its refusal fails rather than hangs; code that refuses it leaves the writer waiting in open().
+    Leaving the block stops the writer: a reader held open until the writer is done releases it,
+    whether it is already waiting in open() or only gets there later.
+    """
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def feed():
+        while not done.is_set():
+            try:
+                with open(path, "w") as f:  # blocks until a reader opens the FIFO
+                    f.write(text)
+            except BrokenPipeError:  # the reader closed it unread: it refused the FIFO
+                pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    try:
+        yield path
+    finally:
+        done.set()
+        release = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        writer.join()
+        os.close(release)

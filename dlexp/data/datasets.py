@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .csvfile import CLASSIFICATION, REGRESSION, csv_target, read_csv
+from .files import read_bytes
 from ..errors import DataError, Problem, did_you_mean
 
 
@@ -224,9 +225,7 @@ def data_fingerprint(cfg, base_dir: Path) -> str:
         return ""
     digest = hashlib.sha256()
     for key, path in _csv_paths(cfg, Path(base_dir)).values():
-        if not path.is_file():
-            raise DataError(Problem(f"no such file: {path}", key=key))
-        digest.update(path.read_bytes())
+        digest.update(read_bytes(key, path))  # refuses a FIFO or /dev/zero: they hang or never end
     return digest.hexdigest()[:16]
 
 
@@ -428,14 +427,17 @@ def _csv_paths(cfg, base_dir: Path) -> dict:
 
 
 def _raw_csv(cfg, base_dir: Path) -> Dataset:
-    if not cfg.path or not cfg.target:
+    if not cfg.path or cfg.target in (None, ""):  # target 0 is a column index
         raise DataError(Problem("csv data needs `path` (the file) and `target` (the label column)",
                                 key="data.path" if not cfg.path else "data.target"))
     files = _csv_paths(cfg, base_dir)
-    main = read_csv(*files["train"], cfg.target)
-    tables = {"train": main, **{role: read_csv(key, path, cfg.target, main)
+    # a header row given explicitly (header: true) is trusted even when it reads like data
+    header = dict(header=cfg.header, check_header="header" not in cfg.model_fields_set)
+    main = read_csv(*files["train"], cfg.target, **header)
+    target = main.target_column  # a name, also when cfg.target is an index
+    tables = {"train": main, **{role: read_csv(key, path, target, main, **header)
                                 for role, (key, path) in files.items() if role != "train"}}
-    task, targets = csv_target(cfg.target, cfg.task, list(tables.values()))
+    task, targets = csv_target(target, cfg.task, list(tables.values()))
     y, classes = _encode(targets, task)
     ys = dict(zip(tables, np.split(y, np.cumsum([len(t.lines) for t in tables.values()])[:-1])))
     # with a val file the files are the splits (no test file: an empty test split)
@@ -446,5 +448,5 @@ def _raw_csv(cfg, base_dir: Path) -> Dataset:
     for slot, role in ((1, "val"), (2, "test")):
         if role in tables:
             splits[slot] = (tables[role].X, ys[role])
-    features = [h for h in main.header if h != cfg.target]
+    features = [h for h in main.header if h != target]
     return _dataset(splits, task, features, classes, main.path.name)
