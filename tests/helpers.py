@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -65,3 +68,34 @@ class Holder:
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
+
+
+@contextlib.contextmanager
+def fed_fifo(path: Path, text: str = "a,y\n1,0\n2,1\n"):
+    """A FIFO at `path` whose writer feeds `text`, then end-of-file, to each reader that opens it.
+
+    Code that wrongly reads the FIFO gets a small file instead of blocking for ever, so a test of
+    its refusal fails rather than hangs; code that refuses it leaves the writer waiting in open().
+    Leaving the block stops the writer: a reader held open until the writer is done releases it,
+    whether it is already waiting in open() or only gets there later.
+    """
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def feed():
+        while not done.is_set():
+            try:
+                with open(path, "w") as f:  # blocks until a reader opens the FIFO
+                    f.write(text)
+            except BrokenPipeError:  # the reader closed it unread: it refused the FIFO
+                pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    try:
+        yield path
+    finally:
+        done.set()
+        release = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        writer.join()
+        os.close(release)

@@ -1,6 +1,7 @@
 """Config loading and validation: defaults, extends, overrides, and located error messages."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,68 @@ def test_a_misspelt_schedule_key_lists_that_schedules_keys(tmp_path):
     p = write(tmp_path, "optimizer:\n  schedule:\n    name: plateau\n    factr: 0.5\n", "plateau.yaml")
     assert problems(p) == [f"{p}:4: optimizer.schedule.factr: unknown key (did you mean 'factor'?); valid keys: "
                            "name, factor, patience, threshold, cooldown, min_lr"]
+
+
+FRUIT = ROOT / "tests" / "data"
+
+
+def csv_config(tmp_path, data: str, name="exp.yaml"):
+    return write(tmp_path, f"data: {{name: csv, path: {FRUIT / 'fruit.csv'}, target: fruit{data}}}\n", name)
+
+
+def test_csv_files_as_splits_resolve_train_size_to_every_row(tmp_path):
+    val, test = f", val_path: {FRUIT / 'fruit_val.csv'}", f", test_path: {FRUIT / 'fruit_test.csv'}"
+    for files in (val, val + test, test):
+        exp = load_config(csv_config(tmp_path, files))
+        assert resolved_dict(exp)["data"]["train_size"] is None  # config.yaml and --json show it
+        again = load_config(write(tmp_path, dump_yaml(resolved_dict(exp)), "resolved.yaml"))
+        assert run_id(again) == run_id(exp)
+    assert load_config(csv_config(tmp_path, val + ", train_size: 0.6")).data.train_size == 0.6
+    # one file is split as before: its run id is unchanged
+    plain = load_config(csv_config(tmp_path, ""))
+    assert plain.data.train_size == 0.6
+    assert run_id(plain) == run_id(load_config(csv_config(tmp_path, ", train_size: 0.6", "b.yaml")))
+
+
+def test_csv_header_and_target_index(tmp_path):
+    exp = load_config(csv_config(tmp_path, ", header: false"), ["data.target=-1"])
+    assert exp.data.target == -1 and exp.data.header is False
+    p = write(tmp_path, f"data:\n  name: csv\n  path: {FRUIT / 'fruit.csv'}\n  target: 3\n")
+    assert problems(p) == [f"{p}:4: data.target: 3 is a column index, which needs data.header: false (a file "
+                           "without a header row); with a header row give the column's name"]
+    assert "expected a column name" in problems(csv_config(tmp_path, ""), ["data.target=true"])[0]
+    msgs = problems(write(tmp_path, "data:\n  name: moons\n  header: false\n"))
+    assert msgs == [f"{tmp_path / 'exp.yaml'}:3: data.header: only used with data.name: csv (data.name is moons)"]
+    # the new key stays out of the run id at its default
+    from dlexp.config.load import config_from_dict
+
+    assert run_id(config_from_dict({"name": "any", "data": {"header": True}})) == "9519da3f9d43"
+
+
+def test_init_torch_is_a_valid_init(tmp_path):
+    assert load_config(write(tmp_path, "model: {init: torch}\n")).model.init == "torch"
+    msg = problems(write(tmp_path, "model: {init: torh}\n"))[0]
+    assert "torch" in msg and "did you mean 'torch'" in msg
+
+
+def test_paths_that_are_no_regular_files_are_refused_at_their_line(tmp_path):
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe.csv")  # the config only looks at it: no reader, no writer needed
+    p = write(tmp_path, "data:\n  name: csv\n  path: folder\n  target: y\n  val_path: pipe.csv\n"
+                        "  test_path: /dev/zero\nmodel:\n  init_from: folder\n")
+    assert problems(p) == [
+        f"{p}:3: data.path: {tmp_path / 'folder'} is a directory, not a regular file",
+        f"{p}:5: data.val_path: {tmp_path / 'pipe.csv'} is a FIFO (named pipe), not a regular file",
+        f"{p}:6: data.test_path: /dev/zero is a character device, not a regular file",
+        f"{p}:8: model.init_from: {tmp_path / 'folder'} is a directory, not a regular file"]
+
+
+def test_the_run_id_never_reads_a_fifo(tmp_path):
+    """A config whose file became a FIFO after validation: its digest does not read it."""
+    import re
+
+    from dlexp.config.load import _file_digest
+    from helpers import fed_fifo
+
+    with fed_fifo(tmp_path / "pipe.csv"):
+        assert not re.fullmatch(r"[0-9a-f]{16}", _file_digest(str(tmp_path / "pipe.csv")))

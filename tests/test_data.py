@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from dlexp.data.datasets import DATASETS, _order, load_dataset, make_cv_folds
 from dlexp.errors import DataError
 from dlexp.config.schema import DataConfig
+from helpers import fed_fifo, invoke
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "data"
@@ -321,6 +322,19 @@ def test_csv_test_file_alone_splits_val_from_the_main_file():
     assert (len(ds.X_train), len(ds.X_val), len(ds.X_test)) == (30, 15, 12)
 
 
+def test_csv_files_as_splits_train_on_the_whole_train_file():
+    # train_size not given: every row of fruit.csv (60), not the default 60 % of it
+    ds = fruit(val_path="fruit_val.csv", test_path="fruit_test.csv")
+    assert (len(ds.X_train), len(ds.X_val), len(ds.X_test)) == (60, 15, 12)
+    assert len(fruit(val_path="fruit_val.csv").X_train) == 60
+    # a test file alone: val is carved from fruit.csv (0.2 of 60) and train is every row left
+    ds = fruit(test_path="fruit_test.csv")
+    assert (len(ds.X_train), len(ds.X_val), len(ds.X_test)) == (48, 12, 12)
+    # given, train_size still cuts the train file
+    assert len(fruit(val_path="fruit_val.csv", train_size=0.6).X_train) == 36
+    assert len(fruit(val_path="fruit_val.csv", train_size=21).X_train) == 21
+
+
 def test_csv_absolute_paths(tmp_path):
     ds = load_dataset(cfg(name="csv", path=str(FIXTURES / "fruit.csv"), target="fruit"), tmp_path)
     assert len(ds.X_train) == 36
@@ -376,6 +390,108 @@ def test_csv_float_target_for_classification_is_a_data_error(tmp_path):
 def test_csv_text_target_for_regression_is_a_data_error(tmp_path):
     csv_error(tmp_path, "a,y\n1,x\n2,0.5\n",
               r"d\.csv:2: data\.target: column 'y': 'x' is not a number", task="regression")
+
+
+def test_csv_header_row_that_reads_as_data_is_refused(tmp_path):
+    # a file without a header row whose target names a first-row value would lose that row
+    text = "".join(f"{i * 0.5},{i % 7},{i % 2}\n" for i in range(1, 41))
+    msg = csv_error(tmp_path, text, r"^\S*d\.csv:1: data\.header: the first row \(0\.5, 1, 1\) looks "
+                    r"like data, not column names", target="1")
+    assert "data.header: false" in msg and "data.header: true" in msg
+    text = "".join(f"{i}.5,{i % 3},{'setosa' if i % 2 else 'virginica'}\n" for i in range(40))
+    csv_error(tmp_path, text, r"d\.csv:1: data\.header: the first row \(0\.5, 0, virginica\)",
+              target="virginica")
+    write(tmp_path, "v.csv", "1.5,2,1\n3,4,0\n")  # a val file too
+    csv_error(tmp_path, numbers_csv(), r"v\.csv:1: data\.header: .*looks like data", val_path="v.csv")
+
+
+def test_csv_header_rows_that_are_kept(tmp_path):
+    rows = "".join(f"{i},{i % 7},{i % 2}\n" for i in range(40))
+    for head in ("a,2020,y\n", "0,1,2\n"):  # a name over numbers; pandas' names of unnamed columns
+        write(tmp_path, "d.csv", head + rows)
+        ds = load(tmp_path, name="csv", path="d.csv", target=head.split(",")[2].strip())
+        assert len(ds.X_train) + len(ds.X_val) + len(ds.X_test) == 40
+    # year columns over numbers and a text target read as data, unless header: true is given
+    write(tmp_path, "d.csv", "2019,2020,fruit\n" + "".join(f"{i},{i % 7},{'ab'[i % 2]}\n" for i in range(40)))
+    with pytest.raises(DataError, match=r"d\.csv:1: data\.header: .*looks like data"):
+        load(tmp_path, name="csv", path="d.csv", target="fruit")
+    ds = load(tmp_path, name="csv", path="d.csv", target="fruit", header=True)
+    assert ds.feature_names == ["2019", "2020"] and ds.class_names == ["a", "b"]
+
+
+def test_csv_without_a_header_row(tmp_path):
+    write(tmp_path, "d.csv", "".join(f"{i},{i * i % 7},{i % 2}\n" for i in range(40)))
+    for target in (2, -1, "x2"):
+        ds = load(tmp_path, name="csv", path="d.csv", target=target, header=False, standardize=False)
+        assert ds.feature_names == ["x0", "x1"] and ds.class_names == ["0", "1"]
+        splits = np.concatenate([ds.X_train, ds.X_val, ds.X_test])
+        assert sorted(splits[:, 0]) == list(range(40))  # every row, the first one included
+    ds = load(tmp_path, name="csv", path="d.csv", target=0, header=False, task="regression")
+    assert ds.feature_names == ["x1", "x2"]
+    write(tmp_path, "v.csv", "1,2,0\n3,4,1\n")
+    ds = load(tmp_path, name="csv", path="d.csv", target=-1, header=False, val_path="v.csv")
+    assert (len(ds.X_train), len(ds.X_val)) == (40, 2)
+
+
+def test_csv_without_a_header_row_errors(tmp_path):
+    text = "".join(f"{i},{i * i % 7},{i % 2}\n" for i in range(40))
+    csv_error(tmp_path, text, r"d\.csv:1: data\.target: column index 3 is out of range: the file has 3 "
+              r"columns \(0 to 2, or -3 to -1 from the end\)", target=3, header=False)
+    csv_error(tmp_path, text, r"column index -4 is out of range", target=-4, header=False)
+    csv_error(tmp_path, text, r"d\.csv:1: data\.target: no target column 'y' \(no header row: the columns "
+              r"are x0 … x2, or give an index\)", header=False)
+    csv_error(tmp_path, "a,y\n1,0\n2,1\n", r"d\.csv:1: data\.target: 1 is a column index, which needs "
+              r"data\.header: false", target=1)
+    write(tmp_path, "v.csv", "1,2\n")
+    csv_error(tmp_path, text, r"v\.csv:1: data\.val_path: 2 columns, but d\.csv has 3", header=False,
+              target=2, val_path="v.csv")
+    csv_error(tmp_path, "1,2,0\n1,2\n", r"d\.csv:2: data\.path: 2 values, but line 1 has 3 columns",
+              header=False, target=2)
+
+
+def test_data_paths_that_are_no_regular_files_are_refused(tmp_path):
+    """A directory, /dev/zero or a FIFO: each is named for what it is, none is read (a FIFO would
+    block the reader, /dev/zero never end)."""
+    from dlexp.training.resources import _csv_shape
+
+    (tmp_path / "folder.csv").mkdir()
+    csv = dict(base_dir=tmp_path, name="csv", target="y")
+    data_error(r"^data\.path: \S*folder\.csv is a directory, not a regular file$", path="folder.csv", **csv)
+    data_error(r"^data\.path: /dev/zero is a character device, not a regular file$", path="/dev/zero", **csv)
+    write(tmp_path, "d.csv", numbers_csv())
+    with fed_fifo(tmp_path / "pipe.csv"):
+        data_error(r"^data\.val_path: \S*pipe\.csv is a FIFO \(named pipe\), not a regular file$",
+                   path="d.csv", val_path="pipe.csv", **csv)
+    # the run id's digest of the data files: test_config.py::test_the_run_id_never_reads_a_fifo
+    with fed_fifo(tmp_path / "pipe3.csv"):
+        assert _csv_shape(tmp_path / "pipe3.csv") == (0, 0)  # the loader reports it
+
+
+def test_a_fifo_as_data_path_is_refused_at_its_config_line(tmp_path):
+    write(tmp_path, "exp.yaml", "name: f\ndata:\n  name: csv\n  path: pipe.csv\n  target: y\n")
+    with fed_fifo(tmp_path / "pipe.csv"):
+        r = invoke("run", tmp_path / "exp.yaml", "--results", tmp_path / "results", "-q")
+    assert r.exit_code == 2
+    assert re.search(r"exp\.yaml:4: data\.path: \S*pipe\.csv is a FIFO \(named pipe\), not a regular "
+                     r"file", r.output), r.output
+
+
+def test_csv_100000_columns_wide_loads(tmp_path):
+    """Every step of the reader is linear in the cells (looking columns up by list.index, and
+    counting duplicates with list.count, made 100,000 columns take minutes)."""
+    n = 100_000
+    text = ",".join(f"f{j}" for j in range(n)) + ",y\n"
+    text += "".join(",".join(str((i + j) % 10) for j in range(n)) + f",{i % 2}\n" for i in range(10))
+    write(tmp_path, "wide.csv", text)
+    ds = load(tmp_path, name="csv", path="wide.csv", target="y", standardize=False, train_size=6,
+              val_size=2, test_size=2)
+    assert ds.X_train.shape == (6, n) and ds.feature_names[-1] == f"f{n - 1}"
+    X = np.concatenate([ds.X_train, ds.X_val, ds.X_test])
+    np.testing.assert_array_equal(np.sort(X[:, 3]), np.sort((np.arange(10) + 3) % 10))
+    # a missing target lists a few columns and counts the rest, not 100,000 names
+    msg = data_error(r"no target column 'label'; the columns are: f0, f1, .*, f19, … \(100001 in all\)$",
+                     base_dir=tmp_path, name="csv", path="wide.csv", target="label")
+    assert len(msg) < 1000
 
 
 def test_csv_missing_file_names_the_resolved_path(tmp_path):

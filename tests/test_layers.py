@@ -56,6 +56,58 @@ def test_initializer_float32_draws_the_float64_weights(name):
     np.testing.assert_array_equal(W32, W64.astype(np.float32))
 
 
+def assert_uniform(x, bound):
+    """x (n,) looks like n draws of U(-bound, bound): inside the bound, reaching it, and its mean
+    and mean square within 5 standard errors of 0 and bound²/3.
+
+    For U(-a, a): Var(x) = a²/3 and Var(x²) = a⁴/5 - a⁴/9 = 4a⁴/45, so the standard errors of the
+    mean and of the mean square are a/√(3n) and a²·√(4/45)/√n. The largest |x| falls short of a
+    by more than 20a/n with probability (1 - 20/n)^n ≈ e^-20.
+    """
+    n = x.size
+    assert np.abs(x).max() <= bound
+    assert np.abs(x).max() >= bound * (1 - 20 / n)
+    assert abs(x.mean()) < 5 * bound / math.sqrt(3 * n)
+    assert abs((x**2).mean() - bound**2 / 3) < 5 * bound**2 * math.sqrt(4 / 45) / math.sqrt(n)
+
+
+def test_torch_init_is_nn_linear_default():
+    """W and b ~ U(±1/√fan_in): kaiming_uniform_(a=√5) has gain √(1/3), bound gain·√(3/fan_in)."""
+    from dlexp.nn.init import BIASES
+
+    rng = np.random.default_rng(0)
+    W = INITIALIZERS["torch"](rng, 400, 300, np.float64)
+    assert W.shape == (400, 300)
+    assert_uniform(W.ravel(), 1 / math.sqrt(400))
+    b = BIASES["torch"](rng, 400, 100_000, np.float64)
+    assert b.shape == (100_000,)
+    assert_uniform(b, 1 / math.sqrt(400))
+    b32 = BIASES["torch"](np.random.default_rng(5), 7, 3, np.float32)
+    assert b32.dtype == np.float32
+    np.testing.assert_array_equal(b32, BIASES["torch"](np.random.default_rng(5), 7, 3, np.float64).astype(np.float32))
+
+
+def test_torch_init_draws_like_torch():
+    """The same distribution as torch.nn.Linear's own weights and biases (two-sample KS test)."""
+    torch = pytest.importorskip("torch")
+    from scipy import stats
+
+    from dlexp.nn.init import BIASES
+
+    torch.manual_seed(0)
+    weight = torch.nn.Linear(400, 300).weight.detach().double().numpy().ravel()  # 120,000 draws
+    bias = torch.nn.Linear(400, 30_000).bias.detach().double().numpy()
+    rng = np.random.default_rng(0)
+    ours_W = INITIALIZERS["torch"](rng, 400, 300, np.float64).ravel()
+    ours_b = BIASES["torch"](rng, 400, 30_000, np.float64)
+    for theirs, ours in ((weight, ours_W), (bias, ours_b)):
+        assert np.abs(theirs).max() <= 1 / math.sqrt(400) and np.abs(ours).max() <= 1 / math.sqrt(400)
+        assert stats.ks_2samp(theirs, ours).pvalue > 1e-3
+    # the KS test does tell inits apart: he_uniform's bound is √6 times larger
+    he = INITIALIZERS["he_uniform"](np.random.default_rng(0), 400, 300, np.float64).ravel()
+    assert stats.ks_2samp(weight, he).pvalue < 1e-12
+
+
 # ---- layers: shapes, dtype, the protocol ---------------------------------------------------------
 
 
@@ -367,6 +419,25 @@ def test_mlp_init_is_seeded_in_layer_order_with_zero_biases():
     np.testing.assert_array_equal(a.dense_weights()[0], he(rng, 3, 8, np.float32))
     np.testing.assert_array_equal(a.dense_weights()[1], he(rng, 8, 6, np.float32))
     assert all(not p.any() for n, p in a.parameters() if n.endswith(".b"))
+
+
+@pytest.mark.parametrize("name", sorted(set(INITIALIZERS) - {"torch"}))
+def test_mlp_init_other_than_torch_draws_weights_only(name):
+    model, rng = mlp(init=name), np.random.default_rng(0)
+    for W, (fan_in, fan_out) in zip(model.dense_weights(), [(3, 8), (8, 6), (6, 2)]):
+        np.testing.assert_array_equal(W, INITIALIZERS[name](rng, fan_in, fan_out, np.float32))
+    assert all(not p.any() for n, p in model.parameters() if n.endswith(".b"))
+
+
+def test_mlp_torch_init_draws_each_layers_weights_then_biases():
+    from dlexp.nn.init import BIASES
+
+    model, rng = mlp(init="torch"), np.random.default_rng(0)
+    params = dict(model.parameters())
+    for i, (fan_in, fan_out) in enumerate([(3, 8), (8, 6), (6, 2)]):
+        np.testing.assert_array_equal(params[f"dense{i}.W"], INITIALIZERS["torch"](rng, fan_in, fan_out, np.float32))
+        np.testing.assert_array_equal(params[f"dense{i}.b"], BIASES["torch"](rng, fan_in, fan_out, np.float32))
+        assert params[f"dense{i}.b"].any() and np.abs(params[f"dense{i}.b"]).max() <= 1 / math.sqrt(fan_in)
 
 
 def test_mlp_float32_end_to_end():

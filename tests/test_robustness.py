@@ -585,7 +585,7 @@ LATE = {"name": "late", "data": {"name": "moons", "n_samples": 40}, "model": {"h
     ("data", {"name": "sine", "n_samples": 40}, "train.early_stopping.monitor", "val_acc does not fit a regression"),
     ("data", {"n_samples": 10**9}, "data.n_samples", "of memory, above the limit"),
     ("data", {"name": "csv", "path": "one.csv", "target": "y"}, "data.target", "classification needs 2 classes"),
-    ("data", {"name": "csv", "path": "folder", "target": "y"}, "data.path", "no such file"),
+    ("data", {"name": "csv", "path": "folder", "target": "y"}, "data.path", "is a directory, not a regular file"),
 ])
 def test_a_problem_found_after_validation_names_file_line_and_key(tmp_path, section, value, key, fragment):
     (tmp_path / "one.csv").write_text("a,y\n1,0\n2,0\n3,0\n4,0\n")

@@ -16,6 +16,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
+from ..data.files import not_regular, open_regular
 from ..errors import ConfigError, DlexpError, Problem, did_you_mean
 from .schema import (OPTIMIZER_HPARAMS, OPTIMIZER_NAMES, PATH_KEYS, SCHEDULE_NAMES, SEED_LIMIT, CosineSchedule,
                      Experiment, OptimizerConfig, optimizer_defaults)
@@ -146,11 +147,18 @@ def validate(raw: Any, source: Source) -> Experiment:
         raise ConfigError(joined) from None
     cross = _cross_checks(exp, raw)
     if cross:
-        raise ConfigError([Problem(msg, key=key, file=source.locate(tuple(key.split(".")))[0],
-                                   line=source.locate(tuple(key.split(".")))[1]) for key, msg in cross])
+        raise ConfigError([_located(source, key, msg) for key, msg in cross])
     _resolve_paths(exp, source.base_dir)
+    unreadable = _unreadable_paths(exp)
+    if unreadable:
+        raise ConfigError([_located(source, key, msg) for key, msg in unreadable])
     exp._source = source
     return exp
+
+
+def _located(source: Source, key: str, message: str) -> Problem:
+    file, line = source.locate(tuple(key.split(".")))
+    return Problem(message, key=key, file=file, line=line)
 
 
 def locate(exc: DlexpError, where: "Experiment | Source") -> DlexpError:
@@ -218,12 +226,17 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
                                  "lower data.seed"))
     if exp.data.name == "csv" and not exp.data.path:
         out.append(("data.path", "data.name is csv: give the CSV file's path"))
-    if exp.data.name == "csv" and not exp.data.target:
+    if exp.data.name == "csv" and exp.data.target in (None, ""):  # target 0 is a column index
         out.append(("data.target", "data.name is csv: give the name of the target column"))
     if exp.data.name != "csv":
         for k in ("path", "target", "val_path", "test_path"):
             if getattr(exp.data, k) is not None:
                 out.append((f"data.{k}", f"only used with data.name: csv (data.name is {exp.data.name})"))
+        if not exp.data.header:
+            out.append(("data.header", f"only used with data.name: csv (data.name is {exp.data.name})"))
+    if isinstance(exp.data.target, int) and exp.data.header:
+        out.append(("data.target", f"{exp.data.target} is a column index, which needs data.header: false (a file "
+                                   "without a header row); with a header row give the column's name"))
     if isinstance(o.schedule, CosineSchedule) and o.schedule.T_max is None:
         o.schedule.T_max = t.epochs
     # Optimizer hyperparameters are checked by the optimizer's own constructor.
@@ -237,6 +250,13 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
             key = getattr(exc, "key", None) or next((k for k in valid if k in str(exc)), "lr")
             out.append((f"optimizer.{key}", str(exc)))
     return out
+
+
+def _unreadable_paths(exp: Experiment) -> list[tuple[str, str]]:
+    """(key, message) of each named path that exists but is no regular file (a directory, a FIFO,
+    /dev/zero): refused here, where the config's line is known, before anything opens it."""
+    named = ((f"{section}.{key}", getattr(getattr(exp, section), key)) for section, key in PATH_KEYS)
+    return [(key, why) for key, path in named if path and (why := not_regular(path))]
 
 
 def anchor_paths(raw: dict, folder: Path) -> None:
@@ -290,7 +310,7 @@ def resolved_dict(exp: Experiment) -> dict:
 def _file_digest(path: str) -> str:
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO or /dev/zero would hang or never end
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     except OSError:
@@ -299,7 +319,7 @@ def _file_digest(path: str) -> str:
 
 
 # Keys added after dlexp 0.1.0, with the default that leaves runs as they were.
-HASH_NEUTRAL = {("regularization", "penalize_bias"): False}
+HASH_NEUTRAL = {("regularization", "penalize_bias"): False, ("data", "header"): True}
 
 
 def run_id(exp: Experiment) -> str:

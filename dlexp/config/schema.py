@@ -74,7 +74,8 @@ class DataConfig(Section):
     noise: float = Field(0.2, ge=0.0, description="noise level of synthetic data")
     seed: Seed = Field(0, description="generation and split seed (separate from the training seed)")
     train_size: Union[int, float, None] = Field(0.6, description="int count or fraction of the data; "
-                                                                 "null = every row not in val or test")
+                                                                 "null = every row not in val or test (the "
+                                                                 "default with val_path/test_path files)")
     val_size: Union[int, float] = 0.2
     test_size: Union[int, float] = 0.2
     standardize: bool = True
@@ -88,7 +89,9 @@ class DataConfig(Section):
     class_sep: float = Field(1.0, gt=0.0)
     flip_y: float = Field(0.0, ge=0.0, le=1.0)
     path: Optional[str] = None
-    target: Optional[str] = None
+    target: Union[int, str, None] = Field(None, description="the target column's name; with header: false "
+                                                          "also its index (negative: from the end)")
+    header: bool = Field(True, description="false: the CSV files have no header row; columns are x0, x1, …")
     val_path: Optional[str] = None
     test_path: Optional[str] = None
 
@@ -96,6 +99,21 @@ class DataConfig(Section):
     @classmethod
     def _check_size(cls, v, info):
         return _size(v, info.field_name)
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _check_target(cls, v):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, str))):
+            raise ValueError(f"expected a column name, or with header: false a column index, found {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _files_are_splits(self):
+        # With a val or test file the files are the splits: the train file is used whole unless
+        # train_size is given, and the resolved config says so (train_size: null).
+        if self.name == "csv" and (self.val_path or self.test_path) and "train_size" not in self.model_fields_set:
+            self.train_size = None
+        return self
 
 
 class DropoutConfig(Section):

@@ -1,20 +1,24 @@
 """CSV data files: parsed with every bad cell located by file, line and column.
 
-`read_csv` reads one file with a header row into a float feature matrix and the raw target
-cells; `csv_target` decides and checks the task from the target cells of all files at once.
-Only the first MAX_PROBLEMS problems of a file are listed; the rest are counted.
+`read_csv` reads one file, with a header row or without one (columns x0, x1, …), into a float
+feature matrix and the raw target cells; `csv_target` decides and checks the task from the target
+cells of all files at once. Only the first MAX_PROBLEMS problems of a file are listed; the rest
+are counted. Every step is linear in the number of cells, so a file 100,000 columns wide loads.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError, Problem, did_you_mean
+from .files import read_bytes
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
 MAX_AUTO_CLASSES = 20  # task auto: an integer CSV target with at most this many values is a label
@@ -26,21 +30,93 @@ class Table:
     """One parsed CSV file: features X (N, D) in the train file's column order, target cells."""
 
     path: Path
-    header: list
+    header: list  # column names: the header row's, or x0, x1, … for a file without one
     X: np.ndarray
     target: np.ndarray  # stripped strings
     lines: np.ndarray  # each row's line number in the file
+    target_column: str = ""  # the target's name in `header`
 
 
-def read_csv(key: str, path: Path, target: str, main: Table | None = None) -> Table:
-    """Parse a CSV file with a header row; val/test files (`main` given) need main's columns."""
-    if not path.is_file():
-        raise DataError(Problem(f"no such file: {path}", key=key))
+def read_csv(key: str, path: Path, target: str | int, main: Table | None = None, *, header: bool = True,
+             check_header: bool = True) -> Table:
+    """Parse a CSV file; val/test files (`main` given) need main's columns.
+
+    header=False: every row is data and the columns are named x0, x1, …; `target` may then be a
+    column index (negative from the end). With a header, one that reads as data is refused
+    (check_header=False trusts it).
+    """
     where = dict(key=key, file=str(path))
-    try:
-        raw = path.read_bytes()
-    except OSError as e:  # unreadable: permissions, I/O error
-        raise DataError(Problem(f"cannot read it: {e.strerror or e}", **where)) from None
+    rows = _rows(key, path)
+    if not rows:
+        need = "a header row and data rows are needed" if header else "data rows are needed"
+        raise DataError(Problem(f"the file is empty; {need}", **where))
+    if header:
+        (names, header_line), rows = rows[0], rows[1:]
+    else:
+        names, header_line = [f"x{j}" for j in range(len(rows[0][0]))], rows[0][1]
+    width = "the header has" if header else f"line {header_line} has"
+    problems = [(line, f"{len(row)} values, but {width} {len(names)} columns")
+                for row, line in rows if len(row) != len(names)]
+    rows = [(row, line) for row, line in rows if len(row) == len(names)]
+    if header and check_header and _looks_like_data(names, rows):
+        shown = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+        raise DataError(Problem(
+            f"the first row ({shown}) looks like data, not column names: each of its cells over a "
+            f"column of numbers is a number. A file without a header row needs data.header: false "
+            f"(columns x0 … x{len(names) - 1}; data.target may then be a column index); if this row "
+            f"is the header, say data.header: true",
+            key="data.header", file=str(path), line=header_line))
+    if main is not None and not header and len(names) != len(main.header):
+        raise DataError(Problem(f"{len(names)} columns, but {main.path.name} has {len(main.header)}",
+                                line=header_line, **where))
+    if main is not None and sorted(names) != sorted(main.header):
+        mine, theirs = set(names), set(main.header)
+        missing = [c for c in main.header if c not in mine]
+        extra = [c for c in names if c not in theirs]
+        raise DataError(Problem(f"its columns differ from {main.path.name}: missing {missing}, "
+                                f"extra {extra}", line=header_line, **where))
+    target = _target_column(target, names, header, path, header_line)
+    dupes = sorted(c for c, n in Counter(names).items() if n > 1)
+    if dupes or len(names) < 2:
+        why = f"duplicate column names {dupes}" if dupes else "no feature column besides the target"
+        raise DataError(Problem(why, line=header_line, **where))
+    if not rows and not problems:
+        raise DataError(Problem("the file has a header but no data rows", **where))
+    lines = np.array([line for _, line in rows], dtype=np.int64)
+    index = {name: j for j, name in enumerate(names)}  # not list.index per column: quadratic
+    features = [index[h] for h in (main.header if main else names) if h != target]  # train file's order
+    X, bad = _features(rows, features, len(names))
+    t = index[target]
+    target_cells = np.array([row[t] for row, _ in rows], dtype=str)
+    bad[:, t] = target_cells == ""
+    n_bad = len(problems) + int(bad.sum())
+    if n_bad:
+        problems += [(int(lines[i]), f"column '{names[j]}': " + (
+            f"'{rows[i][0][j]}' is not a number" if rows[i][0][j] else "empty cell"))
+            for i, j in np.argwhere(bad)[:MAX_PROBLEMS]]  # row by row
+        shown = [Problem(message, line=line, **where) for line, message in sorted(problems)]
+        more = [Problem(f"... and {n_bad - MAX_PROBLEMS} more problem(s) in this file", **where)]
+        raise DataError(shown[:MAX_PROBLEMS] + (more if n_bad > MAX_PROBLEMS else []))
+    return Table(path, names, X, target_cells, lines, target)
+
+
+def _features(rows: list, at: list, width: int):
+    """(X (N, len(at)) float64, bad (N, width)): the cells of file columns `at`, parsed, and the
+    mask of the file's cells that are not finite numbers (over the columns `at` only)."""
+    cells = [[row[j] for j in at] for row, _ in rows]
+    try:  # all numbers: one conversion of the whole block (one per column costs ~10 µs each)
+        X = np.array(cells, dtype=np.float64).reshape(len(rows), len(at))
+    except ValueError:  # find the culprits one by one
+        X = np.array([[_float(c) for c in row] for row in cells], dtype=np.float64).reshape(len(rows), len(at))
+    bad = np.zeros((len(rows), width), dtype=bool)
+    bad[:, at] = ~np.isfinite(X)
+    return X, bad
+
+
+def _rows(key: str, path: Path) -> list:
+    """The non-blank rows of the file as ([stripped cells], line number of the row's end)."""
+    where = dict(key=key, file=str(path))
+    raw = read_bytes(key, path)
     bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0  # a UTF-8 byte-order mark (Excel writes one)
     try:
         text = raw[bom:].decode("utf-8")
@@ -60,46 +136,56 @@ def read_csv(key: str, path: Path, target: str, main: Table | None = None) -> Ta
                 rows.append(([c.strip() for c in row], end))
     except csv.Error as e:
         raise DataError(Problem(f"cannot read it as a CSV file: {e}", line=reader.line_num, **where)) from None
-    if not rows:
-        raise DataError(Problem("the file is empty; a header row and data rows are needed",
-                                **where))
-    (header, header_line), rows = rows[0], rows[1:]
-    if main is not None and sorted(header) != sorted(main.header):
-        missing = [c for c in main.header if c not in header]
-        extra = [c for c in header if c not in main.header]
-        raise DataError(Problem(f"its columns differ from {main.path.name}: missing {missing}, "
-                                f"extra {extra}", line=header_line, **where))
-    if target not in header:
-        raise DataError(Problem(f"no target column '{target}'{did_you_mean(target, header)}; "
-                                f"the columns are: {', '.join(header)}", key="data.target",
-                                file=str(path), line=header_line))
-    dupes = sorted({c for c in header if header.count(c) > 1})
-    if dupes or len(header) < 2:
-        why = f"duplicate column names {dupes}" if dupes else "no feature column besides the target"
-        raise DataError(Problem(why, line=header_line, **where))
-    problems = [(line, f"{len(row)} values, but the header has {len(header)} columns")
-                for row, line in rows if len(row) != len(header)]
-    rows = [(row, line) for row, line in rows if len(row) == len(header)]
-    if not rows and not problems:
-        raise DataError(Problem("the file has a header but no data rows", **where))
-    lines = np.array([line for _, line in rows], dtype=np.int64)
-    cells = list(zip(*(row for row, _ in rows))) or [()] * len(header)  # column by column
-    columns = [h for h in (main.header if main else header) if h != target]  # train file's order
-    X, bad = np.empty((len(rows), len(columns))), np.zeros((len(rows), len(header)), dtype=bool)
-    for k, name in enumerate(columns):
-        j = header.index(name)
-        X[:, k], bad[:, j] = numbers(cells[j])
-    t = header.index(target)
-    bad[:, t] = np.array(cells[t]) == ""
-    n_bad = len(problems) + int(bad.sum())
-    if n_bad:
-        problems += [(int(lines[i]), f"column '{header[j]}': " + (
-            f"'{cells[j][i]}' is not a number" if cells[j][i] else "empty cell"))
-            for i, j in np.argwhere(bad)[:MAX_PROBLEMS]]  # row by row
-        shown = [Problem(message, line=line, **where) for line, message in sorted(problems)]
-        more = [Problem(f"... and {n_bad - MAX_PROBLEMS} more problem(s) in this file", **where)]
-        raise DataError(shown[:MAX_PROBLEMS] + (more if n_bad > MAX_PROBLEMS else []))
-    return Table(path, header, X, np.array(cells[t], dtype=str), lines)
+    return rows
+
+
+def _looks_like_data(names: list, rows: list) -> bool:
+    """Whether a header row reads as a data row: every one of its cells over a column of numbers
+    is a number itself (a header-less file whose target happens to name a first-row value)."""
+    if names == [str(j) for j in range(len(names))]:
+        return False  # 0, 1, 2, …: the names pandas writes for unnamed columns
+
+    def numeric(j):  # column j holds only numbers (vacuously so without data rows)
+        return _all_numbers([row[j] for row, _ in rows])
+
+    # a name over a column of numbers marks a real header; in most files column 0 shows it
+    if any(numeric(j) for j, name in enumerate(names) if not _number(name)):
+        return False
+    return any(numeric(j) for j, name in enumerate(names) if _number(name))
+
+
+def _number(cell: str) -> bool:
+    try:
+        return math.isfinite(float(cell))
+    except ValueError:
+        return False
+
+
+def _all_numbers(cells) -> bool:
+    try:
+        return bool(np.isfinite(np.array(cells, dtype=np.float64)).all())
+    except ValueError:
+        return False
+
+
+def _target_column(target: str | int, names: list, header: bool, path: Path, line: int) -> str:
+    """The name of the target column: `target` itself, or the name at index `target`."""
+    where = dict(key="data.target", file=str(path), line=line)
+    if isinstance(target, int) and not isinstance(target, bool):
+        if header:
+            raise DataError(Problem(f"{target} is a column index, which needs data.header: false; with a "
+                                    "header row give the column's name", **where))
+        if not -len(names) <= target < len(names):
+            raise DataError(Problem(f"column index {target} is out of range: the file has {len(names)} "
+                                    f"columns (0 to {len(names) - 1}, or -{len(names)} to -1 from the end)",
+                                    **where))
+        return names[target]
+    if target not in names:
+        hint = "" if header else f" (no header row: the columns are x0 … x{len(names) - 1}, or give an index)"
+        columns = ", ".join(names) if len(names) <= 20 else ", ".join(names[:20]) + f", … ({len(names)} in all)"
+        raise DataError(Problem(f"no target column '{target}'{did_you_mean(target, names)}{hint}; "
+                                f"the columns are: {columns}", **where))
+    return target
 
 
 def numbers(cells):

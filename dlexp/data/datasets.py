@@ -534,14 +534,17 @@ def _csv_paths(cfg, base_dir: Path) -> dict:
 
 
 def _raw_csv(cfg, base_dir: Path) -> Dataset:
-    if not cfg.path or not cfg.target:
+    if not cfg.path or cfg.target in (None, ""):  # target 0 is a column index
         raise DataError(Problem("csv data needs `path` (the file) and `target` (the label column)",
                                 key="data.path" if not cfg.path else "data.target"))
     files = _csv_paths(cfg, base_dir)
-    main = read_csv(*files["train"], cfg.target)
-    tables = {"train": main, **{role: read_csv(key, path, cfg.target, main)
+    # a header row given explicitly (header: true) is trusted even when it reads like data
+    header = dict(header=cfg.header, check_header="header" not in cfg.model_fields_set)
+    main = read_csv(*files["train"], cfg.target, **header)
+    target = main.target_column  # a name, also when cfg.target is an index
+    tables = {"train": main, **{role: read_csv(key, path, target, main, **header)
                                 for role, (key, path) in files.items() if role != "train"}}
-    task, targets = csv_target(cfg.target, cfg.task, list(tables.values()))
+    task, targets = csv_target(target, cfg.task, list(tables.values()))
     y, classes = _encode(targets, task)
     ys = dict(zip(tables, np.split(y, np.cumsum([len(t.lines) for t in tables.values()])[:-1])))
     # with a val file the files are the splits (no test file: an empty test split)
@@ -552,5 +555,5 @@ def _raw_csv(cfg, base_dir: Path) -> Dataset:
     for slot, role in ((1, "val"), (2, "test")):
         if role in tables:
             splits[slot] = (tables[role].X, ys[role])
-    features = [h for h in main.header if h != cfg.target]
+    features = [h for h in main.header if h != target]
     return _dataset(splits, task, features, classes, main.path.name)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from ..errors import ConfigError, DataError, Problem, did_you_mean
-from .init import INITIALIZERS
+from .init import BIASES, INITIALIZERS
 from .layers import DROPOUT_MODES, BatchNorm, Dense, Dropout, Layer, LayerNorm
 
 # norm name → the layer after each hidden Dense, made from (width, norm_momentum, dtype); None: no layer
@@ -49,10 +49,12 @@ class MLP:
             raise ValueError(f"{len(dropout_rates)} dropout rates for {len(hidden)} hidden layers")
         self.dtype = np.dtype(dtype)
         self.n_in, self.hidden, self.n_out = n_in, list(hidden), n_out
-        draw = INITIALIZERS[init]
+        draw, draw_bias = INITIALIZERS[init], BIASES.get(init)
 
-        def dense(fan_in, fan_out):  # weights drawn from rng in layer order; biases 0
-            return Dense(draw(rng, fan_in, fan_out, self.dtype), np.zeros(fan_out, self.dtype))
+        def dense(fan_in, fan_out):  # drawn from rng in layer order: W, then b (else b = 0)
+            W = draw(rng, fan_in, fan_out, self.dtype)
+            b = draw_bias(rng, fan_in, fan_out, self.dtype) if draw_bias else np.zeros(fan_out, self.dtype)
+            return Dense(W, b)
 
         layers: list[Layer] = []
         width = n_in

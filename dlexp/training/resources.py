@@ -12,6 +12,7 @@ import os
 import re
 
 from ..data.datasets import DATASETS
+from ..data.files import open_regular
 from ..errors import Problem, ResourceError
 
 LIMIT_ENV = "DLEXP_MAX_MEMORY"
@@ -37,11 +38,11 @@ def _data_shape(d) -> tuple[int, int, int]:
 def _csv_shape(path) -> tuple[int, int]:
     """Rows estimated from the file size and the header's width (no full parse)."""
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO would block the open, /dev/zero this readline
+            size = os.fstat(f.fileno()).st_size
             header = f.readline()
             first = f.readline() or header
-    except OSError:
+    except OSError:  # missing or no regular file: the data loader says so
         return 0, 0
     cols = header.count(b",") + 1
     return max(1, size // max(1, len(first))), max(1, cols - 1)
