@@ -15,11 +15,11 @@ import math
 import re
 from pathlib import Path
 
-from . import __version__
+from . import __version__, labels
 from .errors import DlexpError, Problem, ResultError, StorageError, UsageError
+from .figures.choose import default_kind, figure_bytes, load_target, make_figure, swept_value
 from .results.reader import Run, warn
-from .results.store import atomic_write_text, file_name
-from . import labels
+from .results.store import atomic_write_text, file_name, read_json
 
 # What each figure shows and what to look for, tied to the study notes' sections.
 CAPTIONS = {
@@ -129,7 +129,6 @@ def diagnosis_html(d, compact: bool = False) -> str:
 
 def summary_table(runs: list[Run], swept: list[str], highlight: bool = True) -> str:
     """One row per run; with `highlight`, the row of the lowest validation loss is shaded."""
-    from .figures.choose import swept_value
 
     metric = next((r.metric for r in runs if r.summary.get("metric")), "acc")
     diag = any("diagnosis" in r.summary for r in runs)
@@ -162,8 +161,6 @@ def summary_table(runs: list[Run], swept: list[str], highlight: bool = True) -> 
 
 
 def figure_html(fig, fmt: str) -> str:
-    from .figures.choose import figure_bytes
-
     data = figure_bytes(fig, fmt)
     if fmt == "svg":
         text = data.decode("utf-8")
@@ -173,7 +170,6 @@ def figure_html(fig, fmt: str) -> str:
 
 def _figure_kinds(target) -> list[str]:
     """The figures worth showing: the target's default kind first, then the model figures."""
-    from .figures.choose import default_kind
 
     main = default_kind(target)
     kinds = [main] + (["compare"] if target.is_sweep and main != "compare" else [])
@@ -183,8 +179,6 @@ def _figure_kinds(target) -> list[str]:
 
 
 def _figures(target, fmt: str) -> list[str]:
-    from .figures.choose import make_figure
-
     out = []
     kinds = _figure_kinds(target)
     for kind in kinds:
@@ -220,7 +214,6 @@ def _skipped(target) -> str:
     """Sweep points listed in the manifest whose run could not be read (warned about on load)."""
     if not target.is_sweep:
         return ""
-    from .results.store import read_json
 
     loaded = {r.run_id for r in target.runs}
     try:
@@ -266,7 +259,6 @@ def build_report(target, fmt: str = "png") -> str:
 
 def report(targets, out: Path | None = None, results: Path = Path("results"), fmt: str = "png") -> Path:
     """Write the report for the targets; returns the file (default <target folder>/report.html)."""
-    from .figures.choose import load_target
 
     if fmt not in ("png", "svg"):
         raise UsageError(f"unknown figure format {fmt!r} for a report; valid: png, svg")

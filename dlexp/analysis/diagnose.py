@@ -34,10 +34,18 @@ import re
 import textwrap
 from pathlib import Path
 
+import numpy as np
+
 from .. import dotted
-from ..labels import figure, pct
+from ..config.schema import DataConfig
+from ..config.yamlfile import deep_merge, dump_yaml
+from ..data.datasets import load_dataset
 from ..errors import Problem, ResultError, StorageError, UsageError, did_you_mean
+from ..labels import figure, pct
 from ..nn.model import dense_arrays
+from ..results.reader import Sweep, resolve_all, warn
+from ..results.store import (SWEEP_NAME_BYTES, atomic_write_text, csv_safe, csv_text, file_name, json_text, read_json,
+                             write_json)
 from .remedies import finite, remedies
 
 LABELS = ("diverged", "not_converged", "underfitting", "overfitting", "good_fit")
@@ -88,10 +96,7 @@ def trend(values: list) -> float | None:
 @functools.lru_cache(maxsize=32)
 def _class_prior(data_json: str) -> tuple[float, ...]:
     """Training-label frequencies of the data section `data_json` (rebuilt from the config)."""
-    import numpy as np
 
-    from ..config.schema import DataConfig
-    from ..data.datasets import load_dataset
 
     ds = load_dataset(DataConfig.model_validate(json.loads(data_json)))  # file paths: absolute, resolved
     counts = np.bincount(ds.y_train, minlength=ds.n_classes)
@@ -249,7 +254,6 @@ def format_text(run, d: dict) -> str:
 
 def record(run, d: dict) -> None:
     """Put `d` into the run's summary.json (atomic rewrite of the file as it is on disk now)."""
-    from ..results.store import read_json, write_json
 
     summary = read_json(run.folder / "summary.json")
     summary["diagnosis"] = d
@@ -260,7 +264,6 @@ def record(run, d: dict) -> None:
 def record_sweep_csv(folder: Path, labels: dict[str, str]) -> bool:
     """Set the `diagnosis` column of <sweep>/summary.csv for the run ids in `labels` (atomic).
     The other cells are copied as they are written (text cells keep their formula guard)."""
-    from ..results.store import atomic_write_text, csv_safe, csv_text
 
     path = Path(folder) / "summary.csv"
     if not path.exists():
@@ -283,7 +286,6 @@ def follow_up_spec(run, d: dict, n_keys: int = 3) -> dict:
     `base` is the run's resolved config.yaml; a remedy that needs a changed base (more synthetic
     rows) makes it an inline mapping that `extends:` that file.
     """
-    from ..config.yamlfile import deep_merge
 
     grid, patch = {}, {}
     for r in d["remedies"]:
@@ -296,7 +298,6 @@ def follow_up_spec(run, d: dict, n_keys: int = 3) -> dict:
         patch = deep_merge(patch, r.get("base") or {})
         if len(grid) == n_keys:
             break
-    from ..results.store import SWEEP_NAME_BYTES, file_name
 
     name = re.sub(r"[^\w.+=,@-]+", "-", re.sub(r"[\[\]\s]", "", run.name)).strip("-.")
     name = file_name(f"{name}-followup" if name else "followup", limit=SWEEP_NAME_BYTES)  # a long run name too
@@ -306,8 +307,6 @@ def follow_up_spec(run, d: dict, n_keys: int = 3) -> dict:
 
 def write_follow_up(path: Path, run, d: dict) -> Path:
     """Write the follow-up spec of `run` to `path` (`dlexp diagnose --emit` then loads it as `dlexp sweep` will)."""
-    from ..config.yamlfile import dump_yaml
-    from ..results.store import atomic_write_text
 
     spec = follow_up_spec(run, d)
     if not spec["grid"]:
@@ -323,7 +322,6 @@ def write_follow_up(path: Path, run, d: dict) -> Path:
 
 def sweep_of(run, out: Path):
     """The first sweep (by name) under `out` that holds `run`, or None."""
-    from ..results.reader import Sweep
 
     for manifest in sorted((Path(out) / "sweeps").glob("*/manifest.json")):
         try:
@@ -345,7 +343,6 @@ def _saving(write, *args) -> None:
 
 def diagnose(targets, out: Path = Path("results"), thresholds=(), *, save: bool = True) -> list[tuple]:
     """(run, diagnosis) for every run named by `targets`; with `save`, record them in the files."""
-    from ..results.reader import Sweep, resolve_all, warn
 
     th = thresholds_from(thresholds)
     results = []
@@ -382,7 +379,5 @@ def pick_for_emit(results: list[tuple]) -> tuple | None:
 
 
 def json_report(results: list[tuple]) -> str:
-    from ..results.store import json_text
-
     return json_text([{"run_id": r.run_id, "name": r.name, "folder": str(r.folder), "point": r.point,
                        "diagnosis": d} for r, d in results]).rstrip("\n")

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config.schema import DataConfig, ModelConfig
+from ..data.datasets import load_dataset, make_cv_folds
 from ..errors import ConfigError, ResultError, UsageError
 from ..nn.model import MLP, dense_arrays, state_key
-from ..config.schema import ModelConfig
 
 
 def model_from_state(state: dict, config: dict, source: str = "model.npz") -> MLP:
@@ -84,8 +85,6 @@ class Plane:
 @functools.lru_cache(maxsize=32)
 def _dataset(data_json: str, fold: int | None, k: int | None):
     """The run's dataset, regenerated (deterministic from the data config); cached per process."""
-    from ..config.schema import DataConfig
-    from ..data.datasets import load_dataset, make_cv_folds
 
     cfg = DataConfig(**json.loads(data_json))
     if fold is not None and k:

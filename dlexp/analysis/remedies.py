@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import dotted
+from ..data.datasets import DATASETS
 from ..labels import figure, pct
 
 NOTES = {"1.1": "notes §1.1 降低欠拟合的风险", "1.2": "notes §1.2 降低过拟合风险", "2.1": "notes §2.1 Dropout",
@@ -293,7 +294,6 @@ def _more_data(cfg, ev):
     n_train, n_val, n_test = ev.get("n_train"), ev.get("n_val") or 0, ev.get("n_test") or 0
     if not n_train:
         return None
-    from ..data.datasets import DATASETS
 
     name, n, size = dotted.get(cfg, "data.name"), dotted.get(cfg, "data.n_samples"), dotted.get(cfg, "data.train_size")
     why = f"{NOTES['1.2']} (获得更多的训练数据): only {n_train} training rows"

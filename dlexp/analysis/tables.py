@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError, did_you_mean, printable
-from ..results.store import csv_table
+from ..results.locks import live_locks
+from ..results.reader import Sweep, resolve_all
+from ..results.store import check_run, csv_table, json_text, read_json
 from ..results.summary import cell_text, columns_of, summary_row
 
 FORMATS = ("text", "markdown", "csv", "json")
@@ -25,7 +27,6 @@ COMPACT = ("name", "run_id", "status", "epochs_run", "best_epoch", "train_loss",
 
 def collect_rows(targets, out: Path) -> tuple[list[dict], list[str]]:
     """Rows of every run named by `targets` (run folders or ids, sweep folders or names)."""
-    from ..results.reader import Sweep, resolve_all
 
     rows, swept, named = [], [], len(targets) > 1
     for found in resolve_all(targets, out):
@@ -94,8 +95,6 @@ def render(rows: list[dict], columns: list[str], fmt: str, title: str = "") -> s
     if fmt == "csv":
         return csv_table(rows, columns)
     if fmt == "json":
-        from ..results.store import json_text
-
         return json_text([{c: r.get(c) for c in columns} for r in rows])
     if fmt == "markdown":
         def esc(s: str) -> str:
@@ -121,6 +120,7 @@ def print_text(rows: list[dict], columns: list[str], title: str = "", file=None)
     characters (escaped as \\x1b)."""
     import io
 
+    # rich here, not at the top, for start-up time: csv, json and markdown output never need it
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -177,8 +177,6 @@ def show_table(targets, out: Path = Path("results"), fmt: str = "text", sort: st
 
 def list_results(out: Path = Path("results")) -> dict:
     """{'runs': [...], 'sweeps': [...]} of a results folder; damaged entries are flagged, never fatal."""
-    from ..results.locks import live_locks
-    from ..results.store import check_run, read_json
 
     out = Path(out)
     locked = live_locks(out)
@@ -221,8 +219,6 @@ def _mtime(path: Path) -> float:
 
 
 def _list_sweeps(out: Path, status_of: dict) -> list[dict]:
-    from ..results.store import read_json
-
     sweeps = []
     folder = out / "sweeps"
     for sweep in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) \
@@ -248,8 +244,6 @@ def show_listing(out: Path = Path("results"), as_json: bool = False, file=None) 
     file = file or sys.stdout
     found = list_results(out)
     if as_json:
-        from ..results.store import json_text
-
         file.write(json_text(found))
         return
     if not found["runs"] and not found["sweeps"]:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..data.files import not_regular, open_regular
 from ..errors import ConfigError, DlexpError, Problem, did_you_mean
+from ..nn.optim import OPTIMIZERS
 from .schema import (OPTIMIZER_HPARAMS, OPTIMIZER_NAMES, PATH_KEYS, SCHEDULE_NAMES, SEED_LIMIT, CosineSchedule,
                      Experiment, OptimizerConfig, optimizer_defaults)
 from .yamlfile import Source, deep_merge, mark_override, parse_overrides, read_yaml, set_dotted
@@ -242,8 +243,6 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
     # Optimizer hyperparameters are checked by the optimizer's own constructor.
     valid = optimizer_defaults(o.name)
     if not out:
-        from ..nn.optim import OPTIMIZERS
-
         try:
             OPTIMIZERS[o.name](**o.hparams())
         except (ValueError, TypeError) as exc:

@@ -21,6 +21,8 @@ import math
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
 from matplotlib.ticker import NullLocator
 
 from .. import dotted
@@ -94,8 +96,6 @@ def fig_title(fig, text: str):
     """The figure's title, on as many lines as the figure's width needs (a long run name would
     otherwise run off both edges), the lines about as long as each other; the words' widths are
     measured in the title's font."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextToPath
 
     font = FontProperties(size=matplotlib.rcParams["figure.titlesize"], weight=matplotlib.rcParams["figure.titleweight"])
     words = text.split(" ")

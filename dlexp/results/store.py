@@ -9,6 +9,9 @@ Layout (the result contract in the README):
 A run folder is assembled in a hidden staging folder beside its final place and renamed into
 place in one step, with summary.json written last; a crash leaves either the old folder, the new
 one, or a staging folder that is ignored and cleaned up — never a half-written run.
+
+numpy and PyYAML are imported inside the functions that need them, for start-up time: `dlexp ls`
+and `dlexp table` read JSON and CSV only.
 """
 
 from __future__ import annotations

@@ -57,7 +57,10 @@ class Outcome:
 
 
 def run_task(exp, crash_rid: str | None = None, limit_threads: bool = False) -> Outcome:
-    """Compute one run; never raises (except when told to crash, for tests)."""
+    """Compute one run; never raises (except when told to crash, for tests).
+
+    It imports the trainer itself, in the process that trains: the driver of a pool or Dask
+    sweep never loads it."""
     t0 = time.perf_counter()
     if crash_rid:
         from ..config.load import run_id

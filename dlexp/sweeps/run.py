@@ -13,6 +13,7 @@ from ..results.locks import RunLock, describe, release_mine
 from ..results.store import (HoldInterrupts, clear_leftovers, is_done, json_text, read_json, run_dir, write_failed_run,
                     write_run)
 from ..config.yamlfile import dump_yaml
+from ..training.experiment import execute
 
 
 @dataclass
@@ -79,8 +80,6 @@ def _reuse(folder: Path, rid: str, echo) -> RunResult:
 
 def _train(exp, rid: str, out: Path, quiet: bool, echo) -> RunResult:
     config_yaml = dump_yaml(resolved_dict(exp))
-    from ..training.experiment import execute
-
     t0 = time.perf_counter()
     progress = None if quiet else _Progress(exp)
     try:
@@ -111,6 +110,7 @@ class _Progress:
     """A rich progress bar on stderr: epoch, losses; one task per member for repeats and folds."""
 
     def __init__(self, exp):
+        # rich here, not at the top, for start-up time: `dlexp run -q` never draws a bar
         from rich.console import Console
         from rich.markup import escape
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.load import resolved_dict
+from ..data.datasets import sklearn_modules
 from ..errors import Problem, ResultError, StorageError, printable
 from .executors import Task, make_executor
 from ..results.locks import RunLock, clear_stale, describe, release_mine
@@ -178,8 +179,6 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
 
 
 def _sklearn_needs(todo) -> list[str]:
-    from ..data.datasets import sklearn_modules
-
     return sorted({m for t in todo for m in sklearn_modules(t.exp.data, t.exp.eval.cv)})
 
 
@@ -264,6 +263,7 @@ class _Progress:
     """done/failed/total with ETA on stderr (rich); failures printed as they happen."""
 
     def __init__(self, total: int, name: str, quiet: bool, echo):
+        # rich here, not at the top, for start-up time: `dlexp sweep -q` never draws a bar
         from rich.console import Console
 
         self.echo, self.failed, self.bar = echo, 0, None
