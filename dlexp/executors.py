@@ -136,17 +136,15 @@ def _worker_init(parent_pid: int, crash_rid: str | None) -> None:
     _WORKER["limits"] = threadpool_limits(1)
     _WORKER["crash_rid"] = crash_rid
     start_ppid = os.getppid()
+    from .locks import pid_alive
 
     def watch():
         while True:
             time.sleep(0.5)
-            try:
-                os.kill(parent_pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:
-                pass
-            if os.getppid() != start_ppid:
+            # A killed parent stays a zombie until its own parent reaps it, which may first read
+            # the sweep's output to its end, held open by us (subprocess.run, $(dlexp sweep …)):
+            # a zombie is dead. The forkserver (our parent) lives as long as we do.
+            if not pid_alive(parent_pid) or os.getppid() != start_ppid:
                 os._exit(0)
 
     threading.Thread(target=watch, name="dlexp-parent-watch", daemon=True).start()

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -45,7 +44,9 @@ def summary_rows(out: Path, name: str, drop=TIMING) -> list[dict]:
 
 
 def mtimes(out: Path) -> dict:
-    return {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/summary.json")
+    """run id → (inode, mtime) of its summary.json: a rewritten run has a new inode (its new file is
+    made while the old one still exists), however little time the rewrite took."""
+    return {p.parent.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "runs").glob("*/summary.json")
             if not p.parent.name.startswith(".")}  # a staging folder is not a run
 
 
@@ -394,12 +395,15 @@ def test_a_run_left_moved_aside_by_a_killed_process_is_put_back(tmp_path):
     assert sorted(p.name for p in runs.iterdir()) == [".locks", rid]
 
 
-def test_live_lock_is_respected_and_its_result_read(tmp_path):
-    """A run locked by a live process is not trained: the sweep waits, then takes its result."""
+def test_live_lock_is_respected_and_its_result_read(tmp_path, monkeypatch):
+    """A run locked by a live process is not trained: the sweep waits, then takes its result.
+
+    The other process finishes the run at a set point of the sweep's wait, not after some time:
+    on the sweep's first look at the lock once it said it is waiting."""
     from dlexp.config import resolved_dict
     from dlexp.yamlfile import dump_yaml
     from dlexp.experiment import execute
-    from dlexp.locks import HOST
+    from dlexp.locks import HOST, RunLock
     from dlexp.store import write_run
 
     spec = write_spec(tmp_path, {"name": "live", "grid": {"model.hidden": [[4], [8]]}})
@@ -407,34 +411,40 @@ def test_live_lock_is_respected_and_its_result_read(tmp_path):
     out = tmp_path / "results"
     lock = out / "runs" / ".locks" / f"{point.rid}.lock"
     lock.parent.mkdir(parents=True)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
+    looks = []
+    is_locked = RunLock.is_locked
+
+    def sweep_looks(self):
+        if self.rid == point.rid:  # only a run it had to put off
+            looks.append(self.rid)
+            if len(looks) == 1:  # the other process finishes the run and lets go of its lock
+                output = execute(point.exp)
+                output.summary["name"] = "trained elsewhere"
+                write_run(out, point.rid, output, dump_yaml(resolved_dict(point.exp)))
+                lock.unlink()
+        return is_locked(self)
+
+    monkeypatch.setattr(RunLock, "is_locked", sweep_looks)
+    other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:  # alive until the test ends: its lock is live
         lock.write_text(json.dumps({"pid": other.pid, "host": HOST, "started": time.time()}))
-
-        def the_other_process():
-            time.sleep(1.5)
-            output = execute(point.exp)
-            output.summary["name"] = "trained elsewhere"
-            write_run(out, point.rid, output, dump_yaml(resolved_dict(point.exp)))
-            lock.unlink()
-
-        helper = threading.Thread(target=the_other_process)
-        helper.start()
         r = sweep(spec, "--out", out, "-j", "1")
-        helper.join()
     finally:
         other.kill()
         other.wait()
     assert r.exit_code == 0, r.output
     assert "waiting for 1 run(s) that pid" in r.output
+    assert looks  # the sweep put the locked run off, waited and looked at its lock again
     summary = json.loads((out / "runs" / point.rid / "summary.json").read_text())
     assert summary["name"] == "trained elsewhere"
     assert [row["status"] for row in summary_rows(out, "live")] == ["completed", "completed"]
 
 
-def test_dlexp_run_waits_for_a_live_lock(tmp_path):
+def test_dlexp_run_waits_for_a_live_lock(tmp_path, monkeypatch):
+    """`dlexp run` finds its run locked, says so, and tries again until the holder lets go (here:
+    as it tries for the second time), then trains it."""
     from dlexp.config import load_config, run_id
-    from dlexp.locks import HOST
+    from dlexp.locks import HOST, RunLock
 
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump(BASE))
@@ -442,12 +452,20 @@ def test_dlexp_run_waits_for_a_live_lock(tmp_path):
     lock = out / "runs" / ".locks" / f"{run_id(load_config(cfg))}.lock"
     lock.parent.mkdir(parents=True)
     lock.write_text(json.dumps({"pid": os.getpid(), "host": HOST, "started": time.time()}))
-    threading.Timer(1.0, lock.unlink).start()
-    t0 = time.monotonic()
+    tries = []
+    try_acquire = RunLock.try_acquire
+
+    def run_tries(self):
+        tries.append(lock.exists())
+        if len(tries) == 2:  # the holder is done
+            lock.unlink()
+        return try_acquire(self)
+
+    monkeypatch.setattr(RunLock, "try_acquire", run_tries)
     r = CliRunner().invoke(main, ["run", str(cfg), "--out", str(out), "-q"])
     assert r.exit_code == 0, r.output
-    assert time.monotonic() - t0 >= 1.0
-    assert "waiting for pid" in r.output
+    assert tries == [True, True]  # refused once, waited, then took it
+    assert "waiting for pid" in r.output and "reusing" not in r.output
     assert not lock.exists()
 
 
