@@ -10,6 +10,16 @@ from types import SimpleNamespace
 
 import pytest
 
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # the tests that need it skip or fail on their own
+    pass
+else:
+    # No property test fails for being slow: a per-example deadline (200 ms by default) or the
+    # too_slow health check turns a busy machine into a failure; the code's speed is not under test.
+    settings.register_profile("dlexp", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("dlexp")
+
 # A tiny, quick experiment: moons, one hidden layer of 8, a few epochs.
 PLOT_BASE = {
     "name": "tiny",

@@ -1,4 +1,10 @@
-"""Crash safety: a sweep killed midway (SIGKILL) or interrupted (Ctrl-C) resumes cleanly."""
+"""Crash safety: a sweep killed midway (SIGKILL) or interrupted (Ctrl-C) resumes cleanly.
+
+Every kill and interrupt happens at an exact point of the work of the process under test: a small
+wrapper script runs `dlexp` in a fresh interpreter with one dlexp function patched, so that the
+process kills or interrupts itself from inside (after its K-th published run, at epoch K, before
+its K-th folder rename). No test waits for a moment by sleeping or assumes how fast a run is.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import csv
 import io
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -19,13 +26,49 @@ from click.testing import CliRunner
 from dlexp.cli import main
 from dlexp.results.store import check_run
 
-# Slow enough (a few tenths of a second a run) to be caught midway.
-BASE = {"name": "slow", "data": {"name": "moons", "n_samples": 400, "noise": 0.25},
-        "model": {"hidden": [32, 32]}, "optimizer": {"name": "adam", "lr": 0.01},
-        "train": {"epochs": 20, "batch_size": 16}}
+BASE = {"name": "crash", "data": {"name": "moons", "n_samples": 200, "noise": 0.25},
+        "model": {"hidden": [16]}, "optimizer": {"name": "adam", "lr": 0.01},
+        "train": {"epochs": 10, "batch_size": 16}}
 N = 8
+# The bound on waits for processes that end by themselves: reached only when the behaviour under
+# test is broken (a hung sweep, workers outliving their driver), being far beyond what these few
+# small runs need on a slow or busy machine. Nothing waits for it to pass.
+HUNG = 180
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+# Runs `dlexp sweep …` in this interpreter; the driver (which alone publishes runs) acts right after
+# it published its AFTER-th run, still inside the block that publishes it:
+#   kill   — SIGKILLs itself (the driver only: its pool workers must notice and quit);
+#   sigint — sends SIGINT to its whole process group, as a terminal's Ctrl-C does.
+# SIGINT_MODE sets the driver's SIGINT disposition first, whatever it inherited (pytest started
+# under nohup or as a background job of a script hands down an ignored SIGINT):
+#   default — Python's Ctrl-C handler, as in a terminal; ignore — SIG_IGN, as a background job.
+AFTER_PUBLISH = """
+import os, signal, sys
+import dlexp.sweeps.sweep as sweep
+
+AFTER, ACTION, SIGINT_MODE = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+signal.signal(signal.SIGINT, {"default": signal.default_int_handler, "ignore": signal.SIG_IGN}[SIGINT_MODE])
+publish = sweep._publish
+published = 0
+
+def _publish(*args, **kwargs):
+    global published
+    status = publish(*args, **kwargs)
+    published += 1
+    if published == AFTER:
+        if ACTION == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        else:
+            os.killpg(os.getpgrp(), signal.SIGINT)
+    return status
+
+sweep._publish = _publish
+from dlexp.cli import main
+sys.argv = ["dlexp", *sys.argv[4:]]
+main()
+"""
 
 
 @pytest.fixture
@@ -36,10 +79,68 @@ def spec(tmp_path) -> Path:
     return tmp_path / "spec.yaml"
 
 
-def start(spec: Path, out: Path) -> subprocess.Popen:
-    # Its own session, so the test can tell when the sweep and all its workers are gone.
-    return subprocess.Popen([sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--results", str(out), "-j", "2"],
+def hooked_sweep(spec: Path, out: Path, after: int, action: str, sigint: str = "default"):
+    """Run the sweep under AFTER_PUBLISH to its end: (returncode, stderr).
+
+    In its own session (a process group the test can signal and watch). Its workers, the pool's
+    forkserver and resource tracker all hold its stdout and stderr, so their end of file means
+    every process of the sweep has exited: `communicate` waits for that, no polling.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", AFTER_PUBLISH, str(after), action, sigint,
+                             "sweep", str(spec), "--results", str(out), "-j", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        try:
+            _, err = proc.communicate(timeout=HUNG)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the sweep or one of its processes is still running (hung, or workers outlived it)")
+        assert group_gone(proc.pid), "processes of the sweep outlived it"
+    finally:  # whatever failed, leave nothing running
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    return proc.returncode, err
+
+
+def in_group(pid: int, pgid: int) -> bool:
+    """Is `pid` a process of group `pgid` that has not exited (a zombie has), according to /proc?"""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone
+        return False
+    state, _ppid, pgrp = text[text.rfind(")") + 2:].split()[:3]
+    return int(pgrp) == pgid and state not in ("Z", "X")
+
+
+def group_gone(pgid: int) -> bool:
+    """Wait until no process of group `pgid` is left; False if one still runs after HUNG seconds.
+
+    Called once the group's pipes reached end of file, so its processes are exiting already. On
+    Linux each is waited for through a pidfd, which wakes when it exits: no polling.
+    """
+    deadline = time.monotonic() + HUNG
+    if not hasattr(os, "pidfd_open") or not Path("/proc/self/stat").exists():
+        while time.monotonic() < deadline:  # other POSIX systems: poll
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.05)
+        return False
+    members = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and in_group(int(p.name), pgid)]
+    for pid in members:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:  # once the pidfd is open, `pid` is that process: the check cannot meet a reused pid
+            if in_group(pid, pgid) and not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                return False
+        finally:
+            os.close(fd)
+    return not any(p.name.isdigit() and in_group(int(p.name), pgid) for p in Path("/proc").iterdir())
 
 
 def finished(out: Path) -> dict:
@@ -47,29 +148,15 @@ def finished(out: Path) -> dict:
             if not p.parent.name.startswith(".")}  # a staging folder is not a run
 
 
-def wait_for(out: Path, n: int, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while len(finished(out)) < n:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the sweep made no progress"
-        time.sleep(0.02)
-
-
-def group_gone(pgid: int, timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def rows(out: Path) -> list[dict]:
     text = (out / "sweeps" / "crash" / "summary.csv").read_text()
     return [{k: v for k, v in r.items() if k not in ("wall_time", "wall_time_std")}
             for r in csv.DictReader(io.StringIO(text))]
+
+
+def statuses(out: Path) -> list[str]:
+    manifest = json.loads((out / "sweeps" / "crash" / "manifest.json").read_text())
+    return [p["status"] for p in manifest["points"]]
 
 
 def assert_clean(out: Path) -> None:
@@ -83,23 +170,16 @@ def assert_clean(out: Path) -> None:
 
 
 def test_sigkill_midway_then_resume(spec, tmp_path):
+    """The driver SIGKILLed right after publishing its 2nd run (that run's lock not yet released,
+    the other worker mid-run): its workers quit, and a rerun trains exactly the other 6."""
     out = tmp_path / "killed"
-    proc = start(spec, out)
-    try:
-        wait_for(out, 2, proc)
-        os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers must notice and quit
-        proc.wait()
-        done = finished(out)
-        assert 2 <= len(done) < N
-        assert group_gone(proc.pid), "worker processes outlived the killed sweep"
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    code, err = hooked_sweep(spec, out, after=2, action="kill")
+    assert code == -signal.SIGKILL, err
+    done = finished(out)
+    assert len(done) == 2
     r = CliRunner().invoke(main, ["sweep", str(spec), "--results", str(out), "-j", "2"])
     assert r.exit_code == 0, r.output
-    assert f"{len(done)} of {N} runs already done; training {N - len(done)}" in r.output
+    assert f"2 of {N} runs already done; training {N - 2}" in r.output
     after = finished(out)
     assert len(after) == N and all(after[rid] == t for rid, t in done.items())  # not recomputed
     assert_clean(out)
@@ -110,28 +190,31 @@ def test_sigkill_midway_then_resume(spec, tmp_path):
 
 
 def test_ctrl_c_stops_cleanly_with_130_and_resumes(spec, tmp_path):
+    """Ctrl-C (SIGINT to the whole process group) while the driver publishes its 1st run: that run
+    is published whole, the workers are stopped, nothing is left locked, and a rerun resumes."""
     out = tmp_path / "interrupted"
-    proc = start(spec, out)
-    try:
-        wait_for(out, 1, proc)
-        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole foreground group
-        _, err = proc.communicate(timeout=60)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    assert proc.returncode == 130, err
+    code, err = hooked_sweep(spec, out, after=1, action="sigint")
+    assert code == 130, err
     assert "interrupted" in err and "Traceback" not in err
-    assert group_gone(proc.pid)
     assert_clean(out)
-    manifest = json.loads((out / "sweeps" / "crash" / "manifest.json").read_text())
-    statuses = [p["status"] for p in manifest["points"]]
-    assert "pending" in statuses and "completed" in statuses
+    assert sorted(statuses(out)) == ["completed"] + ["pending"] * (N - 1)
     done = finished(out)
+    assert len(done) == 1
     r = CliRunner().invoke(main, ["sweep", str(spec), "--results", str(out), "-j", "1"])
-    assert r.exit_code == 0 and f"{len(done)} of {N} runs already done" in r.output
+    assert r.exit_code == 0 and f"1 of {N} runs already done" in r.output
     assert all(finished(out)[rid] == t for rid, t in done.items())
+
+
+def test_a_sweep_started_with_sigint_ignored_is_not_stopped_by_it(spec, tmp_path):
+    """A sweep launched with SIGINT ignored (a background job of a script, where Ctrl-C reaches the
+    whole foreground group) ignores it even while it publishes a run, when dlexp catches SIGINT to
+    hold it back: the sweep goes on to the end."""
+    out = tmp_path / "background"
+    code, err = hooked_sweep(spec, out, after=1, action="sigint", sigint="ignore")
+    assert code == 0, err
+    assert "interrupted" not in err
+    assert len(finished(out)) == N and statuses(out) == ["completed"] * N
+    assert_clean(out)
 
 
 def test_two_sweeps_on_one_results_folder_train_each_run_once(tmp_path):
@@ -147,7 +230,7 @@ def test_two_sweeps_on_one_results_folder_train_each_run_once(tmp_path):
     out = tmp_path / "shared"
     cmd = [sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--results", str(out), "-j", "1", "-q", "--json"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    results = [p.communicate(timeout=300) for p in procs]
+    results = [p.communicate(timeout=HUNG) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
     reports = [json.loads(stdout) for stdout, _ in results]
     assert sum(r["trained"] for r in reports) == 6  # no run trained twice, none skipped
@@ -159,7 +242,7 @@ def test_two_sweeps_on_one_results_folder_train_each_run_once(tmp_path):
 # ---- a single `dlexp run` killed ------------------------------------------------------------------
 
 RUN = {"name": "one", "data": {"name": "moons", "n_samples": 400, "noise": 0.25}, "model": {"hidden": [32, 32]},
-       "optimizer": {"name": "adam", "lr": 0.01}, "train": {"epochs": 300, "batch_size": 16}}
+       "optimizer": {"name": "adam", "lr": 0.01}, "train": {"epochs": 10, "batch_size": 16}}
 
 # Runs `dlexp run` in this interpreter, SIGKILLing itself just before its K-th rename of a folder
 # (publishing a run renames the staging folder into place; with a previous run there, that one is
@@ -187,6 +270,34 @@ sys.argv = ["dlexp", *sys.argv[2:]]
 main()
 """
 
+# Runs `dlexp run` in this interpreter, SIGKILLing itself at the end of training epoch EPOCH (from
+# the per-epoch callback that experiment.execute passes down to train.fit, given one even with -q),
+# after printing what the run's lock file said at that moment: a kill in the middle of training.
+KILL_AT_EPOCH = """
+import json, os, signal, sys
+import dlexp.training.experiment as experiment
+from dlexp.config.load import run_id
+from dlexp.results.locks import lock_path, read_holder
+
+EPOCH, OUT = int(sys.argv[1]), sys.argv[2]
+execute = experiment.execute
+
+def hooked_execute(exp, on_epoch=None, on_member=None):
+    def hook(row):
+        if on_epoch is not None:
+            on_epoch(row)
+        if row["epoch"] == EPOCH:
+            seen = {"pid": os.getpid(), "epoch": row["epoch"], "lock": read_holder(lock_path(OUT, run_id(exp)))}
+            print("KILLED " + json.dumps(seen), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+    return execute(exp, on_epoch=hook, on_member=on_member)
+
+experiment.execute = hooked_execute
+from dlexp.cli import main
+sys.argv = ["dlexp", *sys.argv[3:]]
+main()
+"""
+
 
 def run_cli(*args):
     return CliRunner().invoke(main, ["run", *map(str, args)])
@@ -198,19 +309,19 @@ def only_complete_runs(out: Path) -> list[str]:
 
 
 def test_run_sigkilled_while_training_leaves_no_run_and_trains_again(tmp_path):
+    """Killed at epoch 3 of 10, holding the run's lock: no run folder and no staging folder is
+    left, only its (stale) lock; the next `dlexp run` takes the lock over and trains afresh."""
     config, out = tmp_path / "one.yaml", tmp_path / "results"
     config.write_text(yaml.safe_dump(RUN))
-    proc = subprocess.Popen([sys.executable, "-m", "dlexp.cli", "run", str(config), "--results", str(out), "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not list((out / "runs" / ".locks").glob("*.lock")):  # training has begun
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    time.sleep(0.3)
-    proc.kill()
-    proc.wait()
-    assert not [p for p in (out / "runs").iterdir() if not p.name.startswith(".")]  # nothing visible
+    proc = subprocess.run([sys.executable, "-c", KILL_AT_EPOCH, "3", str(out),
+                           "run", str(config), "--results", str(out), "-q"], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    [line] = [l for l in proc.stdout.splitlines() if l.startswith("KILLED ")]
+    seen = json.loads(line[len("KILLED "):])
+    assert seen["epoch"] == 3 and seen["lock"] and seen["lock"]["pid"] == seen["pid"], seen  # held its lock
+    runs = out / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == [".locks"]  # nothing visible, nothing staged
+    assert len(list((runs / ".locks").glob("*.lock"))) == 1  # but its lock, now stale
     r = run_cli(config, "--results", out, "-q")
     assert r.exit_code == 0 and "reusing" not in r.output, r.output
     assert len(only_complete_runs(out)) == 1

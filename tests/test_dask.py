@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
+import select
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -83,26 +82,36 @@ def _dask_cli(name: str) -> list[str]:
     return [found, name]
 
 
+# Preloaded by `dask scheduler`: runs once it listens, and tells the test where (the scheduler
+# file it can also write is written in place, so it may be read half-written).
+READY = """
+def dask_setup(scheduler):
+    print("READY", scheduler.address, flush=True)
+"""
+
+
 def test_on_real_scheduler_and_worker_processes(tmp_path):
     pytest.importorskip("distributed")
-    scheduler_file = tmp_path / "scheduler.json"
+    (tmp_path / "ready.py").write_text(READY)
     env = dict(os.environ)
     procs = [subprocess.Popen(_dask_cli("scheduler") + ["--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                                                        "--scheduler-file", str(scheduler_file)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
+                                                        "--preload", str(tmp_path / "ready.py")],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)]
     try:
-        deadline = time.monotonic() + 30
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(scheduler_file.read_text())["address"]
+        # Blocks until the scheduler is up, or has died (end of file); the bound is for a hung one.
+        assert select.select([procs[0].stdout], [], [], 300)[0], "the scheduler neither started nor died"
+        line = procs[0].stdout.readline()
+        assert line.startswith("READY "), f"the scheduler did not start (exit code {procs[0].poll()})"
+        address = line.split()[1]
         assert address.startswith("tcp://127.0.0.1:")
         procs.append(subprocess.Popen(_dask_cli("worker") + [address, "--nthreads", "1", "--no-nanny",
                                                              "--no-dashboard", "--host", "127.0.0.1"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
         spec = spec_file(tmp_path)
-        # the address from the environment, as a cluster job script would set it
+        # the address from the environment, as a cluster job script would set it; the sweep waits
+        # for the worker to join (the bound is for a hung sweep)
         result = subprocess.run([sys.executable, "-m", "dlexp.cli", "sweep", str(spec), "--executor", "dask",
-                                 "--results", str(tmp_path / "r")], capture_output=True, text=True, timeout=120,
+                                 "--results", str(tmp_path / "r")], capture_output=True, text=True, timeout=300,
                                 env={**env, "DASK_SCHEDULER_ADDRESS": address})
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == str(tmp_path / "r" / "sweeps" / "det")
@@ -112,7 +121,8 @@ def test_on_real_scheduler_and_worker_processes(tmp_path):
             p.terminate()
         for p in reversed(procs):
             try:
-                p.wait(timeout=15)
+                p.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        procs[0].stdout.close()

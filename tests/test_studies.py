@@ -267,7 +267,11 @@ def test_batch_gd_is_smooth_and_slow_sgd_fast_and_noisy():
         assert all(b <= a * (1 + 1e-5) for a, b in zip(tl, tl[1:]))
     noise = {b: [rises(m) for m in r[b]] for b in (32, 1)}
     assert clearly_below(noise[32], noise[1]), show("rises of the train loss, batch 32 vs 1", noise[32], noise[1])
-    assert clearly_below(fig(r["full"], "epoch_time"), fig(r[1], "epoch_time"))
+    # An epoch of batch-1 SGD (one step per row) costs more time than one full-batch step. Times
+    # are measured, and a busy machine only adds to them: compare each run's fastest epoch, all of
+    # one kind below all of the other.
+    fastest = {b: [min(row["epoch_time"] for row in m.metrics) for m in r[b]] for b in ("full", 1)}
+    assert all_below(fastest["full"], fastest[1]), fastest
 
 
 def test_momentum_speeds_up_sgd():

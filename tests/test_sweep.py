@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -46,7 +45,9 @@ def summary_rows(out: Path, name: str, drop=TIMING) -> list[dict]:
 
 
 def mtimes(out: Path) -> dict:
-    return {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/summary.json")
+    """run id → (inode, mtime) of its summary.json: a rewritten run has a new inode (its new file is
+    made while the old one still exists), however little time the rewrite took."""
+    return {p.parent.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "runs").glob("*/summary.json")
             if not p.parent.name.startswith(".")}  # a staging folder is not a run
 
 

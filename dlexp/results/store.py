@@ -330,7 +330,8 @@ class HoldInterrupts:
 
     Writing a run folder takes milliseconds; an interrupt in the middle (even inside mkdtemp,
     before there is a name to clean up) would leave a staging folder behind and lose a run that
-    was already computed.
+    was already computed. A signal the process ignores (SIGINT in a background job of a script,
+    which a Ctrl-C in its terminal still reaches) stays ignored.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -338,7 +339,8 @@ class HoldInterrupts:
     def __enter__(self) -> "HoldInterrupts":
         self.caught, self.saved = None, {}
         if threading.current_thread() is threading.main_thread():
-            self.saved = {s: signal.signal(s, self._note) for s in self.SIGNALS}
+            self.saved = {s: signal.signal(s, self._note) for s in self.SIGNALS
+                          if signal.getsignal(s) is not signal.SIG_IGN}
         return self
 
     def _note(self, signum, frame) -> None:

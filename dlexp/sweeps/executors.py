@@ -23,6 +23,7 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import DlexpError, UsageError
 from ..results.store import HoldInterrupts
@@ -171,16 +172,28 @@ def _worker_init(parent_pid: int, crash_rid: str | None) -> None:
     def watch():
         while True:
             time.sleep(0.5)
-            try:
-                os.kill(parent_pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:
-                pass
-            if os.getppid() != start_ppid:
+            # A killed parent stays a zombie until its own parent reaps it, which may first read
+            # the sweep's output to its end, held open by us (subprocess.run, $(dlexp sweep …)):
+            # a zombie is dead. The forkserver (our parent) lives as long as we do.
+            if not _alive(parent_pid) or os.getppid() != start_ppid:
                 os._exit(0)
 
     threading.Thread(target=watch, name="dlexp-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Is `pid` a live process? A zombie (exited, not yet reaped) is not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    try:  # field 3 of /proc/<pid>/stat, after the command name in parentheses: the state letter
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (not Linux): os.kill's answer stands
+        return True
+    return stat[stat.rfind(")") + 2:][:1] not in ("Z", "X")
 
 
 def _pool_task(exp) -> Outcome:
