@@ -415,7 +415,10 @@ def test_summary_csv_and_table_csv_guard_names_and_keep_them_through_diagnose(tm
 # imports its preload modules; in the parent just after it started a worker process, before the
 # pool has recorded it; or to a worker alone as it starts, before its initializer has run.
 SIGINT_AT_START = """
-import sys
+import signal, sys
+# Ctrl-C as an interactive shell delivers it, even when pytest itself started with SIGINT ignored
+# (under nohup, or as a background job of a script): the child would inherit the ignored signal.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import dlexp.sweeps.executors as executors
 
 moment = sys.argv[1]
