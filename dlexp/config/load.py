@@ -129,8 +129,7 @@ def validate(raw: Any, source: Source) -> Experiment:
         raise ConfigError(Problem("a config must be a mapping of keys", file=source.file, line=1))
     problems: dict[str, list[Problem]] = {}
     for key, msg in _optimizer_key_checks(raw):
-        file, line = source.locate(tuple(key.split(".")))
-        problems[key] = [Problem(msg, key=key, file=file, line=line)]
+        problems[key] = [_located(source, key, msg)]
     try:
         exp = Experiment.model_validate(raw)
         if problems:
@@ -175,8 +174,7 @@ def locate(exc: DlexpError, where: "Experiment | Source") -> DlexpError:
     problems = []
     for p in exc.problems:
         if p.key and p.file is None and p.key.split(".")[0] in Experiment.model_fields:
-            file, line = source.locate(tuple(p.key.split(".")))
-            p = Problem(p.message, key=p.key, file=file, line=line)
+            p = _located(source, p.key, p.message)
         problems.append(p)
     return type(exc)(problems)
 
