@@ -237,38 +237,70 @@ def report(targets, out, fmt, results):
 
 @main.command()
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
+@click.option("-v", "--verbose", is_flag=True, help="Show the full reason, every number the rules read and every remedy.")
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnoses as JSON on stdout instead of text.")
 @click.option("--emit", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="SPEC.yaml",
-              help="Write a follow-up sweep spec over the top remedies of the run (of the best run with remedies).")
+              help="Write a follow-up sweep spec for the best run: over its top remedies, or around it if it is a good fit.")
 @click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
-              help="Override a rule threshold, e.g. --threshold overfit_gap=0.5 (see dlexp.analysis.diagnose.DEFAULT_THRESHOLDS).")
-@click.option("--no-save", is_flag=True, help="Do not record the diagnosis in summary.json and the sweep's summary.csv.")
+              help="Override a rule threshold, e.g. --threshold overfit_gap=0.5 (the README's threshold table lists them).")
+@click.option("--no-save", is_flag=True, help="Do not record the diagnosis in summary.json and the sweep's files.")
 @results_folder
 @report_errors
-def diagnose(targets, as_json, emit, thresholds, no_save, results):
-    """Label runs (run folders or ids, sweeps) underfitting, overfitting, good_fit, not_converged or diverged,
-    with the evidence and ranked remedies."""
-    from .analysis.diagnose import diagnose as run_diagnosis, format_text, json_report, pick_for_emit, write_follow_up
+def diagnose(targets, verbose, as_json, emit, thresholds, no_save, results):
+    """Label runs (run folders or ids, sweeps) underfitting, overfitting, overconfident, good_fit,
+    not_converged or diverged, with the reason and the first remedy (-v: the evidence, all remedies);
+    a sweep also gets its verdict: where the best point is, which side under- and overfits, any
+    interpolation peak."""
+    import shutil
+
+    from .analysis.diagnose import format_sweep, format_text
+    from .analysis.verdict import diagnose_targets, json_report
     from .errors import printable
 
-    found = run_diagnosis(targets, results, thresholds, save=not no_save)
-    click.echo(json_report(found) if as_json else printable("\n\n".join(format_text(r, d) for r, d in found),
-                                                            newlines=True))
+    groups = diagnose_targets(targets, results, thresholds, save=not no_save)
+    width = min(100, shutil.get_terminal_size((80, 24)).columns)
+    if as_json:
+        click.echo(json_report(groups))
+    else:
+        blocks = [format_sweep(sweep, found, v.text(), verbose, width) if sweep is not None and v is not None
+                  else "\n".join(format_text(r, d, verbose, width) for r, d in found) for sweep, found, v in groups]
+        click.echo(printable(("\n\n" if verbose else "\n").join(blocks), newlines=True))
     if emit is not None:
-        chosen = pick_for_emit(found)
-        if chosen is None:
-            echo_err(f"nothing to emit: no diagnosed run has a remedy to sweep ({emit} not written)")
-        else:
-            write_follow_up(emit, *chosen)
-            from .errors import ConfigError
-            from .sweeps.spec import load_spec
+        _emit_follow_up(emit, groups)
 
-            try:  # what `dlexp sweep` will read must load
-                load_spec(emit)
-            except ConfigError as exc:
-                raise ConfigError([f"the follow-up spec {emit} does not load: {p}" for p in exc.problems]) from None
-            echo_err(f"follow-up of {chosen[0].run_id} ({chosen[1]['label']}) written to {emit}; "
-                     f"run it with: dlexp sweep {emit}")
+
+def _emit_follow_up(emit: Path, groups) -> None:
+    """--emit: the follow-up of the best run of the first target (lowest val loss)."""
+    from .analysis.diagnose import refine_spec, write_follow_up, write_spec
+    from .analysis.verdict import pick_for_emit
+    from .errors import ConfigError
+    from .sweeps.spec import load_spec
+
+    sweep, found, v = groups[0]
+    chosen = pick_for_emit(found)
+    if chosen is None:
+        echo_err(f"nothing to emit: no diagnosed run has a val loss ({emit} not written)")
+        return
+    run, d = chosen
+    if d["remedies"]:
+        write_follow_up(emit, run, d)
+        what = f"its top remedies ({d['label']})"
+    else:
+        spec = refine_spec(run, v) if v is not None else None
+        if spec is None:
+            echo_err(f"nothing to emit: the best run {run.run_id} is a {d['label']} with nothing to remedy, "
+                     f"and no swept value to refine around it ({emit} not written)")
+            return
+        key = next(iter(spec["grid"]))
+        write_spec(emit, spec, f"# Follow-up of run {run.run_id}, the best point of sweep {sweep.name} and a "
+                               f"{d['label']}: {key} refined around it.\n"
+                               f"# Written by `dlexp diagnose --emit`; run it with: dlexp sweep {emit}\n")
+        what = f"{key} refined around it ({d['label']})"
+    try:  # what `dlexp sweep` will read must load
+        load_spec(emit)
+    except ConfigError as exc:
+        raise ConfigError([f"the follow-up spec {emit} does not load: {p}" for p in exc.problems]) from None
+    echo_err(f"follow-up of {run.run_id}, the best run, over {what} written to {emit}; run it with: dlexp sweep {emit}")
 
 
 if __name__ == "__main__":  # pragma: no cover

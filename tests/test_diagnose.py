@@ -19,7 +19,7 @@ from dlexp.cli import main
 from dlexp.config.load import config_from_dict, resolved_dict, run_id
 from dlexp.config.yamlfile import dump_yaml, set_dotted
 from dlexp.dotted import get as get_dotted
-from dlexp.analysis.diagnose import DEFAULT_THRESHOLDS, diagnose_run, follow_up_spec, thresholds_from, trend
+from dlexp.analysis.diagnose import DEFAULT_THRESHOLDS, LABELS, diagnose_run, follow_up_spec, thresholds_from, trend
 from dlexp.errors import UsageError
 from dlexp.training.experiment import execute
 from dlexp.results.reader import Run
@@ -138,14 +138,20 @@ def test_trend():
 
 def test_thresholds_are_configurable(runs):
     assert diagnose_run(runs["good"])["label"] == "good_fit"
-    # a gap of 13% of the val loss counts as overfitting once the threshold is 10%
-    assert diagnose_run(runs["good"], thresholds={"overfit_gap": 0.1})["label"] == "overfitting"
+    # a gap of 13% of the val loss is 3% of the baseline's loss: no finding below gap_floor 5% …
+    assert diagnose_run(runs["good"], thresholds={"overfit_gap": 0.1})["label"] == "good_fit"
+    # … and overfitting once both thresholds allow it; the overrides are kept with the diagnosis
+    d = diagnose_run(runs["good"], thresholds={"overfit_gap": 0.1, "gap_floor": 0.01})
+    assert d["label"] == "overfitting" and d["thresholds"] == {"overfit_gap": 0.1, "gap_floor": 0.01}
+    assert "thresholds" not in diagnose_run(runs["good"])
     assert thresholds_from(["overfit_gap=0.1"])["overfit_gap"] == 0.1
     assert DEFAULT_THRESHOLDS["overfit_gap"] == 0.35  # the defaults are left alone
     with pytest.raises(UsageError, match="did you mean 'overfit_gap'"):
         thresholds_from(["overfit_gpa=1"])
     with pytest.raises(UsageError, match="expected a number"):
         thresholds_from(["overfit_gap=big"])
+    with pytest.raises(UsageError, match="finite number ≥ 0"):
+        thresholds_from(["gap_floor=-1"])
 
 
 def test_peers_reveal_underfitting(tmp_path):
@@ -172,9 +178,13 @@ def test_overfitting_remedies_respect_the_config(tmp_path):
     over = dict(train=curve(0.9, 0.05, 100), val=curve(0.9, 0.30, 100, bend=30, end=0.60))
     plain = diagnose_run(fake_run(tmp_path, "plain", **over))
     assert keys(plain)[0] == "train.early_stopping"  # the curve rose: stopping early comes first
-    assert {"data.n_samples", "model.hidden", "regularization.l2", "model.dropout.rate"} <= set(keys(plain))
-    more = next(r for r in plain["remedies"] if r["key"] == "data.n_samples")
-    assert more["values"] == [400, 800]  # every row is in a split already: generate more
+    assert {"data.train_size", "model.hidden", "regularization.l2", "model.dropout.rate"} <= set(keys(plain))
+    more = next(r for r in plain["remedies"] if r["key"] == "data.train_size")
+    # every row of the 200 is in a split already: the follow-up draws 560, with val and test kept at
+    # 40 rows each, and repeats the run's own 120 training rows on them first
+    assert more["values"] == [240, 480] and more["current"] == 120
+    assert more["base"] == {"data": {"n_samples": 560, "val_size": 40, "test_size": 40}}
+    assert "draws new rows" in more["note"]
     drop = next(r for r in plain["remedies"] if r["key"] == "model.dropout.rate")
     assert drop["values"] == [0.2, 0.5] and drop["action"].startswith("add dropout")
 
@@ -229,7 +239,8 @@ def test_follow_up_spec_loads_with_the_sweep_module(tmp_path, runs):
     d = diagnose_run(runs["overfit"])
     spec = follow_up_spec(runs["overfit"], d)
     assert list(spec["grid"]) == keys(d)[:3]
-    assert all(v[0] == get_dotted(runs["overfit"].config, k) for k, v in spec["grid"].items())  # current first
+    current = {r["key"]: r.get("current", get_dotted(runs["overfit"].config, r["key"])) for r in d["remedies"]}
+    assert all(v[0] == current[k] for k, v in spec["grid"].items())  # the run's own value first
     path = tmp_path / "follow.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     plan = load_spec(path)
@@ -295,11 +306,23 @@ def test_cli_text_json_and_files(sweep_results, tmp_path, monkeypatch):
 
     res = invoke("cap", "--results", out)
     assert res.exit_code == 0, res.output
-    assert [line.split(": ")[-1] for line in res.stdout.splitlines() if line[:1] not in (" ", "")] == \
-        ["underfitting", "good_fit", "overfitting"]
-    assert "evidence:" in res.stdout and "1. " in res.stdout
+    lines = res.stdout.splitlines()
+    assert lines[0] == "sweep cap: 3 runs diagnosed" and lines[1].split() == ["point", "label", "why,", "→", "first",
+                                                                              "remedy"]
+    assert [next(w for w in line.split() if w in LABELS) for line in lines[2:]
+            if line[:1] not in (" ", "") and not line.startswith("verdict")] == ["underfitting", "good_fit", "overfitting"]
+    assert max(map(len, lines)) <= 80 and "evidence:" not in res.stdout
+    verdict = res.stdout[res.stdout.index("verdict: "):]
+    assert "best point model.hidden=[16]" in verdict and "underfitting at [1]" in verdict
+    assert "overfitting at [64, 64]" in verdict
+    res = invoke("cap", "--results", out, "-v", "--no-save")
+    assert "evidence:" in res.stdout and "1. " in res.stdout and "sweep cap: best point" in res.stdout
     # written atomically: a temporary file renamed over summary.json / summary.csv, none left over
     assert replaced.count("summary.json") == 3 and replaced.count("summary.csv") == 1
+    assert replaced.count("diagnosis.json") == 1  # the sweep's verdict
+    recorded = json.loads((out / "sweeps" / "cap" / "diagnosis.json").read_text())
+    assert recorded["best"]["value"] == "[16]" and [p["label"] for p in recorded["points"]] == \
+        ["underfitting", "good_fit", "overfitting"]
     assert not list(out.rglob(".*.tmp"))
     rows = list(csv.DictReader(io.StringIO((out / "sweeps" / "cap" / "summary.csv").read_text())))
     assert [r["diagnosis"] for r in rows] == ["underfitting", "good_fit", "overfitting"]
@@ -316,7 +339,8 @@ def test_cli_text_json_and_files(sweep_results, tmp_path, monkeypatch):
     data = json.loads(res.stdout)
     assert [d["diagnosis"]["label"] for d in data] == ["underfitting", "good_fit", "overfitting"]
     for d in data:
-        assert set(d) == {"run_id", "name", "folder", "point", "diagnosis"}
+        assert set(d) == {"run_id", "name", "folder", "point", "diagnosis", "sweep"}
+        assert d["sweep"]["name"] == "cap" and d["sweep"]["verdict"]["best"]["value"] == "[16]"
         assert isinstance(d["diagnosis"]["evidence"], dict)
         assert all(isinstance(v, (int, float, str, bool, type(None))) for v in d["diagnosis"]["evidence"].values())
         assert all(set(r) >= {"key", "action", "why"} for r in d["diagnosis"]["remedies"])
@@ -347,9 +371,14 @@ def test_cli_emit(sweep_results, tmp_path):
     assert "written to" in res.stderr
     plan = load_spec(spec)
     data = yaml.safe_load(spec.read_text())
-    assert 2 <= len(data["grid"]) <= 3 and plan.swept == list(data["grid"])
+    # the best point ([16], a good fit) is followed up, not the overfitting one: the width is
+    # refined between it and its neighbours
+    best = json.loads((sweep_results / "sweeps" / "cap" / "manifest.json").read_text())["points"][1]["run_id"]
+    assert "best run" in res.stderr and best in res.stderr
+    assert data["grid"] == {"model.hidden": [[16], [4]]}  # half-way to [1]; [64, 64] has another depth
+    assert plan.swept == list(data["grid"])
     base = data["base"] if isinstance(data["base"], str) else data["base"]["extends"]
-    assert Path(base).name == "config.yaml" and Path(base).exists()
+    assert Path(base).name == "config.yaml" and Path(base).exists() and best in base
 
 
 def test_cli_bad_targets_and_damaged_runs(sweep_results, tmp_path):

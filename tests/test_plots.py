@@ -1,6 +1,7 @@
 """`dlexp plot`: every figure kind drawn from small real runs, checked on the Figure it returns."""
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle, StepPatch
 
-from dlexp.figures import curves as figures, sweeps as sweep_figures
+from dlexp.figures import curves as figures
 from dlexp.cli import main
 from dlexp.errors import UsageError
 from dlexp.figures.curves import compare_figure
@@ -23,7 +24,8 @@ from dlexp.labels import point_labels
 from dlexp.figures.choose import (Target, default_kind, load_target, make_figure, numeric_axis, output_path, plot,
                          save_figure)
 from dlexp.results.reader import Run
-from dlexp.figures.sweeps import sweep_figure, val_shape
+from dlexp.analysis.verdict import Point, Verdict, interpolation_peak
+from dlexp.figures.sweeps import sweep_figure
 
 
 def target(results, *names):
@@ -280,12 +282,40 @@ def test_several_sweep_runs_are_labelled_by_what_differs(plot_results, tmp_path)
 
 # ---- validation and learning curves --------------------------------------------------------------
 
-def _side_texts(ax):
-    """{'underfitting'|'overfitting': axes-fraction x} of the side annotations."""
-    return {t.get_text().split("\n")[0].strip("←→ "): t.get_position()[0] for t in texts(ax)}
+def shading(ax) -> list[tuple[str, float, float]]:
+    """(label, left, right) in data x of each stretch the figure shades with a diagnosis label."""
+    out = []
+    for patch in ax.patches:
+        gid = patch.get_gid() or ""
+        if gid.startswith("diagnosis:"):
+            x0, x1 = patch.get_x(), patch.get_x() + patch.get_width()  # axvspan: a Rectangle in data x
+            out.append((gid.split(":", 1)[1], float(min(x0, x1)), float(max(x0, x1))))
+    return sorted(out, key=lambda t: t[1])
 
 
-def test_validation_curve_over_width_names_the_sides_of_the_best_point(plot_results):
+def diagnosed_labels(results, name) -> dict:
+    """run_id → label, from `dlexp diagnose NAME --json --no-save` (the command, not the figure code)."""
+    res = CliRunner().invoke(main, ["diagnose", name, "--json", "--no-save", "--results", str(results.out)])
+    assert res.exit_code == 0, res.output
+    return {e["run_id"]: e["diagnosis"]["label"] for e in json.loads(res.stdout)}
+
+
+def assert_shading_agrees(ax, runs, xs, labels):
+    """Every x is shaded with the label its runs share in `labels` (unshaded when they disagree)."""
+    spans = shading(ax)
+    by_x = {}
+    for run, x in zip(runs, xs):
+        if run.run_id in labels:
+            by_x.setdefault(x, []).append(labels[run.run_id])
+    assert by_x
+    for x, labs in by_x.items():
+        counts = sorted(((labs.count(lab), lab) for lab in set(labs)), reverse=True)
+        shared = counts[0][1] if len(counts) == 1 or counts[0][0] > counts[1][0] else None
+        at = [lab for lab, a, b in spans if a < x < b]  # stretches meet half-way between points
+        assert at == ([shared] if shared else []), (x, labs, spans)
+
+
+def test_validation_curve_over_width_shades_what_diagnose_says(plot_results):
     t = target(plot_results, "width")
     assert default_kind(t) == "validation"
     fig = make_figure(t)
@@ -302,30 +332,24 @@ def test_validation_curve_over_width_names_the_sides_of_the_best_point(plot_resu
     best_x = min((s["val_loss"], w) for w, s in by_width.items())[1]
     (star,) = [l for l in ax.get_lines() if l.get_label().startswith("best: ")]
     assert star.get_xdata()[0] == best_x
-    sides = _side_texts(ax)
-    assert sides, "the sides of the best point are annotated"
-    best_frac = sweep_figures._frac(ax, best_x)
-    assert all(x < best_frac for s, x in sides.items() if s == "underfitting")
-    assert all(x > best_frac for s, x in sides.items() if s == "overfitting")
+    xs = [float(r.point["model.hidden"][0]) for r in t.runs]
+    assert_shading_agrees(ax, t.runs, xs, diagnosed_labels(plot_results, "width"))
     assert fig._suptitle.get_text() == "width: validation curve (final loss vs hidden width)"
     assert {"train", "validation"} <= set(fig_labels(fig))
     r = check_layout(fig)
-    for text in texts(ax):  # the side names sit above the curves, not on them
+    for text in texts(ax):  # the label names sit above the curves, not on them
         assert inside(line_points(ax), text.get_window_extent(r)) == 0, text.get_text()
 
 
-def test_validation_curve_over_a_penalty_uses_symlog_and_flips_the_sides(plot_results):
-    fig = make_figure(target(plot_results, "l1"))
+def test_validation_curve_over_a_penalty_uses_symlog_and_shades_what_diagnose_says(plot_results):
+    t = target(plot_results, "l1")
+    fig = make_figure(t)
     (ax,) = fig.axes
     assert ax.get_xscale() == "symlog"  # 0, 0.001, 0.1
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["0", "0.001", "0.1"]
     assert ax.get_xlabel() == "L1 strength λ (regularization.l1)"
-    (star,) = [l for l in ax.get_lines() if l.get_label().startswith("best: ")]
-    best_frac = sweep_figures._frac(ax, star.get_xdata()[0])
-    sides = _side_texts(ax)
-    # more L1 removes capacity: underfitting lies to the right of the best point
-    assert all(x > best_frac for s, x in sides.items() if s == "underfitting")
-    assert all(x < best_frac for s, x in sides.items() if s == "overfitting")
+    xs = [float(r.point["regularization.l1"]) for r in t.runs]
+    assert_shading_agrees(ax, t.runs, xs, diagnosed_labels(plot_results, "l1"))
 
 
 def fake_runs(train, val, metric="acc"):
@@ -344,39 +368,56 @@ U_TRAIN = [0.56, 0.46, 0.21, 0.2, 0.2, 0.11, 0.07, 0.02]
 U_VAL = [0.54, 0.44, 0.23, 0.245, 0.219, 0.5, 0.46, 0.556]
 
 
-def test_val_shape():
-    assert val_shape(U_VAL) == (True, None)
-    assert val_shape([4.5, 1.8, 0.83, 0.47, 0.36, 0.351, 0.47, 0.69], log=True) == (True, None)  # L2 study
-    assert val_shape([4.5, 3.5, 3.2, 2.8, 2.2, 1.37], log=True) == (True, None)  # monotone: one side only
-    assert val_shape(DD_VAL, log=True) == (False, 3)
-    assert val_shape([1.0, 0.5, 1.0, 0.5, 1.0]) == (False, None)  # two minima, no peak above both ends
-    assert val_shape([0.6, 0.9, 0.7], "acc") == (True, None)  # accuracy: an upside-down U
-    assert val_shape([0.9, 0.6, 0.95], "acc") == (False, 1)
+def test_interpolation_peak():
+    assert interpolation_peak(U_VAL) is None  # a U, noisy on its rising side
+    assert interpolation_peak([4.5, 1.8, 0.83, 0.47, 0.36, 0.351, 0.47, 0.69], log=True) is None  # L2 study
+    assert interpolation_peak([4.5, 3.5, 3.2, 2.8, 2.2, 1.37], log=True) is None  # monotone
+    assert interpolation_peak(DD_VAL, log=True) == 3
+    # the peak need not rise above the ends: an underfitting left end is worse than the peak
+    assert interpolation_peak([3.0, 1.4, 1.3, 2.0, 1.2, 0.9], log=True) == 3
+    assert interpolation_peak([1.0, 0.5, 1.0, 0.5, 1.0]) == 2  # two valleys, the peak between
+    assert interpolation_peak([0.6, 0.9, 0.7], "acc") is None  # accuracy: an upside-down U
+    assert interpolation_peak([0.9, 0.6, 0.95], "acc") == 1
+    assert interpolation_peak([1.0, 1.0, 1.0]) is None and interpolation_peak([1.0, 2.0]) is None
 
 
-def test_validation_curve_with_two_minima_names_the_peak_not_the_sides():
-    fig = sweep_figure(fake_runs(DD_TRAIN, DD_VAL), WIDTHS, "hidden width (units per layer)", direction=1)
+def verdict_of(runs, xs, labels, peak=None, direction=1):
+    points = [Point(float(x), str(x), [r], r.summary["val_loss"], lab, [lab]) for r, x, lab in zip(runs, xs, labels)]
+    best = min(points, key=lambda p: p.val_loss)
+    return Verdict("model.hidden", points, best, direction, None if peak is None else points[peak])
+
+
+def test_validation_curve_names_the_peak_the_verdict_finds():
+    runs = fake_runs(DD_TRAIN, DD_VAL)
+    labels = ["underfitting"] * 3 + ["overfitting"] * 8
+    fig = sweep_figure(runs, WIDTHS, "hidden width (units per layer)", verdict=verdict_of(runs, WIDTHS, labels, peak=3))
     (ax,) = fig.axes
     assert ax.get_yscale() == "log"
-    assert not ax.patches, "no underfitting / overfitting shading"
-    assert not [t for t in texts(ax) if "fitting" in t.get_text()]
-    (peak,) = texts(ax)
-    assert peak.get_text() == "interpolation peak" and tuple(peak.xy) == (8, 3.4)
+    peak = next(t for t in texts(ax) if t.get_text() == "interpolation peak")
+    assert tuple(peak.xy) == (8, 3.4)
+    assert [lab for lab, _, _ in shading(ax)] == ["underfitting", "overfitting"]
     (star,) = [l for l in ax.get_lines() if l.get_label().startswith("best: ")]
     assert star.get_xdata()[0] == 512
     r = check_layout(fig)
     assert inside(line_points(ax), peak.get_window_extent(r)) == 0
     assert ax.get_window_extent(r).contains(*peak.get_window_extent(r).p1)  # inside the panel
+    # no verdict, no peak: nothing but the figure's own data is drawn
+    bare = sweep_figure(runs, WIDTHS, "hidden width (units per layer)")
+    assert not shading(bare.axes[0]) and not [t for t in texts(bare.axes[0]) if "peak" in t.get_text()]
 
 
-def test_validation_curve_u_shaped_shades_both_sides():
-    fig = sweep_figure(fake_runs(U_TRAIN, U_VAL), U_WIDTHS, "hidden units (total)", direction=1)
+def test_validation_curve_shades_each_point_with_its_label_and_leaves_disputed_ones_bare():
+    runs = fake_runs(U_TRAIN, U_VAL)
+    labels = ["underfitting", "underfitting", "good_fit", "good_fit", "good_fit", "overfitting", None, "overfitting"]
+    v = verdict_of(runs, U_WIDTHS, labels)
+    fig = sweep_figure(runs, U_WIDTHS, "hidden units (total)", verdict=v)
     (ax,) = fig.axes
-    assert len(ax.patches) == 2  # the two shaded sides
-    sides = _side_texts(ax)
-    assert set(sides) == {"underfitting", "overfitting"}
-    best = sweep_figures._frac(ax, 16)
-    assert sides["underfitting"] < best < sides["overfitting"]
+    spans = shading(ax)
+    assert [lab for lab, _, _ in spans] == ["underfitting", "good_fit", "overfitting", "overfitting"]
+    for x, lab in zip(U_WIDTHS, labels):  # each point sits in the stretch of its own label
+        assert [s for s, a, b in spans if a < x < b] == ([lab] if lab else []), x
+    names = {t.get_text().split("\n")[0] for t in texts(ax)}
+    assert {"underfitting", "good fit"} <= names
     r = check_layout(fig)
     for text in texts(ax):
         assert inside(line_points(ax), text.get_window_extent(r)) == 0, text.get_text()

@@ -65,14 +65,24 @@ CASES = {
          ("train.early_stopping", [{"patience": 20, "restore_best": True}]), ("regularization.l1", [0.0001, 0.001])]),
     "overfit-fraction-split-some-dropout": (
         "overfitting", config(hidden=(8, 4), dropout=0.3, data={"n_samples": 100}), {},
-        [("data.n_samples", [200, 400]), ("regularization.l2", [0.001, 0.01]), ("model.hidden", [[8], [4, 2]]),
+        [("data.train_size", [120, 240]), ("regularization.l2", [0.001, 0.01]), ("model.hidden", [[8], [4, 2]]),
          ("model.dropout.rate", [0.4, 0.5]), ("train.early_stopping", [{"patience": 20, "restore_best": True}]),
          ("regularization.l1", [0.0001, 0.001])]),
     "overfit-one-unit": (
         "overfitting", config(hidden=(1,), data={"n_samples": 100}), {},
-        [("data.n_samples", [200, 400]), ("regularization.l2", [0.001, 0.01]), ("model.dropout.rate", [0.2, 0.5]),
+        [("data.train_size", [120, 240]), ("regularization.l2", [0.001, 0.01]), ("model.dropout.rate", [0.2, 0.5]),
          ("model.hidden", [[]]), ("train.early_stopping", [{"patience": 20, "restore_best": True}]),
          ("regularization.l1", [0.0001, 0.001])]),
+    "overconfident-no-stopping": (
+        "overconfident", config(hidden=(64,)), {"val_rise": 0.4},
+        [("regularization.l2", [0.001, 0.01]),
+         ("train.early_stopping", [{"monitor": "val_acc", "patience": 20, "restore_best": True}]),
+         ("model.dropout.rate", [0.2, 0.5])]),
+    "overconfident-stopped-on-the-loss": (
+        "overconfident", config(hidden=(64,), l2=0.001, early_stopping={"monitor": "val_loss", "patience": 10,
+                                                                         "restore_best": True}), {},
+        [("train.early_stopping", [{"monitor": "val_acc", "patience": 10, "restore_best": True}]),
+         ("regularization.l2", [0.003, 0.01]), ("model.dropout.rate", [0.2, 0.5])]),
     "not-converged-plain-sgd": (
         "not_converged", config(optimizer={"name": "sgd", "lr": 0.01}), {"train_trend": -0.04},
         [("train.epochs", [200, 400]), ("optimizer.lr", [0.03, 0.1]),
@@ -98,7 +108,7 @@ CASES = {
 }
 
 # sha256 of every case's full output (key, action, why, values, base), in CASES order
-WORDING = "a6a47ddbd5004e6f"
+WORDING = "7b72f625b1aedbd8"
 
 
 def ranked(name):

@@ -1,18 +1,29 @@
 """Fit diagnosis: label a finished run and rank the remedies of the notes (§1) for it.
 
 Reads result files only (summary.json, metrics.csv, config.yaml), never the trainer; remedies.py
-ranks what to try next. The label is the first rule that holds, in this order; the later ones
-that hold too are listed in `also`:
+ranks what to try next. Every loss is weighed against the baseline B, the loss of a model that
+ignores its input, so that a relative change between two tiny losses (1e-5 against 3e-5 on
+separable data) is never taken for a finding. The label is the first rule that holds, in this
+order; the later ones that hold too are listed in `also`:
 
-    diverged       status "diverged", a non-finite loss, or train loss ≥ diverge_ratio × baseline
-                   and no lower than after the first epoch
+    diverged       status "diverged", a non-finite loss, train loss ≥ diverge_ratio × B and no
+                   lower than after the first epoch, or a loss that spiked to ≥ spike_ratio × B
+                   in some epoch and ended no fit (train loss ≥ underfit_baseline × B)
     not_converged  no early stop, and over the last `window` of the epochs (≥ min_window epochs)
-                   the least-squares trend of both train and val loss is a fall ≥ converge_drop
-    underfitting   train loss ≥ underfit_baseline × baseline, or (in a sweep) train loss ≥
-                   underfit_peer × the best val loss of the comparable runs of the same sweep
-    overfitting    val loss ended ≥ overfit_rise above its minimum while train loss ended below
-                   its value at that epoch (weights not restored), or the relative gap
-                   (val − train) / val ≥ overfit_gap
+                   the least-squares trend of both train and val loss is a fall ≥ converge_drop,
+                   and the val loss fell by ≥ converge_floor × B over that window
+    underfitting   train loss ≥ underfit_baseline × B, or (in a sweep) train loss ≥ underfit_peer
+                   × the best val loss of the comparable runs and above it by ≥ gap_floor × B
+    overconfident  (classification) the val loss rose as for overfitting while the val accuracy
+                   still rose by ≥ metric_gain of its room (1 − the baseline's accuracy); or
+                   early stopping on val_loss kept an epoch whose val accuracy a later epoch beat
+                   by as much
+    overfitting    val loss ended ≥ overfit_rise above its minimum, and ≥ gap_floor × B, while
+                   train loss ended below its value at that epoch (weights not restored); or the
+                   relative gap (val − train) / val ≥ overfit_gap with val − train ≥ gap_floor × B.
+                   Classification: only when the accuracy confirms it, train − val accuracy ≥
+                   metric_gap of the room or val accuracy fell by metric_gain of it; a loss that
+                   rises on predictions as right as ever is no worse model
     good_fit       none of the above
 
 The baseline is the loss of a model that ignores its input: for classification the constant
@@ -40,27 +51,31 @@ from .. import dotted
 from ..config.schema import DataConfig
 from ..config.yamlfile import deep_merge, dump_yaml
 from ..data.datasets import load_dataset
-from ..errors import Problem, ResultError, StorageError, UsageError, did_you_mean
+from ..errors import ResultError, UsageError, did_you_mean
 from ..labels import figure, pct
 from ..nn.model import dense_arrays
-from ..results.reader import Sweep, resolve_all, warn
-from ..results.store import (SWEEP_NAME_BYTES, atomic_write_text, csv_safe, csv_text, file_name, json_text, read_json,
+from ..results.store import (SWEEP_NAME_BYTES, atomic_write_text, csv_safe, csv_text, file_name, read_json,
                              write_json)
 from .remedies import finite, remedies
 
-LABELS = ("diverged", "not_converged", "underfitting", "overfitting", "good_fit")
+LABELS = ("diverged", "not_converged", "underfitting", "overconfident", "overfitting", "good_fit")
+RULES = 2  # the version of the rules a recorded diagnosis was made by: figures trust only their own
 DEFAULT_THRESHOLDS = {
     "diverge_ratio": 3.0,      # train loss ≥ 3 × baseline: the training blew up
+    "spike_ratio": 100.0,      # a loss ≥ 100 × baseline in any epoch: the steps overshot
     "window": 0.1,             # trend window, as a fraction of the epochs run …
     "min_window": 5,           # … but at least this many epochs
-    "converge_drop": 0.02,     # train and val loss both still falling ≥ 2 % over the window
+    "converge_drop": 0.02,     # train and val loss both still falling ≥ 2 % over the window …
+    "converge_floor": 0.01,    # … and val loss by ≥ 1 % of the baseline's (there is room left)
     "underfit_baseline": 0.5,  # train loss ≥ 50 % of the baseline's (regression: train R² ≤ 0.5)
     "underfit_peer": 1.3,      # train loss ≥ 1.3 × the best val loss in the same sweep
     "overfit_rise": 0.1,       # val loss ended ≥ 10 % above its minimum
     "overfit_gap": 0.35,       # (val − train) / val ≥ 0.35
+    "gap_floor": 0.05,         # a loss difference under 5 % of the baseline's is no finding
+    "metric_gap": 0.1,         # classification: train − val accuracy ≥ 10 % of (1 − baseline acc)
+    "metric_gain": 0.05,       # val accuracy moved ≥ 5 % of (1 − baseline acc) after the loss's minimum
 }
 PEER_FREE_KEYS = ("train_size", "poly_degree")  # data keys that peers may differ in
-
 
 
 def thresholds_from(items=(), base: dict | None = None) -> dict:
@@ -76,27 +91,34 @@ def thresholds_from(items=(), base: dict | None = None) -> dict:
             out[name] = float(value)
         except (TypeError, ValueError):
             raise UsageError(f"--threshold {name}: expected a number, found {value!r}") from None
+        if not math.isfinite(out[name]) or out[name] < 0:
+            raise UsageError(f"--threshold {name}: expected a finite number ≥ 0, found {value!r}")
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # Evidence
 
-def trend(values: list) -> float | None:
-    """Relative change over `values` along their least-squares line: slope·(k−1) / |mean|."""
+def _slope_fall(values: list) -> tuple[float, float] | None:
+    """(fall along the least-squares line over `values`, |mean|): a positive fall is a decrease."""
     ys = [float(v) for v in values if finite(v)]
     k = len(ys)
     if k < 3:
         return None
     xm, ym = (k - 1) / 2, sum(ys) / k
     slope = sum((i - xm) * (y - ym) for i, y in enumerate(ys)) / sum((i - xm) ** 2 for i in range(k))
-    return slope * (k - 1) / abs(ym) if ym else None
+    return -slope * (k - 1), abs(ym)
+
+
+def trend(values: list) -> float | None:
+    """Relative change over `values` along their least-squares line: slope·(k−1) / |mean|."""
+    sf = _slope_fall(values)
+    return -sf[0] / sf[1] if sf and sf[1] else None
 
 
 @functools.lru_cache(maxsize=32)
 def _class_prior(data_json: str) -> tuple[float, ...]:
     """Training-label frequencies of the data section `data_json` (rebuilt from the config)."""
-
 
     ds = load_dataset(DataConfig.model_validate(json.loads(data_json)))  # file paths: absolute, resolved
     counts = np.bincount(ds.y_train, minlength=ds.n_classes)
@@ -130,99 +152,234 @@ def _comparable(run, other) -> bool:
     return a == b and run.summary.get("task") == other.summary.get("task")
 
 
+def peers_of(run, peers) -> list:
+    """The completed runs among `peers` that `run` is compared with (same data and task)."""
+    return [p for p in (peers or []) if p.status == "completed" and finite(p.summary.get("val_loss"))
+            and _comparable(run, p)]
+
+
+def _share(x, base) -> float | None:
+    return x / base if finite(x) and finite(base) and base > 0 else None
+
+
+def _column(rows: list[dict], key: str) -> list:
+    return [r.get(key) for r in rows]
+
+
 def evidence(run, peers=None, th: dict = DEFAULT_THRESHOLDS) -> dict:
-    """The numbers the rules look at (None where a figure is missing)."""
-    s, m = run.summary, run.metric
+    """The numbers the rules look at (None where a figure is missing); `…_vs_baseline` are shares
+    of the baseline's loss B, the scale every absolute floor is measured on."""
+    s, m, rows = run.summary, run.metric, run.metrics
     cfg = run.config
     ev = {"status": s.get("status"), "task": s.get("task")}
     ev.update(baseline(run))
     for key in ("train_loss", "val_loss", f"train_{m}", f"val_{m}"):
         ev[key] = s.get(key)
     tr, va, base = s.get("train_loss"), s.get("val_loss"), ev.get("baseline_loss")
-    ev["train_vs_baseline"] = tr / base if finite(tr) and finite(base) and base > 0 else None
-    first = run.metrics[0].get("train_loss") if run.metrics else None
+    ev["train_vs_baseline"] = _share(tr, base)
+    first = rows[0].get("train_loss") if rows else None
     ev["train_vs_first_epoch"] = tr / first if finite(tr) and finite(first) and first > 0 else None
+    # the worst epoch: a spike of orders of magnitude is a divergence even if the loss came down
+    spikes = [(v, i + 1) for i, r in enumerate(rows) for v in (r.get("train_loss"), r.get("val_loss")) if finite(v)]
+    if spikes and finite(base) and base > 0:
+        worst, epoch = max(spikes)
+        ev.update(max_loss=worst, max_loss_epoch=epoch, max_vs_baseline=worst / base)
     ev["gap"] = va - tr if finite(tr) and finite(va) else None
     ev["rel_gap"] = ev["gap"] / va if ev["gap"] is not None and va > 0 else None
-    vals = [r.get("val_loss") for r in run.metrics]
+    ev["gap_vs_baseline"] = _share(ev["gap"], base)
+    vals = _column(rows, "val_loss")
     valid = [(v, i + 1) for i, v in enumerate(vals) if finite(v)]
     if valid:
         vmin, emin = min(valid)
-        ev.update(min_val_loss=vmin, min_val_epoch=emin, last_val_loss=valid[-1][0],
-                  val_rise=(valid[-1][0] - vmin) / vmin if vmin > 0 else None)
-        t_min, t_last = run.metrics[emin - 1].get("train_loss"), run.metrics[valid[-1][1] - 1].get("train_loss")
+        last = valid[-1][0]
+        ev.update(min_val_loss=vmin, min_val_epoch=emin, last_val_loss=last,
+                  val_rise=(last - vmin) / vmin if vmin > 0 else None, rise_vs_baseline=_share(last - vmin, base))
+        t_min, t_last = rows[emin - 1].get("train_loss"), rows[valid[-1][1] - 1].get("train_loss")
         ev["train_change_after_min"] = (t_last - t_min) / t_min if finite(t_min) and finite(t_last) and t_min else None
-    ev["epochs_run"], ev["epochs"] = len(run.metrics), dotted.get(cfg, "train.epochs")
+        if s.get("task") == "classification":
+            accs = _column(rows, f"val_{m}")
+            at_min, at_end = accs[emin - 1], accs[valid[-1][1] - 1]
+            later = [(a, i + 1) for i, a in enumerate(accs) if i >= emin and finite(a)]
+            ev.update(val_metric_at_min=at_min if finite(at_min) else None,
+                      val_metric_at_end=at_end if finite(at_end) else None)
+            if later:
+                ev["best_later_val_metric"], ev["best_later_epoch"] = max(later, key=lambda t: (t[0], -t[1]))
+    if s.get("task") == "classification" and finite(ev.get("baseline_acc")):
+        room = 1.0 - ev["baseline_acc"]
+        ev["metric_room"] = room
+        ta, vacc = s.get(f"train_{m}"), s.get(f"val_{m}")
+        ev["metric_gap_vs_room"] = (ta - vacc) / room if finite(ta) and finite(vacc) and room > 0 else None
+    ev["epochs_run"], ev["epochs"] = len(rows), dotted.get(cfg, "train.epochs")
     es = dotted.get(cfg, "train.early_stopping")
+    ev["monitor"] = es.get("monitor", "val_loss") if isinstance(es, dict) else None
     # repeats/CV summaries do not carry restored_best: early stopping restores when the run completed
     restored = s.get("restored_best", bool(es and es.get("restore_best")) and s.get("status") == "completed")
     ev["stopped_early"], ev["restored_best"] = bool(s.get("stopped_early")), bool(restored)
-    k = min(len(run.metrics), max(int(th["min_window"]), round(th["window"] * len(run.metrics))))
+    k = min(len(rows), max(int(th["min_window"]), round(th["window"] * len(rows))))
     ev["window"] = k
-    ev["train_trend"] = trend([r.get("train_loss") for r in run.metrics[-k:]]) if k else None
+    ev["train_trend"] = trend(_column(rows, "train_loss")[-k:]) if k else None
     ev["val_trend"] = trend(vals[-k:]) if k else None
-    others = [p for p in (peers or []) if p.status == "completed" and finite(p.summary.get("val_loss"))
-              and _comparable(run, p)]
+    fall = _slope_fall(vals[-k:]) if k else None
+    ev["val_fall_vs_baseline"] = _share(fall[0], base) if fall else None
+    others = peers_of(run, peers)
     if len(others) > 1:
         best = min(others, key=lambda p: p.summary["val_loss"])
-        ev.update(n_peers=len(others), best_peer_run=best.run_id, best_peer_val_loss=best.summary["val_loss"],
-                  train_vs_best_peer=tr / best.summary["val_loss"] if finite(tr) and best.summary["val_loss"] > 0
-                  else None)
+        bv = best.summary["val_loss"]
+        ev.update(n_peers=len(others), best_peer_run=best.run_id, best_peer_val_loss=bv,
+                  train_vs_best_peer=tr / bv if finite(tr) and bv > 0 else None,
+                  above_best_peer_vs_baseline=_share(tr - bv, base) if finite(tr) else None)
     return ev
 
 
 # ---------------------------------------------------------------------------------------------
 # Rules
 
-def rules(ev: dict, th: dict) -> list[tuple[str, str]]:
-    """Every (label, reason) whose rule holds, in priority order; good_fit when none does."""
-    hits = []
+def _at_least(ev: dict, key: str, limit: float) -> bool:
+    return finite(ev.get(key)) and ev[key] >= limit
+
+
+def _hit(label: str, reason: str, short: str) -> dict:
+    return {"label": label, "reason": reason, "short": short}
+
+
+def _val_rose(ev: dict, th: dict) -> bool:
+    """The val loss ended clearly above its minimum while the train loss kept falling: the shape
+    of overfitting (a penalty that pushes both up is not it; restored best weights undo it)."""
+    fell = finite(ev.get("train_change_after_min")) and ev["train_change_after_min"] < 0
+    return (_at_least(ev, "val_rise", th["overfit_rise"]) and _at_least(ev, "rise_vs_baseline", th["gap_floor"])
+            and fell and not ev.get("restored_best"))
+
+
+def _diverged(ev: dict, th: dict) -> dict | None:
     tr, base = ev.get("train_loss"), ev.get("baseline_loss")
     if ev.get("status") == "diverged" or not finite(tr):
-        hits.append(("diverged", f"status {ev.get('status')}, train loss {figure(tr)}, val loss {figure(ev.get('val_loss'))}"))
-    elif finite(ev.get("train_vs_baseline")) and ev["train_vs_baseline"] >= th["diverge_ratio"] \
+        return _hit("diverged", f"status {ev.get('status')}, train loss {figure(tr)}, val loss "
+                                f"{figure(ev.get('val_loss'))}", "the loss is not finite")
+    if _at_least(ev, "train_vs_baseline", th["diverge_ratio"]) \
             and not (finite(ev.get("train_vs_first_epoch")) and ev["train_vs_first_epoch"] < 1):
         # far above the baseline and no lower than after epoch 1: training made it worse
         # (a loss that fell to a level that bad is a model that cannot fit: underfitting)
-        hits.append(("diverged", f"train loss {figure(tr)} is {ev['train_vs_baseline']:.3g}× the baseline's {figure(base)} "
-                                 f"(≥ {th['diverge_ratio']:g}×) and no lower than after epoch 1"))
+        return _hit("diverged", f"train loss {figure(tr)} is {ev['train_vs_baseline']:.3g}× the baseline's "
+                                f"{figure(base)} (≥ {th['diverge_ratio']:g}×) and no lower than after epoch 1",
+                    f"train loss {ev['train_vs_baseline']:.2g}× the baseline, no progress")
+    if _at_least(ev, "max_vs_baseline", th["spike_ratio"]) and _at_least(ev, "train_vs_baseline",
+                                                                         th["underfit_baseline"]):
+        return _hit("diverged", f"the loss spiked to {figure(ev['max_loss'])} at epoch {ev['max_loss_epoch']}, "
+                                f"{ev['max_vs_baseline']:.2g}× the baseline's {figure(base)} (≥ "
+                                f"{th['spike_ratio']:g}×), and ended at {pct(ev['train_vs_baseline'])} of it: "
+                                "the steps overshot", f"loss spiked to {figure(ev['max_loss'])} at epoch "
+                                                      f"{ev['max_loss_epoch']}")
+    return None
+
+
+def _not_converged(ev: dict, th: dict) -> dict | None:
     tt, vt = ev.get("train_trend"), ev.get("val_trend")
-    if not ev.get("stopped_early") and finite(tt) and finite(vt) and max(tt, vt) <= -th["converge_drop"]:
-        hits.append(("not_converged", f"over the last {ev['window']} epochs train loss still fell {pct(-tt)} and "
-                                      f"val loss {pct(-vt)} (≥ {pct(th['converge_drop'])})"))
-    if finite(ev.get("train_vs_baseline")) and ev["train_vs_baseline"] >= th["underfit_baseline"]:
-        hits.append(("underfitting", f"train loss {figure(tr)} is {pct(ev['train_vs_baseline'])} of the "
-                                     f"{ev['baseline']}'s {figure(base)} (≥ {pct(th['underfit_baseline'])})"))
-    elif finite(ev.get("train_vs_best_peer")) and ev["train_vs_best_peer"] >= th["underfit_peer"]:
-        hits.append(("underfitting", f"train loss {figure(tr)} is {ev['train_vs_best_peer']:.3g}× the best val loss "
-                                     f"{figure(ev['best_peer_val_loss'])} in the sweep (≥ {th['underfit_peer']:g}×)"))
-    rise = ev.get("val_rise")
-    # overfitting is val going up while train keeps going down (a penalty can push both up)
-    fell = finite(ev.get("train_change_after_min")) and ev["train_change_after_min"] < 0
-    if finite(rise) and rise >= th["overfit_rise"] and fell and not ev.get("restored_best"):
-        hits.append(("overfitting", f"val loss rose {pct(rise)} after its minimum {figure(ev['min_val_loss'])} at "
-                                    f"epoch {ev['min_val_epoch']} (≥ {pct(th['overfit_rise'])}) while train loss "
-                                    f"fell {pct(-ev['train_change_after_min'])}"))
-    elif finite(ev.get("rel_gap")) and ev["rel_gap"] >= th["overfit_gap"]:
-        hits.append(("overfitting", f"val − train = {figure(ev['gap'])} is {pct(ev['rel_gap'])} of the val loss "
-                                    f"(≥ {pct(th['overfit_gap'])})"))
-    return hits or [("good_fit", "no rule fired: train loss well below the baseline, val close to train, "
-                                 "and the curves have settled")]
+    if not ev.get("stopped_early") and finite(tt) and finite(vt) and max(tt, vt) <= -th["converge_drop"] \
+            and _at_least(ev, "val_fall_vs_baseline", th["converge_floor"]):
+        return _hit("not_converged", f"over the last {ev['window']} epochs train loss still fell {pct(-tt)} and val "
+                                     f"loss {pct(-vt)} (≥ {pct(th['converge_drop'])}), {pct(ev['val_fall_vs_baseline'])} "
+                                     f"of the baseline's loss (≥ {pct(th['converge_floor'])})",
+                    f"val loss still falling {pct(-vt)} per {ev['window']} epochs")
+    return None
+
+
+def _underfitting(ev: dict, th: dict) -> dict | None:
+    tr, base = ev.get("train_loss"), ev.get("baseline_loss")
+    if _at_least(ev, "train_vs_baseline", th["underfit_baseline"]):
+        return _hit("underfitting", f"train loss {figure(tr)} is {pct(ev['train_vs_baseline'])} of the "
+                                    f"{ev['baseline']}'s {figure(base)} (≥ {pct(th['underfit_baseline'])})",
+                    f"train loss {pct(ev['train_vs_baseline'])} of the baseline's")
+    if _at_least(ev, "train_vs_best_peer", th["underfit_peer"]) \
+            and _at_least(ev, "above_best_peer_vs_baseline", th["gap_floor"]):
+        return _hit("underfitting", f"train loss {figure(tr)} is {ev['train_vs_best_peer']:.3g}× the best val loss "
+                                    f"{figure(ev['best_peer_val_loss'])} in the sweep (≥ {th['underfit_peer']:g}×)",
+                    f"train loss {ev['train_vs_best_peer']:.2g}× the sweep's best val")
+    return None
+
+
+def _metric_moves(ev: dict, th: dict) -> tuple[float | None, float | None]:
+    """(gain, gap) of a classification run as shares of the accuracy's room (1 − the baseline's):
+    how much val accuracy rose after the val loss's minimum, and train − val accuracy at the end."""
+    at_min, at_end, room = ev.get("val_metric_at_min"), ev.get("val_metric_at_end"), ev.get("metric_room")
+    gain = (at_end - at_min) / room if finite(at_min) and finite(at_end) and finite(room) and room > 0 else None
+    return gain, ev.get("metric_gap_vs_room")
+
+
+def _overconfident(ev: dict, th: dict) -> dict | None:
+    if ev.get("task") != "classification":
+        return None
+    at_min, at_end, room = ev.get("val_metric_at_min"), ev.get("val_metric_at_end"), ev.get("metric_room")
+    gain, _ = _metric_moves(ev, th)
+    if _val_rose(ev, th) and finite(gain) and gain >= th["metric_gain"]:
+        return _hit("overconfident", f"val loss rose {pct(ev['val_rise'])} after its minimum {figure(ev['min_val_loss'])} "
+                                     f"at epoch {ev['min_val_epoch']} while val accuracy still rose {figure(at_min)} → "
+                                     f"{figure(at_end)} (≥ {pct(th['metric_gain'])} of its room): the predictions grow "
+                                     "over-confident, not worse", f"val loss +{pct(ev['val_rise'])} since epoch "
+                                                                  f"{ev['min_val_epoch']}, val acc {figure(at_min)} → "
+                                                                  f"{figure(at_end)}")
+    best, when = ev.get("best_later_val_metric"), ev.get("best_later_epoch")
+    if ev.get("restored_best") and ev.get("monitor") == "val_loss" and finite(best) and finite(at_min) \
+            and finite(room) and room > 0 and best - at_min >= th["metric_gain"] * room:
+        return _hit("overconfident", f"early stopping on val_loss kept epoch {ev['min_val_epoch']} (val accuracy "
+                                     f"{figure(at_min)}), but val accuracy reached {figure(best)} at epoch {when}: "
+                                     "the loss rose from over-confidence while the predictions still improved",
+                    f"kept epoch {ev['min_val_epoch']} (val acc {figure(at_min)}); epoch {when} had {figure(best)}")
+    return None
+
+
+def _overfitting(ev: dict, th: dict) -> dict | None:
+    # classification: the accuracy must confirm what the loss says (train − val accuracy ≥ metric_gap
+    # of the room, or val accuracy fell after the loss's minimum), else a rising loss on predictions
+    # as right as ever is confidence, not a worse model
+    gain, gap = _metric_moves(ev, th)
+    confirmed = ev.get("task") != "classification" or not finite(gap) or gap >= th["metric_gap"] \
+        or (finite(gain) and gain <= -th["metric_gain"])
+    if _val_rose(ev, th) and confirmed:
+        return _hit("overfitting", f"val loss rose {pct(ev['val_rise'])} after its minimum {figure(ev['min_val_loss'])} "
+                                   f"at epoch {ev['min_val_epoch']} (≥ {pct(th['overfit_rise'])}) while train loss "
+                                   f"fell {pct(-ev['train_change_after_min'])}",
+                    f"val loss +{pct(ev['val_rise'])} since epoch {ev['min_val_epoch']}, train falling")
+    if _at_least(ev, "rel_gap", th["overfit_gap"]) and _at_least(ev, "gap_vs_baseline", th["gap_floor"]) \
+            and confirmed:
+        return _hit("overfitting", f"val − train = {figure(ev['gap'])} is {pct(ev['rel_gap'])} of the val loss "
+                                   f"(≥ {pct(th['overfit_gap'])}) and {pct(ev['gap_vs_baseline'])} of the baseline's",
+                    f"val − train loss {figure(ev['gap'])}, {pct(ev['rel_gap'])} of val")
+    return None
+
+
+RULE_ORDER = (_diverged, _not_converged, _underfitting, _overconfident, _overfitting)
+
+
+def rules(ev: dict, th: dict) -> list[dict]:
+    """Every {label, reason, short} whose rule holds, in priority order; good_fit when none does."""
+    hits = [h for rule in RULE_ORDER if (h := rule(ev, th)) is not None]
+    if hits:
+        return hits
+    tvb, gvb = ev.get("train_vs_baseline"), ev.get("gap_vs_baseline")
+    facts = [f"train loss {pct(tvb)} of the baseline" if finite(tvb) else None,
+             f"val − train {pct(gvb)} of it" if finite(gvb) else None]
+    said = ", ".join(f for f in facts if f)
+    return [_hit("good_fit", f"no rule fired: {said or 'train loss well below the baseline'}, val close to train, "
+                             "and the curves have settled", said or "no rule fired")]
 
 
 # ---------------------------------------------------------------------------------------------
 # The diagnosis of one run
 
 def diagnose_run(run, peers=None, thresholds=None) -> dict:
-    """{"label", "reason", "also", "evidence", "remedies": [{key, action, why, values}]}; writes nothing."""
+    """{"label", "reason", "short", "also", "evidence", "remedies": [{key, action, why, values}],
+    "rules", "thresholds"}; writes nothing. `thresholds` (overrides only) are kept with it."""
     th = thresholds_from(thresholds or {})
     ev = evidence(run, peers, th)
     hits = rules(ev, th)
-    label, reason = hits[0]
-    ctx = dict(ev, reason=reason, n_train=run.summary.get("n_train"), n_val=run.summary.get("n_val"),
+    top = hits[0]
+    ctx = dict(ev, reason=top["reason"], n_train=run.summary.get("n_train"), n_val=run.summary.get("n_val"),
                n_test=run.summary.get("n_test"), n_params=run.summary.get("n_params"), n_inputs=_n_inputs(run))
-    return {"label": label, "reason": reason, "also": [lab for lab, _ in hits[1:] if lab != label],
-            "evidence": ev, "remedies": remedies(label, ctx, run.config, th)}
+    changed = {k: v for k, v in th.items() if v != DEFAULT_THRESHOLDS[k]}
+    return {"label": top["label"], "reason": top["reason"], "short": top["short"],
+            "also": list(dict.fromkeys(h["label"] for h in hits[1:] if h["label"] != top["label"])),
+            "evidence": ev, "remedies": remedies(top["label"], ctx, run.config, th), "rules": RULES,
+            **({"thresholds": changed} if changed else {})}
 
 
 def _n_inputs(run) -> int | None:
@@ -232,20 +389,63 @@ def _n_inputs(run) -> int | None:
         return None
 
 
-def format_text(run, d: dict) -> str:
-    """A block a person reads: label and reason, the evidence, the ranked remedies."""
+def _where(run) -> str:
+    return f" ({run.label})" if run.point and "/" not in run.name else ""  # sweep runs: name = sweep/point
+
+
+def format_text(run, d: dict, verbose: bool = False, width: int = 80) -> str:
+    """The diagnosis for a person. Compact: the label, its one reason and the first remedy.
+    Verbose: the full reason, every number the rules read, and every remedy with its why."""
+    if not verbose:
+        first = d["remedies"][0]["action"] if d["remedies"] else "nothing to change"
+        also = f" (also {', '.join(d['also'])})" if d.get("also") else ""
+        head = f"{run.run_id} {run.name}{_where(run)}: {d['label']}{also}"
+        return "\n".join([head] + textwrap.wrap(f"{d.get('short', d['reason'])}; try: {first}", width,
+                                               initial_indent="  ", subsequent_indent="    ",
+                                               break_on_hyphens=False))
     ev = d["evidence"]
-    where = f" ({run.label})" if run.point and "/" not in run.name else ""  # sweep runs: name = sweep/point
-    lines = [f"{run.run_id} {run.name}{where}: {d['label']}", f"  because {d['reason']}"]
+    lines = [f"{run.run_id} {run.name}{_where(run)}: {d['label']}"]
+    lines += textwrap.wrap(f"because {d['reason']}", width, initial_indent="  ", subsequent_indent="    ",
+                           break_on_hyphens=False)
     if d.get("also"):
         lines.append(f"  also: {', '.join(d['also'])}")
     shown = [(k, v) for k, v in ev.items() if v is not None and k not in ("status", "task")]
-    lines += textwrap.wrap(" · ".join(f"{k} {figure(v) if isinstance(v, float) else v}" for k, v in shown), 100,
+    lines += textwrap.wrap(" · ".join(f"{k} {figure(v) if isinstance(v, float) else v}" for k, v in shown), width,
                            initial_indent="  evidence: ", subsequent_indent="    ", break_on_hyphens=False)
     for i, r in enumerate(d["remedies"], 1):
-        lines.append(f"  {i}. {r['key']}: {r['action']}\n     why: {r['why']}")
+        lines += textwrap.wrap(f"{i}. {r['key']}: {r['action']}", width, initial_indent="  ",
+                               subsequent_indent="     ", break_on_hyphens=False)
+        lines += textwrap.wrap(f"why: {r['why']}", width, initial_indent="     ", subsequent_indent="     ",
+                               break_on_hyphens=False)
     if not d["remedies"]:
         lines.append("  no remedy needed")
+    return "\n".join(lines)
+
+
+def _cell(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
+def format_sweep(sweep, found: list[tuple], verdict_text: str, verbose: bool = False, width: int = 80) -> str:
+    """A sweep's diagnosis: per run its point and label, the reason and (→) the first remedy
+    wrapped beside them, then the sweep's verdict."""
+    if verbose:
+        body = "\n\n".join(format_text(r, d, True, width) for r, d in found)
+        return f"{body}\n\n" + "\n".join(textwrap.wrap(f"sweep {sweep.name}: {verdict_text}", width,
+                                                        subsequent_indent="  ", break_on_hyphens=False))
+    rows = [(r.label if r.point else r.run_id, d["label"], d.get("short", d["reason"]),
+             d["remedies"][0]["action"] if d["remedies"] else "nothing to change") for r, d in found]
+    w_point = min(max(len("point"), *(len(p) for p, *_ in rows)), max(12, width // 3))
+    w_label = max(len("label"), *(len(lab) for _, lab, *_ in rows))
+    indent = " " * (w_point + w_label + 4)
+    lines = [f"sweep {sweep.name}: {len(found)} run{'s' * (len(found) != 1)} diagnosed",
+             f"{'point':<{w_point}}  {'label':<{w_label}}  why, → first remedy"]
+    for p, lab, why, fix in rows:
+        text = textwrap.wrap(why, width - len(indent), break_on_hyphens=False) + \
+            textwrap.wrap(f"→ {fix}", width - len(indent), subsequent_indent="  ", break_on_hyphens=False)
+        lines.append(f"{_cell(p, w_point):<{w_point}}  {lab:<{w_label}}  {text[0]}")
+        lines += [indent + t for t in text[1:]]
+    lines += textwrap.wrap(f"verdict: {verdict_text}", width, subsequent_indent="  ", break_on_hyphens=False)
     return "\n".join(lines)
 
 
@@ -291,18 +491,58 @@ def follow_up_spec(run, d: dict, n_keys: int = 3) -> dict:
     for r in d["remedies"]:
         if not r.get("values") or r["key"] in grid:
             continue
-        current = dotted.get(run.config, r["key"])
-        values = [copy.deepcopy(current)]
-        values += [v for i, v in enumerate(r["values"]) if v != current and v not in r["values"][:i]]
+        current = copy.deepcopy(r["current"] if "current" in r else dotted.get(run.config, r["key"]))
+        values = [current] + [v for i, v in enumerate(r["values"]) if v != current and v not in r["values"][:i]]
         grid[r["key"]] = values
         patch = deep_merge(patch, r.get("base") or {})
         if len(grid) == n_keys:
             break
+    return _spec(run, grid, patch)
 
+
+def _spec(run, grid: dict, patch: dict | None = None) -> dict:
     name = re.sub(r"[^\w.+=,@-]+", "-", re.sub(r"[\[\]\s]", "", run.name)).strip("-.")
     name = file_name(f"{name}-followup" if name else "followup", limit=SWEEP_NAME_BYTES)  # a long run name too
     path = str((run.folder / "config.yaml").resolve())
     return {"name": name, "base": {"extends": path, **patch} if patch else path, "grid": grid}
+
+
+def _between(a, b):
+    """A value half-way from a to b on the scale the sweep spaced them: geometric for spread-out
+    positive numbers, else arithmetic; ints stay ints; hidden lists of one width keep their depth."""
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and a and len(set(a)) == len(set(b)) == 1:
+        w = _between(a[0], b[0])
+        return None if w is None else [w] * len(a)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b)) or a == b:
+        return None
+    lo, hi = sorted((float(a), float(b)))
+    mid = math.sqrt(lo * hi) if lo > 0 and hi / lo >= 4 else (lo + hi) / 2
+    if isinstance(a, int) and isinstance(b, int):
+        mid = round(mid)
+        return None if mid in (a, b) else mid
+    return float(f"{mid:.2g}")
+
+
+def refine_spec(best_run, v) -> dict | None:
+    """A follow-up that refines the swept key between the best point and its neighbours, for a
+    best point with nothing to remedy (good_fit); None when there is nothing between them."""
+    if v.key is None or v.best is None:
+        return None
+    i = v.points.index(v.best)
+    current = dotted.get(best_run.config, v.key) if v.key not in best_run.point else best_run.point[v.key]
+    values = [current]
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(v.points):
+            q = v.points[j].runs[0]
+            mid = _between(current, q.point[v.key] if v.key in q.point else dotted.get(q.config, v.key))
+            if mid is not None and mid not in values:
+                values.append(mid)
+    return _spec(best_run, {v.key: values}) if len(values) > 1 else None
+
+
+def write_spec(path: Path, spec: dict, head: str) -> Path:
+    atomic_write_text(Path(path), head + dump_yaml(spec))
+    return Path(path)
 
 
 def write_follow_up(path: Path, run, d: dict) -> Path:
@@ -311,73 +551,7 @@ def write_follow_up(path: Path, run, d: dict) -> Path:
     spec = follow_up_spec(run, d)
     if not spec["grid"]:
         raise UsageError(f"{run.run_id} is {d['label']}: no remedy to sweep, nothing written to {path}")
-    head = (f"# Follow-up of run {run.run_id} ({d['label']}: {d['reason']}).\n"
-            f"# Written by `dlexp diagnose --emit`; run it with: dlexp sweep {path}\n")
-    atomic_write_text(Path(path), head + dump_yaml(spec))
-    return Path(path)
-
-
-# ---------------------------------------------------------------------------------------------
-# dlexp diagnose
-
-def sweep_of(run, out: Path):
-    """The first sweep (by name) under `out` that holds `run`, or None."""
-
-    for manifest in sorted((Path(out) / "sweeps").glob("*/manifest.json")):
-        try:
-            ids = [p.get("run_id") for p in json.loads(manifest.read_text(encoding="utf-8")).get("points", [])]
-        except (OSError, ValueError):
-            continue
-        if run.run_id in ids:
-            return Sweep.load(manifest.parent)
-    return None
-
-
-def _saving(write, *args) -> None:
-    """`write(*args)`; a results folder that refuses it is told how to diagnose without saving."""
-    try:
-        write(*args)
-    except StorageError as exc:
-        raise StorageError(exc.problems + [Problem("--no-save diagnoses without recording the labels")]) from exc
-
-
-def diagnose(targets, out: Path = Path("results"), thresholds=(), *, save: bool = True) -> list[tuple]:
-    """(run, diagnosis) for every run named by `targets`; with `save`, record them in the files."""
-
-    th = thresholds_from(thresholds)
-    results = []
-    for f in resolve_all(targets, out):
-        runs = f.runs if isinstance(f, Sweep) else [f]
-        sweep = f if isinstance(f, Sweep) else sweep_of(f, out)  # its runs are the peers
-        peers = sweep.runs if sweep else []
-        labels = {}
-        for run in runs:
-            if run.status == "failed":
-                warn(f"skipping {run.run_id}: the run failed ({run.summary.get('error', 'see traceback.txt')})")
-                continue
-            try:
-                d = diagnose_run(run, peers, th)
-            except ResultError as exc:
-                warn(f"skipping {run.run_id}: {exc}")
-                continue
-            if save:
-                _saving(record, run, d)
-            labels[run.run_id] = d["label"]
-            results.append((run, d))
-        if save and sweep is not None:
-            _saving(record_sweep_csv, sweep.folder, labels)
-    if not results:
-        raise UsageError("nothing to diagnose: " + ", ".join(map(str, targets)) + " hold no finished run")
-    return results
-
-
-def pick_for_emit(results: list[tuple]) -> tuple | None:
-    """The run to follow up: lowest val loss among those with remedies."""
-    cands = [(r, d) for r, d in results if d["remedies"]]
-    return min(cands, key=lambda rd: rd[0].summary.get("val_loss") if finite(rd[0].summary.get("val_loss"))
-               else math.inf) if cands else None
-
-
-def json_report(results: list[tuple]) -> str:
-    return json_text([{"run_id": r.run_id, "name": r.name, "folder": str(r.folder), "point": r.point,
-                       "diagnosis": d} for r, d in results]).rstrip("\n")
+    notes = [f"# {r['note']}\n" for r in d["remedies"] if r.get("note") and r["key"] in spec["grid"]]
+    head = (f"# Follow-up of run {run.run_id} ({d['label']}: {d['reason']}).\n" + "".join(notes)
+            + f"# Written by `dlexp diagnose --emit`; run it with: dlexp sweep {path}\n")
+    return write_spec(path, spec, head)

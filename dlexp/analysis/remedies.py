@@ -1,7 +1,7 @@
 """Remedies of the notes (§1, and §2–§4 where they apply), ranked for one diagnosed run.
 
 `remedies(label, evidence, config, thresholds)` returns what to try next for an underfitting,
-overfitting, not-converged or diverged run, each as {key, action, why, values}: `key` is the
+overfitting, overconfident, not-converged or diverged run, each as {key, action, why, values}: `key` is the
 config key a follow-up sweep varies over `values`, `why` cites the notes. The table REMEDIES
 ranks them: one row per remedy and label, with its base rank, the conditions under which it is
 offered or moved, and the reason for its place. A remedy is adapted to the run's own config
@@ -19,8 +19,10 @@ from .. import dotted
 from ..data.datasets import DATASETS
 from ..labels import figure, pct
 
-NOTES = {"1.1": "notes §1.1 降低欠拟合的风险", "1.2": "notes §1.2 降低过拟合风险", "2.1": "notes §2.1 Dropout",
-         "2.2": "notes §2.2 正则化", "3": "notes §3 梯度下降方法", "4.2": "notes §4.2 Batch Normalization"}
+# the sections of docs/notes.md a remedy cites, by number
+NOTES = {"1.1": "notes §1.1 (underfitting)", "1.2": "notes §1.2 (overfitting)", "2.1": "notes §2.1 (dropout)",
+         "2.2": "notes §2.2 (regularization)", "3": "notes §3 (gradient descent)",
+         "4.2": "notes §4.2 (batch normalization)"}
 
 
 def finite(v) -> bool:
@@ -101,19 +103,19 @@ def _more_epochs(r: _Run) -> dict:
 # ---- underfitting: take the brakes off, then add capacity, features, time ----------------------
 
 def _unpenalize_bias(r):
-    return _offer("stop penalizing the biases", f"{NOTES['2.2']} (只对权重做惩罚，不包含偏置): biases need little "
+    return _offer("stop penalizing the biases", f"{NOTES['2.2']}: penalize the weights only; biases need little "
                   "data to fit, and a penalty on them causes underfitting", [False])
 
 
 def _weaker_l2(r):
     return _offer(f"weaker L2: {r.l2:g} → {_nice(r.l2 / 10):g} or 0",
-                  f"{NOTES['1.1']} (减少正则化系数): the L2 penalty {r.l2:g} holds the weights back",
+                  f"{NOTES['1.1']}, lower the regularization: the L2 penalty {r.l2:g} holds the weights back",
                   [_nice(r.l2 / 10), 0.0])
 
 
 def _weaker_l1(r):
     return _offer(f"weaker L1: {r.l1:g} → {_nice(r.l1 / 10):g} or 0",
-                  f"{NOTES['1.1']} (减少正则化系数): the L1 penalty {r.l1:g} zeroes useful weights",
+                  f"{NOTES['1.1']}, lower the regularization: the L1 penalty {r.l1:g} zeroes useful weights",
                   [_nice(r.l1 / 10), 0.0])
 
 
@@ -125,14 +127,14 @@ def _less_dropout(r):
 def _more_capacity(r):
     bigger = [_hidden(r.hidden, 2), _hidden(r.hidden, 4)] if r.hidden else [[16], [64]]
     return _offer(f"more capacity: {r.hidden} → {bigger[0]} or {bigger[1]}",
-                  f"{NOTES['1.1']} (增加模型复杂度): the model does not fit its own training data "
+                  f"{NOTES['1.1']}, a more complex model: it does not fit its own training data "
                   f"({r.ev.get('reason')})", bigger)
 
 
 def _more_features(r):
     degs = sorted({min(12, r.deg + 2), min(12, r.deg + 4)})
     return _offer(f"add features: poly_degree {r.deg} → {degs}",
-                  f"{NOTES['1.1']} (添加新特征): " + ("features with a stronger link to the label" if r.hidden
+                  f"{NOTES['1.1']}, new features: " + ("features with a stronger link to the label" if r.hidden
                                                   else "a linear model needs nonlinear features"), degs)
 
 
@@ -142,7 +144,7 @@ def _early_stopping(r):
     since = (f"rose {pct(r.ev['val_rise'])} after its minimum at epoch {r.ev.get('min_val_epoch')}" if r.val_rose
              else "stops improving while train loss keeps falling")
     return _offer("early stopping (patience 20, restore the best weights)",
-                  f"{NOTES['1.2']} (Early stopping): val loss {since}", [{"patience": 20, "restore_best": True}])
+                  f"{NOTES['1.2']}, early stopping: val loss {since}", [{"patience": 20, "restore_best": True}])
 
 
 def _stronger_l2(r):
@@ -161,7 +163,7 @@ def _less_capacity(r):
     h = r.hidden
     smaller = [h[:-1], _hidden(h, 0.5)] if len(h) > 1 else [_hidden(h, 0.5), _hidden(h, 0.25)] if max(h) > 1 else [[]]
     return _offer(f"less capacity: {h} → {smaller[0]} or {smaller[-1]}",
-                  f"{NOTES['1.2']} (降低模型复杂度): {r.ev.get('n_params')} parameters for {r.ev.get('n_train')} "
+                  f"{NOTES['1.2']}, a less complex model: {r.ev.get('n_params')} parameters for {r.ev.get('n_train')} "
                   "training rows", smaller)
 
 
@@ -174,6 +176,32 @@ def _stronger_l1(r):
 def _big(r) -> bool:
     n_params, n_train = r.ev.get("n_params"), r.ev.get("n_train")
     return bool(n_params and n_train and n_params > 10 * n_train)
+
+
+# ---- overconfident: select on the metric, keep the logits small --------------------------------
+
+def _monitor_metric(r):
+    es = r.get("train.early_stopping")
+    metric = "val_acc"
+    kept = r.ev.get("min_val_epoch")
+    since = (f"val accuracy still rose after the val loss's minimum at epoch {kept}" if kept
+             else "val accuracy still rose when val loss turned up")
+    if isinstance(es, dict) and es.get("monitor", "val_loss") != metric:
+        return _offer(f"early stopping on {metric} instead of {es.get('monitor', 'val_loss')}",
+                      f"{NOTES['1.2']}, early stopping, on the figure that matters: {since}",
+                      [{**es, "monitor": metric}])
+    if es:
+        return None
+    return _offer(f"early stopping on {metric} (patience 20, restore the best weights)",
+                  f"{NOTES['1.2']}, early stopping, on the figure that matters: {since}",
+                  [{"monitor": metric, "patience": 20, "restore_best": True}])
+
+
+def _calmer_l2(r):
+    vals = [1e-3, 1e-2] if r.l2 == 0 else [_nice(3 * r.l2), _nice(10 * r.l2)]
+    return _offer(("add L2" if r.l2 == 0 else f"stronger L2 than {r.l2:g}") + f": {vals}",
+                  f"{NOTES['2.2']}: the confidence grows with the weights; smaller weights keep the "
+                  "probabilities honest", vals)
 
 
 # ---- not converged: more time, bigger or better steps -------------------------------------------
@@ -202,7 +230,7 @@ def _clip(r):
 def _normalize(r):
     norm = "layernorm" if r.get("train.batch_size") in (1, 2) else "batchnorm"
     return _offer(f"normalize the layers: {norm}",
-                  f"{NOTES['4.2']}: 可以采用更高的学习率, avoids exploding activations", [norm])
+                  f"{NOTES['4.2']}: tolerates higher learning rates, avoids exploding activations", [norm])
 
 
 def _linear(r) -> bool:
@@ -257,6 +285,14 @@ REMEDIES = (
     Remedy("overfitting", "regularization.l1", 1.2, _stronger_l1,
            reason="L1 regularizes too, but what it is for is sparse weights"),
 
+    Remedy("overconfident", "train.early_stopping", 2.4, _monitor_metric,
+           rank_if=(lambda r: bool(r.get("train.early_stopping")), 3.0),
+           reason="select on the metric the loss disagrees with: first when a loss monitor already cut the run short"),
+    Remedy("overconfident", "regularization.l2", 2.6, _calmer_l2,
+           reason="the usual cure of over-confidence: smaller weights, smaller logits"),
+    Remedy("overconfident", "model.dropout.rate", 1.8, _more_dropout, offered=lambda r: bool(r.hidden) and r.rate < 0.8,
+           reason="regularizes as well, less directly than L2"),
+
     Remedy("not_converged", "train.epochs", 3.0, _more_epochs, reason="the loss is still falling: give it the time"),
     Remedy("not_converged", "optimizer.lr", 2.5, _higher_lr, offered=lambda r: finite(r.lr),
            reason="bigger steps arrive sooner"),
@@ -288,28 +324,36 @@ def remedies(label: str, ev: dict, cfg: dict, th: dict) -> list[dict]:
 def _more_data(cfg, ev):
     """The offer of more training rows (a base patch with it if needed), or None if none can be had.
 
-    Synthetic data can always make more rows: when the split leaves none free, the follow-up's
-    base raises data.n_samples (an int val/test size keeps its rows; fractions grow with it).
+    The follow-up must compare on the same val and test rows. Rows the split left unused (a
+    train_size below the rest) grow the training set alone: val and test are carved before
+    train and stay the rows they were. Synthetic data with no row left can only be drawn again
+    with more rows, which draws val and test anew: then the follow-up's base fixes their sizes
+    and its first point repeats the run's own training size, so that its points compare on one
+    set of rows, and the note says why the original run is not among them.
     """
     n_train, n_val, n_test = ev.get("n_train"), ev.get("n_val") or 0, ev.get("n_test") or 0
     if not n_train:
         return None
 
-    name, n, size = dotted.get(cfg, "data.name"), dotted.get(cfg, "data.n_samples"), dotted.get(cfg, "data.train_size")
-    why = f"{NOTES['1.2']} (获得更多的训练数据): only {n_train} training rows"
-    free = (int(n) - n_train - n_val - n_test) if name in DATASETS and DATASETS[name].generated and n else 0
-    if free >= n_train:
-        vals = sorted({2 * n_train, min(4 * n_train, n_train + free)})
-        return _offer(f"more training data: {n_train} → {' or '.join(map(str, vals))} rows", why, vals)
-    if name not in DATASETS or not DATASETS[name].generated or not n:
+    name, n = dotted.get(cfg, "data.name"), dotted.get(cfg, "data.n_samples")
+    spec = DATASETS.get(name)
+    total = (int(n) if spec.generated and n else spec.rows) if spec is not None else None
+    why = f"{NOTES['1.2']}, more training data: only {n_train} training rows"
+    free = (total - n_train - n_val - n_test) if total else 0
+    if free > 0 and (free >= n_train or not spec.generated):
+        vals = sorted({min(2 * n_train, n_train + free), min(4 * n_train, n_train + free)})
+        return _offer(f"more training data: {n_train} → {' or '.join(map(str, vals))} rows (same val and "
+                      "test rows)", why, vals)
+    if spec is None or not spec.generated or not n:
         return None
-    if isinstance(size, int):
-        vals, need = [2 * n_train, 4 * n_train], int(n) + 4 * n_train - free
-        return _offer(f"more training data: {n_train} → {2 * n_train} or {4 * n_train} rows "
-                      f"(data.n_samples raised to {need} in the follow-up's base)", why, vals, {"data": {"n_samples": need}})
-    return {"key": "data.n_samples",
-            **_offer(f"generate more data: n_samples {n} → {2 * n} or {4 * n} (val and test grow too)",
-                     why, [2 * int(n), 4 * int(n)])}
+    need = n_val + n_test + 4 * n_train
+    return {**_offer(f"more training data: {n_train} → {2 * n_train} or {4 * n_train} rows, on {need} rows "
+                     f"drawn anew (the run used all its {n})", why, [2 * n_train, 4 * n_train],
+                     {"data": {"n_samples": need, "val_size": n_val, "test_size": n_test}}),
+            "current": n_train,
+            "note": f"data.n_samples {n} → {need} draws new rows, val and test included (a generator cannot add "
+                    f"rows to its first draw): compare within this sweep, whose first point repeats the run's "
+                    f"{n_train} training rows on them"}
 
 
 def _better_optimizer(cfg):
@@ -317,9 +361,9 @@ def _better_optimizer(cfg):
     keep = {k: opt[k] for k in ("schedule", "clip_norm") if k in opt}
     name = opt.get("name")
     if name == "sgd" and not opt.get("momentum"):
-        return _offer("SGD with momentum 0.9", f"{NOTES['3']} (动量梯度下降法): momentum keeps the direction of past steps",
+        return _offer("SGD with momentum 0.9", f"{NOTES['3']}, momentum: it keeps the direction of past steps",
                       [{**opt, "momentum": 0.9}])
     if name in ("sgd", "adagrad", "adadelta"):
-        return _offer(f"Adam instead of {name}", f"{NOTES['3']} (自适应学习率): per-parameter step sizes",
+        return _offer(f"Adam instead of {name}", f"{NOTES['3']}, adaptive learning rates: per-parameter step sizes",
                       [{"name": "adam", "lr": 1e-3, **keep}])
     return None

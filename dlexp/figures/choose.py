@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,25 +24,14 @@ from . import sweeps as sweep_figures
 from .. import dotted
 from ..labels import point_labels
 from .style import METRIC_NAMES
+from ..analysis.verdict import verdict
+from ..analysis.axis import REG_KEYS, SEED_KEYS, numeric_axis, swept_value, x_key as _x_key
 
 KINDS = ("curves", "compare", "validation", "learning", "boundary", "weights", "activations")
 METRICS = ("loss", "acc", "r2")
 FORMATS = ("png", "svg", "pdf")
 DPI = 150
 MAX_PANELS = {"boundary": 12, "activations": 6}  # runs per figure that stay readable
-SEED_KEYS = ("seed", "seeds", "repeats", "data.seed")  # swept for error bars, never an x axis
-REG_KEYS = ("regularization.l1", "regularization.l2", "optimizer.weight_decay")
-# +1: a larger value adds capacity (the underfitting side is on the left); −1: it removes capacity.
-CAPACITY = {"model.hidden": 1, "data.poly_degree": 1, "train.epochs": 1, "regularization.l1": -1,
-            "regularization.l2": -1, "model.dropout": -1, "model.dropout.rate": -1, "optimizer.weight_decay": -1}
-AXIS_NAMES = {"regularization.l1": "L1 strength λ", "regularization.l2": "L2 strength λ",
-              "model.dropout": "dropout rate", "model.dropout.rate": "dropout rate",
-              "optimizer.lr": "learning rate", "optimizer.weight_decay": "weight decay",
-              "train.epochs": "epochs", "train.batch_size": "batch size",
-              "data.poly_degree": "polynomial degree", "data.noise": "data noise",
-              "data.label_noise": "label noise (fraction of train labels)", "data.n_samples": "samples"}
-
-
 @dataclass
 class Target:
     """What the plot command was pointed at: one run, one sweep, or several of either."""
@@ -115,57 +103,9 @@ def load_target(targets, results: Path = Path("results")) -> Target:
     return Target("", Path(results) / "plots", runs, swept, slug=slug)
 
 
-# ---------------------------------------------------------------------------------------------
-# The x axis of a sweep
-
-def swept_value(run: Run, key: str):
-    return run.point[key] if key in run.point else dotted.get(run.config, key)
-
-
-def _hidden_axis(values) -> tuple[list[float], str] | None:
-    """Width when every list is one repeated width, depth when only the length varies, else total."""
-    if not all(isinstance(v, list) for v in values):
-        return None
-    if len({len(v) for v in values}) == 1 and all(len(set(v)) <= 1 for v in values):
-        return [float(v[0]) if v else 0.0 for v in values], "hidden width (units per layer)"
-    if len({w for v in values for w in v}) <= 1:
-        return [float(len(v)) for v in values], "depth (hidden layers)"
-    return [float(sum(v)) for v in values], "hidden units (total)"
-
-
-def _rate(v):
-    if isinstance(v, dict):
-        v = v.get("rate")
-    if isinstance(v, list):
-        return statistics.fmean(v) if v else 0.0
-    return v
-
-
-def numeric_axis(key: str, runs: list[Run]) -> tuple[list[float], str] | None:
-    """(x per run, axis label) when `key` has a number for every run, else None."""
-    values = [swept_value(r, key) for r in runs]
-    if key == "model.hidden":
-        return _hidden_axis(values)
-    if key in ("model.dropout", "model.dropout.rate"):
-        values = [_rate(v) for v in values]
-    if key == "train.batch_size":  # "full" = the whole training set
-        values = [r.summary.get("n_train") if v == "full" else v for r, v in zip(runs, values)]
-    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return None
-    name = AXIS_NAMES.get(key)
-    return [float(v) for v in values], (f"{name} ({key})" if name else key)
-
-
 def x_key(target: Target) -> str | None:
-    """The numeric swept key with the most distinct values (seeds and train_size aside)."""
-    best, most = None, 1
-    for key in target.swept:
-        if key in SEED_KEYS or key == "data.train_size":
-            continue
-        axis = numeric_axis(key, target.runs)
-        if axis and len(set(axis[0])) > most:
-            best, most = key, len(set(axis[0]))
-    return best
+    """The numeric swept key of the target's x axis (analysis.axis.x_key)."""
+    return _x_key(target.swept, target.runs)
 
 
 def _groups(target: Target, exclude: str) -> list[str]:
@@ -217,7 +157,7 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
                              f"{name or 'the targets'} vary {swept}: use --kind compare")
         xs, label = numeric_axis(key, runs)
         return sweep_figures.sweep_figure(runs, xs, label, metric, groups=_groups(target, key),
-                                    direction=CAPACITY.get(key, 0),
+                                    verdict=verdict(runs, target.swept, key=key),
                                     title=target.title(f"validation curve (final {what} vs {label.split(' (')[0]})"))
     if kind == "learning":
         xs = [r.summary.get("n_train") for r in runs]

@@ -8,7 +8,7 @@ curves.py draws training curves and comparisons, sweeps.py validation and learni
 model.py the model's inside (weights, activations, decision regions).
 
 One look everywhere: train is blue and dashed, validation orange and solid; the best epoch is
-green, early stopping and divergence red; underfitting and overfitting sides are shaded. The
+green, early stopping and divergence red; points are shaded with their diagnosis label. The
 figures go on slides: legends sit below the panels (never over data or the title), runs are
 named by what differs between them (`run_labels`), and a diverged run never sets a scale.
 """
@@ -35,8 +35,13 @@ SPLIT_COLOR = {"train": TRAIN_COLOR, "val": VAL_COLOR}
 SPLIT_STYLE = {"train": "--", "val": "-"}
 SPLIT_LABEL = {"train": "train", "val": "validation"}
 BEST_COLOR, STOP_COLOR, PENALTY_COLOR = "#2ca02c", "#d62728", "#7f7f7f"
-SIDE_SHADE = {"underfitting": "#6baed6", "overfitting": "#fb6a4a"}
-SIDE_HINT = {"underfitting": "train and val both poor", "overfitting": "train good, val worse"}
+# The shade and the one-line hint of each diagnosis label (validation curves shade their points
+# with the label `dlexp diagnose` gives them)
+LABEL_SHADE = {"underfitting": "#6baed6", "overfitting": "#fb6a4a", "overconfident": "#fdae6b",
+               "good_fit": "#74c476", "not_converged": "#bdbdbd", "diverged": "#525252"}
+LABEL_HINT = {"underfitting": "train and val both poor", "overfitting": "train good, val worse",
+              "overconfident": "val loss up, accuracy not down", "good_fit": "",
+              "not_converged": "still improving", "diverged": "training blew up"}
 # Runs and classes (Dark2): none is the train blue or the val orange.
 PALETTE = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#d95f02")
 METRIC_NAMES = {"loss": "loss", "acc": "accuracy", "r2": "R²"}

@@ -1,9 +1,10 @@
 """Validation and learning curves: a sweep's final train and val figures vs one swept value.
 
 Same look and rules as the other figures (style.py's helpers). Bands are the spread over repeats
-(or over the runs at one x); a log x-axis is chosen for log-spaced values; when the val curve
-is U-shaped (`val_shape`), the underfitting and overfitting sides of its best point are shaded
-and named, and the train–val gap is marked.
+(or over the runs at one x); a log x-axis is chosen for log-spaced values. A validation curve
+shades each point with the label `dlexp diagnose` gives it and names the interpolation peak the
+sweep's diagnosis finds (analysis.verdict): the figure says what the diagnosis says, no more.
+A learning curve marks the train–val gap at its ends.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import statistics
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from ..errors import UsageError
-from .style import (BEST_COLOR, METRIC_NAMES, SIDE_HINT, SIDE_SHADE, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE,
+from .style import (BEST_COLOR, LABEL_HINT, LABEL_SHADE, METRIC_NAMES, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE,
                       STOP_COLOR, auto_xscale, auto_yscale, band_line, fig_title, legend_below, new_figure,
                       num, run_colors, styled, ylabel)
+from ..analysis.verdict import Verdict
 from ..results.reader import Run
 from ..labels import number
 
@@ -49,36 +52,6 @@ def _frac(ax, x) -> float:
     return ax.transAxes.inverted().transform(ax.transData.transform((x, 0)))[0]
 
 
-U_NOISE = 0.2  # a rise (fall) of the val curve smaller than this share of its range is noise
-
-
-def val_shape(val, metric: str = "loss", log: bool = False) -> tuple[bool, int | None]:
-    """(U-shaped, index of a clear interior peak or None) of a validation curve sorted by x.
-
-    U-shaped: falls to its best point, then rises (for accuracy: the mirror image); one side may
-    be missing (a monotone curve), and rises or falls under U_NOISE of the curve's range are noise.
-    A clear peak: an interior point that is worse than both ends by more than that (double descent).
-    log: judge the values on a log scale (a log y axis)."""
-    val = np.asarray(val, float)
-    idx = np.flatnonzero(np.isfinite(val) & ((val > 0) if log else True))
-    if len(idx) < 3:
-        return True, None
-    v = np.log10(val[idx]) if log else val[idx]
-    bad = v if metric == "loss" else -v  # higher is worse
-    span = bad.max() - bad.min()
-    if span <= 0:
-        return True, None
-    tol = U_NOISE * span
-    i = int(np.argmin(bad))
-    rise_before = max(float(bad[k] - bad[:k + 1].min()) for k in range(i + 1))
-    fall_after = max(float(bad[i:k + 1].max() - bad[k]) for k in range(i, len(bad)))
-    if rise_before <= tol and fall_after <= tol:
-        return True, None
-    p = int(np.argmax(bad))
-    peak = idx[p] if 0 < p < len(bad) - 1 and bad[p] - max(bad[0], bad[-1]) > tol else None
-    return False, peak
-
-
 def _headroom(ax, share: float = 0.78) -> None:
     """Raise the top y limit so that the data fill the lower `share` of the axes: the labels at
     the top sit above the curves, never on them."""
@@ -96,20 +69,40 @@ def _annotate_peak(ax, x: float, y: float, name: str) -> None:
                 bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "none", "alpha": 0.8})
 
 
-def _annotate_sides(ax, xs, best_x, direction: int) -> None:
-    """Shade and name the underfitting and overfitting sides of the best point."""
-    ax.set_xlim(ax.get_xlim())  # freeze the limits: the labels are placed in axes fractions
+def _spans(ax, xs: list[float]) -> list[tuple[float, float]]:
+    """(left, right) of the stretch of x axis each point owns: from half-way to its left
+    neighbour to half-way to its right one (in the axis' own scale), the ends out to the limits."""
     lo, hi = ax.get_xlim()
-    left, right = ("underfitting", "overfitting") if direction > 0 else ("overfitting", "underfitting")
-    for side, a, b, has_points, name in ((left, lo, best_x, min(xs) < best_x, f"← {left}"),
-                                         (right, best_x, hi, max(xs) > best_x, f"{right} →")):
-        if not has_points:
+    log = ax.get_xscale() == "log"
+    mid = [math.sqrt(a * b) if log and a > 0 and b > 0 else (a + b) / 2 for a, b in zip(xs, xs[1:])]
+    return list(zip([lo] + mid, mid + [hi]))
+
+
+def _shade_labels(ax, points) -> list[str]:
+    """Shade each point's stretch with its diagnosis label and name each stretch wide enough to
+    hold the name; returns the labels shaded (for the legend). Points whose runs disagree stay
+    unshaded. Each shade is gid'ed "diagnosis:<label>" so that a test can read what it says."""
+    ax.set_xlim(ax.get_xlim())  # freeze the limits: the spans and labels are placed against them
+    runs: list[tuple[str, float, float]] = []  # merged (label, left, right)
+    for p, (a, b) in zip(points, _spans(ax, [p.x for p in points])):
+        if p.label is None:
             continue
-        ax.axvspan(a, b, color=SIDE_SHADE[side], alpha=0.09, lw=0)
-        text = f"{name}\n{SIDE_HINT[side]}"
-        ax.text((_frac(ax, a) + _frac(ax, b)) / 2, 0.98, text, transform=ax.transAxes, ha="center", va="top",
-                fontsize=10, color="0.25", fontweight="bold", linespacing=1.3, zorder=7,
+        if runs and runs[-1][0] == p.label and runs[-1][2] == a:
+            runs[-1] = (p.label, runs[-1][1], b)
+        else:
+            runs.append((p.label, a, b))
+    for label, a, b in runs:
+        ax.axvspan(a, b, color=LABEL_SHADE[label], alpha=0.10 if label != "good_fit" else 0.08, lw=0,
+                   gid=f"diagnosis:{label}", zorder=0)
+        fa, fb = _frac(ax, a), _frac(ax, b)
+        if fb - fa < 0.16:  # too narrow to name: the legend names the shade
+            continue
+        hint = LABEL_HINT.get(label, "")
+        text = label.replace("_", " ") + (f"\n{hint}" if hint else "")
+        ax.text((fa + fb) / 2, 0.98, text, transform=ax.transAxes, ha="center", va="top",
+                fontsize=9.5, color="0.25", fontweight="bold", linespacing=1.3, zorder=7,
                 bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "none", "alpha": 0.75})
+    return list(dict.fromkeys(label for label, _, _ in runs))
 
 
 def _gap_marks(ax, x, train, val, metric: str) -> None:
@@ -125,11 +118,11 @@ def _gap_marks(ax, x, train, val, metric: str) -> None:
 
 @styled
 def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "loss", *, groups=None,
-                 direction: int = 0, learning: bool = False, title: str | None = None) -> Figure:
+                 verdict: Verdict | None = None, learning: bool = False, title: str | None = None) -> Figure:
     """Final train and val `metric` vs x (one line pair per group): a validation or learning curve.
 
-    direction: +1 when x adds capacity (width, depth, epochs), −1 when it removes capacity
-    (L1/L2, dropout), 0 unknown; with one group the sides of the best point are named.
+    verdict: the sweep's diagnosis along x; with one group its labels shade the points and its
+    interpolation peak, if any, is named.
     """
     groups = groups or [""] * len(runs)
     series, bad = series_by_x(runs, xs, groups)
@@ -140,7 +133,7 @@ def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "l
     single = len(series) == 1
     colors = run_colors(len(series))
     best_of = np.nanargmin if metric == "loss" else np.nanargmax
-    best_point, gaps, curve = None, [], None
+    gaps, curve = [], None
     for (g, (gx, at)), color in zip(series.items(), colors):
         x = np.array(gx, float)
         stats = {split: np.array([stat(at[v], f"{split}_{metric}") for v in gx]) for split in ("train", "val")}
@@ -153,7 +146,6 @@ def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "l
             i = int(best_of(val))
             ax.plot(x[i], val[i], "*", ms=17, color=BEST_COLOR if single else color, zorder=6, mec="white",
                     label=f"best: {number(x[i])} ({METRIC_NAMES.get(metric, metric)} {val[i]:.3g})" if single else None)
-            best_point = x[i]
             curve = (x, val)
         if single and learning:
             gaps = [(x[j], stats["train"][j, 0], val[j]) for j in ({0, len(x) - 1} if len(x) > 1 else {0})]
@@ -174,17 +166,17 @@ def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "l
     if metric == "loss":
         done = [r for r in runs if r.status == "completed"]
         auto_yscale(ax, [np.array([num(r.summary.get(f"{s}_loss")) for r in done]) for s in ("train", "val")])
-    if single and best_point is not None and not learning:
-        # name the sides only for a U-shaped val curve: with two minima (double descent) the sides
-        # of the lowest one are not "under" and "over" fitting; a clear peak between them is named
-        x, val = curve
-        u_shaped, peak = val_shape(val, metric, log=ax.get_yscale() == "log")
-        if u_shaped and direction:
-            _headroom(ax)
-            _annotate_sides(ax, next(iter(series.values()))[0], best_point, direction)
-        elif peak is not None:
-            _headroom(ax)
-            _annotate_peak(ax, x[peak], val[peak], "interpolation peak" if direction > 0 else "validation peak")
+    if single and not learning and verdict is not None and verdict.points and curve is not None:
+        # the shading and the peak come from the sweep's diagnosis (analysis.verdict), nothing else
+        _headroom(ax)
+        shaded = _shade_labels(ax, verdict.points)
+        for label in shaded:
+            ax.add_patch(Rectangle((0, 0), 0, 0, color=LABEL_SHADE[label], alpha=0.35, lw=0,
+                                   label=f"{label.replace('_', ' ')} (dlexp diagnose)"))
+        if verdict.peak is not None:
+            x, val = curve
+            i = int(np.argmin(np.abs(x - verdict.peak.x)))
+            _annotate_peak(ax, x[i], val[i], verdict.peak_name)
     if not single:
         ax.plot([], [], "--", color="0.35", label="train (dashed)")
         ax.plot([], [], "-", color="0.35", label="validation (solid)")
