@@ -33,8 +33,8 @@ def figure(v) -> str:
 
 
 def pct(x) -> str:
-    """A fraction as a whole percentage: 0.35 → '35%'."""
-    return f"{100 * x:.0f}%"
+    """A fraction as a whole percentage: 0.35 → '35%'; a share too small to round to 1% → '<1%'."""
+    return "<1%" if 0 < x < 0.005 else f"{100 * x:.0f}%"
 
 
 def value(v) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime
 import html
+import json
 import math
 import re
 from pathlib import Path
@@ -60,7 +61,7 @@ td.diag{white-space:normal;min-width:22rem;text-align:left}.diag ul,.diag ol{mar
 .badge{display:inline-block;border-radius:.6rem;padding:0 .5rem;font-weight:600;background:#e8e8e8}
 .badge.overfitting{background:#fde0dc;color:#9f1d10}.badge.underfitting{background:#dcebfa;color:#114b8a}
 .badge.good-fit{background:#dff3e0;color:#1e6b25}.badge.diverged{background:#9f1d10;color:#fff}
-.badge.not-converged{background:#fff3c4;color:#7a5a00}
+.badge.not-converged{background:#fff3c4;color:#7a5a00}.badge.overconfident{background:#fee6ce;color:#8c3d00}
 figure{margin:1rem 0 2rem}figure img,figure svg{max-width:100%;height:auto}
 figcaption{color:#444;max-width:70rem;font-size:.95rem}
 details{margin:.3rem 0}summary{cursor:pointer}pre{background:#f7f7f7;padding:.7rem;overflow-x:auto;font-size:.85rem}
@@ -228,6 +229,17 @@ def _skipped(target) -> str:
     return f'<div class="note">{len(missing)} point(s) skipped (missing, unfinished or damaged):<ul>{items}</ul></div>'
 
 
+def _verdict(target) -> str:
+    """The sweep's verdict as `dlexp diagnose` recorded it (<sweep>/diagnosis.json), or ""."""
+    if not target.is_sweep:
+        return ""
+    try:
+        d = json.loads((Path(target.folder) / "diagnosis.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return str(d.get("text", "")) if isinstance(d, dict) else ""
+
+
 def build_report(target, fmt: str = "png") -> str:
     """The HTML text of the report for a plots.Target."""
     runs = list(target.runs)
@@ -249,6 +261,9 @@ def build_report(target, fmt: str = "png") -> str:
     body = [f"<h1>{_e(title)}</h1>", f'<p class="meta">{_e(meta)} · dlexp {_e(__version__)} · {_e(now)}</p>']
     if len(runs) == 1 and isinstance(runs[0].summary.get("diagnosis"), dict):
         body.append(f'<h2>Diagnosis</h2><div class="diag">{diagnosis_html(runs[0].summary["diagnosis"])}</div>')
+    verdict = _verdict(target)
+    if verdict:
+        body.append(f'<h2>Diagnosis</h2><p class="diag">{_e(verdict)}</p>')
     body += ["<h2>Summary</h2>", _skipped(target), summary_table(table_runs, target.swept if target.is_sweep else [], len(runs) > 1),
              "<h2>Figures</h2>", *_figures(target, fmt), "<h2>Configs</h2>",
              "<p>The resolved configs (every default filled in), as saved beside each run.</p>", _configs(runs)]

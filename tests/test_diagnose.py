@@ -4,6 +4,7 @@ atomic updates of summary.json and summary.csv, damaged runs skipped."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -19,7 +20,8 @@ from dlexp.cli import main
 from dlexp.config.load import config_from_dict, resolved_dict, run_id
 from dlexp.config.yamlfile import dump_yaml, set_dotted
 from dlexp.dotted import get as get_dotted
-from dlexp.analysis.diagnose import DEFAULT_THRESHOLDS, LABELS, diagnose_run, follow_up_spec, thresholds_from, trend
+from dlexp.analysis.diagnose import (DEFAULT_THRESHOLDS, LABELS, diagnose_run, follow_up_spec, thresholds_from, trend,
+                                    write_follow_up)
 from dlexp.errors import UsageError
 from dlexp.training.experiment import execute
 from dlexp.results.reader import Run
@@ -50,9 +52,16 @@ def curve(start, stop, n, bend=None, end=None):
     return first + [stop + (end - stop) * (i + 1) / (n - bend) for i in range(n - bend)]
 
 
-def fake_run(out: Path, name: str, train: list, val: list, config: dict | None = None, **summary) -> Run:
-    """A run folder with scripted metrics.csv and summary.json (final figures = last epoch)."""
+MOONS = {"name": "moons", "n_samples": 200, "noise": 0.2}
+
+
+def fake_run(out: Path, name: str, train: list, val: list, config: dict | None = None, acc=None, **summary) -> Run:
+    """A run folder with scripted metrics.csv and summary.json (final figures = last epoch).
+    acc=(train accuracies, val accuracies): a classification run on moons (the class prior is the
+    baseline); else a regression run on sine."""
     raw = json.loads(json.dumps(SINE))
+    if acc is not None:
+        raw["data"] = dict(MOONS)
     for k, v in (config or {}).items():
         set_dotted(raw, k, v)
     raw["name"] = name
@@ -60,12 +69,15 @@ def fake_run(out: Path, name: str, train: list, val: list, config: dict | None =
     folder = out / "runs" / f"{name}-{run_id(exp)}"
     folder.mkdir(parents=True)
     (folder / "config.yaml").write_text(dump_yaml(resolved_dict(exp)))
-    rows = ["epoch,train_loss,val_loss,train_r2,val_r2,penalty,lr"]
-    rows += [f"{i + 1},{t!r},{v!r},{1 - t!r},{1 - v!r},0.0,0.01" for i, (t, v) in enumerate(zip(train, val))]
+    m = "acc" if acc is not None else "r2"
+    ta, va = acc if acc is not None else ([1 - t for t in train], [1 - v for v in val])
+    rows = [f"epoch,train_loss,val_loss,train_{m},val_{m},penalty,lr"]
+    rows += [f"{i + 1},{t!r},{v!r},{a!r},{b!r},0.0,0.01" for i, (t, v, a, b) in enumerate(zip(train, val, ta, va))]
     (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
-    base = {"run_id": folder.name, "name": name, "kind": "single", "status": "completed", "task": "regression",
-            "metric": "r2", "epochs_run": len(train), "stopped_early": False, "restored_best": False,
-            "train_loss": train[-1], "val_loss": val[-1], "train_r2": 1 - train[-1], "val_r2": 1 - val[-1],
+    base = {"run_id": folder.name, "name": name, "kind": "single", "status": "completed",
+            "task": "classification" if acc is not None else "regression",
+            "metric": m, "epochs_run": len(train), "stopped_early": False, "restored_best": False,
+            "train_loss": train[-1], "val_loss": val[-1], f"train_{m}": ta[-1], f"val_{m}": va[-1],
             "gap": val[-1] - train[-1], "n_params": 337, "n_train": 120, "n_val": 40, "n_test": 40}
     base.update(summary)
     (folder / "summary.json").write_text(json.dumps(base))
@@ -128,6 +140,93 @@ def test_val_rising_with_train_rising_is_not_overfitting(tmp_path):
     d = diagnose_run(pulled)
     assert d["evidence"]["val_rise"] > 0.2 and d["evidence"]["train_change_after_min"] > 0
     assert d["label"] != "overfitting", d["reason"]
+
+
+# ---- the classes of misjudgment the rules are built against ------------------------------------------
+
+def geometric(start, stop, n):
+    return [start * (stop / start) ** (i / (n - 1)) for i in range(n)]
+
+
+def test_a_perfect_fit_is_a_good_fit_not_unfinished_or_overfitting(tmp_path):
+    """Separable data: val accuracy 1.0, losses ~1e-5 still falling 41 % in relative terms and a
+    relative gap of 95 %, all of it a tiny share of the baseline's 0.69."""
+    n = 100
+    train, val = geometric(0.3, 1.3e-5, n), geometric(0.3, 2.6e-4, n)
+    d = diagnose_run(fake_run(tmp_path, "separable", train, val, acc=([1.0] * n, [1.0] * n)))
+    ev = d["evidence"]
+    assert ev["train_trend"] < -0.4 and ev["rel_gap"] > 0.9  # what used to fire …
+    assert ev["val_fall_vs_baseline"] < 1e-3 and ev["gap_vs_baseline"] < 1e-3  # … is nothing against B
+    assert d["label"] == "good_fit" and d["also"] == [] and d["remedies"] == [], d["reason"]
+
+
+def test_an_explosion_is_diverged_even_when_the_loss_comes_down(tmp_path):
+    """SGD at lr 20: 3e11 and 2e13 in the first epochs, then 2.6× the baseline's loss for good."""
+    train = [3e11, 2e13] + [2.6] * 38
+    d = diagnose_run(fake_run(tmp_path, "lr20", train, [2.7] * 40, train_r2=-1.6,
+                              config={"optimizer": {"name": "sgd", "lr": 20.0}}))
+    assert d["label"] == "diverged", d["reason"]
+    assert "spiked to 2e+13 at epoch 2" in d["reason"] and d["evidence"]["max_vs_baseline"] > 1e12
+    assert d["remedies"][0]["key"] == "optimizer.lr" and d["remedies"][0]["values"] == [6.7, 2.0]
+    # the same end without the spike is a model that cannot fit
+    calm = diagnose_run(fake_run(tmp_path, "calm", [3.0, 2.8] + [2.6] * 38, [2.7] * 40, train_r2=-1.6))
+    assert calm["label"] == "underfitting"
+    # a spike the run recovered from to a fit is not held against the fit
+    fit = diagnose_run(fake_run(tmp_path, "recovered", [500.0] + curve(0.5, 0.1, 99, bend=60, end=0.1),
+                                [400.0] + curve(0.5, 0.12, 99, bend=60, end=0.12)))
+    assert fit["label"] == "good_fit", fit["reason"]
+
+
+def test_a_loss_that_rises_on_predictions_that_still_improve_is_overconfidence(tmp_path):
+    """The MNIST-1D shape: val loss bottoms out at epoch 6, val accuracy rises for 100 epochs."""
+    n = 100
+    train = geometric(0.69, 0.01, n)  # the baseline's loss is log 2 = 0.69
+    val = curve(0.69, 0.4, n, bend=6, end=0.6)
+    acc = (curve(0.2, 1.0, n), curve(0.2, 0.61, n, bend=6, end=0.69))
+    d = diagnose_run(fake_run(tmp_path, "confident", train, val, acc=acc))
+    assert d["label"] == "overconfident", d["reason"]
+    assert "0.61 → 0.69" in d["reason"] and d["evidence"]["min_val_epoch"] == 6
+    assert [r["key"] for r in d["remedies"]][:2] == ["regularization.l2", "train.early_stopping"]
+    assert d["remedies"][1]["values"] == [{"monitor": "val_acc", "patience": 20, "restore_best": True}]
+    # early stopping on val_loss kept epoch 6 while a later epoch was 8 points better: monitor the metric
+    stopped = diagnose_run(fake_run(tmp_path, "stopped", train[:30], val[:30],
+                                    acc=(acc[0][:30], curve(0.2, 0.61, 30, bend=6, end=0.69)),
+                                    config={"train.early_stopping": {"monitor": "val_loss", "patience": 24}},
+                                    stopped_early=True, restored_best=True, train_loss=train[5], val_loss=val[5],
+                                    train_acc=acc[0][5], val_acc=0.61))
+    assert stopped["label"] == "overconfident", stopped["reason"]
+    assert stopped["also"] == ["underfitting"]  # the kept epoch's train loss is high: it was kept too soon
+    assert stopped["remedies"][0]["action"] == "early stopping on val_acc instead of val_loss"
+
+
+def test_the_accuracy_decides_whether_a_rising_classification_loss_is_overfitting(tmp_path):
+    n = 100
+    train, val = geometric(0.6, 0.001, n), curve(0.6, 0.08, n, bend=30, end=0.15)
+    # a real tabular set: train 100 %, val 98.5 % throughout, the loss up from over-confidence alone
+    held = diagnose_run(fake_run(tmp_path, "tabular", train, val, acc=(curve(0.6, 1.0, n), [0.985] * n)))
+    assert held["label"] == "good_fit", held["reason"]
+    # few rows, a big net: train 100 %, val 84 %, the loss up 600 %: the accuracy confirms it
+    val = curve(0.65, 0.65, n, bend=8, end=4.7)
+    big = diagnose_run(fake_run(tmp_path, "few-rows", train, val, acc=(curve(0.6, 1.0, n), [0.84] * n)))
+    assert big["label"] == "overfitting", big["reason"]
+
+
+def test_the_verdict_names_the_interpolation_peak_and_the_sides(tmp_path):
+    from dlexp.analysis.verdict import verdict
+
+    widths = [2, 4, 8, 16, 64, 256]
+    vals = [1.4, 1.2, 1.9, 1.0, 0.8, 0.7]  # a dip, a peak at 8, then down again
+    runs = [dataclasses.replace(fake_run(tmp_path, f"w{w}", curve(0.9, v / 2, 50), curve(0.9, v, 50)),
+                                point={"model.hidden": [w]}) for w, v in zip(widths, vals)]
+    labels = ["underfitting", "good_fit", "overfitting", "overfitting", "overfitting", "good_fit"]
+    v = verdict(runs, ["model.hidden"], {r.run_id: {"label": lab} for r, lab in zip(runs, labels)})
+    assert v.best.shown == "[256]" and v.peak is not None and v.peak.shown == "[8]"
+    text = v.text()
+    assert "interpolation peak at model.hidden=[8]" in text and "double descent" in text
+    assert "smaller values: overfitting at [8], [16], [64] and underfitting at [2]" in text
+    # an ordinary U (1.4, 1.2, 1.9): no peak named
+    u = verdict(runs[:3], ["model.hidden"], {r.run_id: {"label": "good_fit"} for r in runs[:3]})
+    assert u.peak is None and "peak" not in u.text()
 
 
 def test_trend():
@@ -402,3 +501,52 @@ def test_cli_bad_targets_and_damaged_runs(sweep_results, tmp_path):
     assert [r["diagnosis"] for r in rows] == ["underfitting", "", "overfitting"]
     res = invoke(broken, "--results", out)
     assert res.exit_code == 2 and "nothing to diagnose" in res.stderr
+
+
+def test_the_report_of_a_diagnosed_sweep_states_its_verdict(sweep_results, tmp_path):
+    import shutil
+
+    from dlexp.report import report
+
+    out = tmp_path / "results"
+    shutil.copytree(sweep_results, out)
+    page = report(["cap"], out=tmp_path / "before.html", results=out).read_text()
+    assert "best point" not in page  # not diagnosed yet: no verdict to show
+    assert invoke("cap", "--results", out).exit_code == 0
+    page = report(["cap"], out=tmp_path / "after.html", results=out).read_text()
+    assert "best point model.hidden=[16]" in page and "overfitting at [64, 64]" in page
+    assert 'class="badge overfitting"' in page
+
+
+def _val_test_rows(exp):
+    from dlexp.data.datasets import load_dataset
+
+    ds = load_dataset(exp.data)  # not standardized: these are the rows themselves
+    return ds.X_val.tobytes() + ds.y_val.tobytes() + ds.X_test.tobytes() + ds.y_test.tobytes()
+
+
+def test_a_more_data_follow_up_keeps_the_val_and_test_rows(tmp_path):
+    over = dict(train=curve(0.9, 0.05, 100), val=curve(0.9, 0.30, 100, bend=30, end=0.60))
+    # 40 of 200 rows train, 40 + 40 val and test: 80 rows are free to grow into
+    spare = fake_run(tmp_path, "spare", **over, config={"data.train_size": 40, "data.standardize": False}, n_train=40)
+    d = diagnose_run(spare)
+    more = next(r for r in d["remedies"] if r["key"] == "data.train_size")
+    assert more["values"] == [80, 120] and "base" not in more and "same val and test rows" in more["action"]
+    spec = tmp_path / "spare.yaml"
+    spec.write_text(yaml.safe_dump(follow_up_spec(spare, d), sort_keys=False))
+    plan = load_spec(spec)
+    original = _val_test_rows(config_from_dict(yaml.safe_load((spare.folder / "config.yaml").read_text())))
+    sizes = {p.values.get("data.train_size") for p in plan.points}
+    assert sizes == {40, 80, 120}
+    assert {_val_test_rows(p.exp) for p in plan.points} == {original}  # the run's own val and test rows
+
+    # every row in a split: drawn anew, and then every point of the follow-up shares one set of rows
+    full = fake_run(tmp_path, "full", **over, config={"data.standardize": False})
+    d = diagnose_run(full)
+    spec = tmp_path / "full.yaml"
+    write_follow_up(spec, full, d)
+    assert "draws new rows" in spec.read_text()  # the header says why the original is not comparable
+    plan = load_spec(spec)
+    assert {p.values.get("data.train_size") for p in plan.points} >= {120, 240, 480}
+    assert len({_val_test_rows(p.exp) for p in plan.points}) == 1
+    assert {p.exp.data.n_samples for p in plan.points} == {560}

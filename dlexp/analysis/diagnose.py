@@ -12,12 +12,12 @@ order; the later ones that hold too are listed in `also`:
     not_converged  no early stop, and over the last `window` of the epochs (≥ min_window epochs)
                    the least-squares trend of both train and val loss is a fall ≥ converge_drop,
                    and the val loss fell by ≥ converge_floor × B over that window
-    underfitting   train loss ≥ underfit_baseline × B, or (in a sweep) train loss ≥ underfit_peer
-                   × the best val loss of the comparable runs and above it by ≥ gap_floor × B
     overconfident  (classification) the val loss rose as for overfitting while the val accuracy
                    still rose by ≥ metric_gain of its room (1 − the baseline's accuracy); or
                    early stopping on val_loss kept an epoch whose val accuracy a later epoch beat
                    by as much
+    underfitting   train loss ≥ underfit_baseline × B, or (in a sweep) train loss ≥ underfit_peer
+                   × the best val loss of the comparable runs and above it by ≥ gap_floor × B
     overfitting    val loss ended ≥ overfit_rise above its minimum, and ≥ gap_floor × B, while
                    train loss ended below its value at that epoch (weights not restored); or the
                    relative gap (val − train) / val ≥ overfit_gap with val − train ≥ gap_floor × B.
@@ -58,7 +58,7 @@ from ..results.store import (SWEEP_NAME_BYTES, atomic_write_text, csv_safe, csv_
                              write_json)
 from .remedies import finite, remedies
 
-LABELS = ("diverged", "not_converged", "underfitting", "overconfident", "overfitting", "good_fit")
+LABELS = ("diverged", "not_converged", "overconfident", "underfitting", "overfitting", "good_fit")
 RULES = 2  # the version of the rules a recorded diagnosis was made by: figures trust only their own
 DEFAULT_THRESHOLDS = {
     "diverge_ratio": 3.0,      # train loss ≥ 3 × baseline: the training blew up
@@ -347,7 +347,9 @@ def _overfitting(ev: dict, th: dict) -> dict | None:
     return None
 
 
-RULE_ORDER = (_diverged, _not_converged, _underfitting, _overconfident, _overfitting)
+# overconfident before underfitting: a loss monitor that kept an early epoch leaves a train loss
+# high enough to look like underfitting, and more capacity is not what that run needs
+RULE_ORDER = (_diverged, _not_converged, _overconfident, _underfitting, _overfitting)
 
 
 def rules(ev: dict, th: dict) -> list[dict]:

@@ -104,7 +104,7 @@ class Verdict:
             shown = [p for p in self.points if (p.x < self.best.x if side == "left" else p.x > self.best.x)]
             found = Counter(p.label for p in shown if p.label and p.label != "good_fit")
             if found:
-                what = ", ".join(f"{lab} at {', '.join(p.shown for p in shown if p.label == lab)}"
+                what = " and ".join(f"{lab} at {', '.join(p.shown for p in shown if p.label == lab)}"
                                  for lab, _ in found.most_common())
                 parts.append(f"{word} values: {what}")
         if self.peak is not None:

@@ -176,7 +176,7 @@ def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "l
         if verdict.peak is not None:
             x, val = curve
             i = int(np.argmin(np.abs(x - verdict.peak.x)))
-            _annotate_peak(ax, x[i], val[i], verdict.peak_name)
+            _annotate_peak(ax, x[i], val[i], verdict.peak_name + (" (of the val loss)" if metric != "loss" else ""))
     if not single:
         ax.plot([], [], "--", color="0.35", label="train (dashed)")
         ax.plot([], [], "-", color="0.35", label="validation (solid)")
