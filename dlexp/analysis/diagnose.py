@@ -65,15 +65,17 @@ DEFAULT_THRESHOLDS = {
     "spike_ratio": 100.0,      # a loss ≥ 100 × baseline in any epoch: the steps overshot
     "window": 0.1,             # trend window, as a fraction of the epochs run …
     "min_window": 5,           # … but at least this many epochs
-    "converge_drop": 0.02,     # train and val loss both still falling ≥ 2 % over the window …
-    "converge_floor": 0.01,    # … and val loss by ≥ 1 % of the baseline's (there is room left)
+    "converge_drop": 0.05,     # at the window's pace, as many epochs again: train and val loss ≥ 5 % lower …
+    "converge_floor": 0.01,    # … the val loss by ≥ 1 % of the baseline's (there is room left) …
+    "converge_t": 2.0,         # … and still falling at the end: the slope of the window's last half ≥ 2 standard errors
     "underfit_baseline": 0.5,  # train loss ≥ 50 % of the baseline's (regression: train R² ≤ 0.5)
+    "underfit_reference": 0.05,  # train loss above a reference's val loss by ≥ 5 % of the baseline's
     "underfit_peer": 1.3,      # train loss ≥ 1.3 × the best val loss in the same sweep
     "overfit_rise": 0.1,       # val loss ended ≥ 10 % above its minimum
     "overfit_gap": 0.35,       # (val − train) / val ≥ 0.35
     "gap_floor": 0.05,         # a loss difference under 5 % of the baseline's is no finding
     "metric_gap": 0.1,         # classification: train − val accuracy ≥ 10 % of (1 − baseline acc)
-    "metric_gain": 0.05,       # val accuracy moved ≥ 5 % of (1 − baseline acc) after the loss's minimum
+    "metric_gain": 0.02,       # val accuracy moved ≥ 2 % of (1 − baseline acc) after the loss's minimum
 }
 PEER_FREE_KEYS = ("train_size", "poly_degree")  # data keys that peers may differ in
 
@@ -99,21 +101,24 @@ def thresholds_from(items=(), base: dict | None = None) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Evidence
 
-def _slope_fall(values: list) -> tuple[float, float] | None:
-    """(fall along the least-squares line over `values`, |mean|): a positive fall is a decrease."""
+def _line(values: list) -> tuple[float, float, float] | None:
+    """(slope per epoch, its standard error, |mean|) of the least-squares line through `values`."""
     ys = [float(v) for v in values if finite(v)]
     k = len(ys)
     if k < 3:
         return None
     xm, ym = (k - 1) / 2, sum(ys) / k
-    slope = sum((i - xm) * (y - ym) for i, y in enumerate(ys)) / sum((i - xm) ** 2 for i in range(k))
-    return -slope * (k - 1), abs(ym)
+    sxx = sum((i - xm) ** 2 for i in range(k))
+    slope = sum((i - xm) * (y - ym) for i, y in enumerate(ys)) / sxx
+    resid = sum((y - ym - slope * (i - xm)) ** 2 for i, y in enumerate(ys))
+    return slope, math.sqrt(resid / (k - 2) / sxx), abs(ym)
 
 
 def trend(values: list) -> float | None:
     """Relative change over `values` along their least-squares line: slope·(k−1) / |mean|."""
-    sf = _slope_fall(values)
-    return -sf[0] / sf[1] if sf and sf[1] else None
+    line = _line(values)
+    k = len([v for v in values if finite(v)])
+    return line[0] * (k - 1) / line[2] if line and line[2] else None
 
 
 @functools.lru_cache(maxsize=32)
@@ -143,6 +148,40 @@ def baseline(run) -> dict:
             return {}
         p, what = (1.0 / k,) * k, f"uniform over {k} classes"
     return {"baseline": what, "baseline_loss": -sum(q * math.log(q) for q in p if q > 0), "baseline_acc": max(p)}
+
+
+@functools.lru_cache(maxsize=32)
+def _reference_fit(data_json: str) -> dict:
+    """What a flexible model reaches on the same rows: gradient-boosted trees (scikit-learn's
+    HistGradientBoosting, defaults but leaves of ≥ N/10 rows on small sets, seed 0) fitted on the run's training split as the network saw
+    it, scored on its validation split — val accuracy for classification, val MSE (in the run's
+    own units) for regression. {} when there is no single target to fit."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    ds = load_dataset(DataConfig.model_validate(json.loads(data_json)))
+    if len(ds.y_train) < 2 or len(ds.y_val) < 1:
+        return {}
+    leaf = min(20, max(2, len(ds.y_train) // 10))  # the default 20 rows a leaf would fit nothing on 30 rows
+    if ds.task == "classification":
+        if len(np.unique(ds.y_train)) < 2:
+            return {}
+        model = HistGradientBoostingClassifier(random_state=0, min_samples_leaf=leaf).fit(ds.X_train, ds.y_train)
+        return {"reference_val_acc": float(np.mean(model.predict(ds.X_val) == ds.y_val))}
+    y_train, y_val = np.asarray(ds.y_train), np.asarray(ds.y_val)
+    if y_train.ndim > 1 and y_train.shape[1] != 1:
+        return {}
+    model = HistGradientBoostingRegressor(random_state=0, min_samples_leaf=leaf).fit(ds.X_train, y_train.ravel())
+    return {"reference_val_loss": float(np.mean((model.predict(ds.X_val) - y_val.ravel()) ** 2))}
+
+
+def reference(run) -> dict:
+    """The reference fit of the run's data (see _reference_fit), and what it is; {} when the data
+    cannot be rebuilt (a moved CSV file, an old config)."""
+    try:
+        found = _reference_fit(json.dumps(run.config.get("data", {}), sort_keys=True))
+    except Exception:  # noqa: BLE001  (a data section that no longer builds: no reference, no rule)
+        return {}
+    return {"reference": "gradient-boosted trees", **found} if found else {}
 
 
 def _comparable(run, other) -> bool:
@@ -219,8 +258,29 @@ def evidence(run, peers=None, th: dict = DEFAULT_THRESHOLDS) -> dict:
     ev["window"] = k
     ev["train_trend"] = trend(_column(rows, "train_loss")[-k:]) if k else None
     ev["val_trend"] = trend(vals[-k:]) if k else None
-    fall = _slope_fall(vals[-k:]) if k else None
-    ev["val_fall_vs_baseline"] = _share(fall[0], base) if fall else None
+    # the pace of the last window carried on for as many epochs again: what more time would buy
+    n = len(rows)
+    for split, column in (("train", _column(rows, "train_loss")), ("val", vals)):
+        line = _line(column[-k:]) if k else None
+        last = column[-1] if column and finite(column[-1]) else None
+        if line is None or last is None:
+            continue
+        fall = min(-line[0] * n, last)  # a loss cannot fall below 0
+        ev[f"{split}_projected_fall"] = fall / line[2] if line[2] else None
+        # still falling at the very end: the slope of the window's last half, in standard errors
+        # (a val loss that turned up inside the window is no longer falling, whatever its mean pace)
+        half = _line(column[-max(3, k // 2):])
+        ev[f"{split}_fall_t"] = (-half[0] / half[1] if half[1] > 0 else (math.inf if half[0] < 0 else 0.0)) \
+            if half else None
+        if split == "val":
+            ev["val_projected_fall_vs_baseline"] = _share(fall, base)
+    ev.update(reference(run))
+    if finite(ev.get("reference_val_loss")):
+        ev["train_above_reference_vs_baseline"] = _share(tr - ev["reference_val_loss"], base) if finite(tr) else None
+    if finite(ev.get("reference_val_acc")) and finite(ev.get("metric_room")) and ev["metric_room"] > 0:
+        ta = s.get(f"train_{m}")
+        ev["reference_acc_gain_vs_room"] = (ev["reference_val_acc"] - ta) / ev["metric_room"] if finite(ta) else None
+    ev["n_val"] = s.get("n_val")
     others = peers_of(run, peers)
     if len(others) > 1:
         best = min(others, key=lambda p: p.summary["val_loss"])
@@ -273,19 +333,39 @@ def _diverged(ev: dict, th: dict) -> dict | None:
 
 
 def _not_converged(ev: dict, th: dict) -> dict | None:
-    tt, vt = ev.get("train_trend"), ev.get("val_trend")
-    if not ev.get("stopped_early") and finite(tt) and finite(vt) and max(tt, vt) <= -th["converge_drop"] \
-            and _at_least(ev, "val_fall_vs_baseline", th["converge_floor"]):
-        return _hit("not_converged", f"over the last {ev['window']} epochs train loss still fell {pct(-tt)} and val "
-                                     f"loss {pct(-vt)} (≥ {pct(th['converge_drop'])}), {pct(ev['val_fall_vs_baseline'])} "
-                                     f"of the baseline's loss (≥ {pct(th['converge_floor'])})",
-                    f"val loss still falling {pct(-vt)} per {ev['window']} epochs")
+    tp, vp, vb = ev.get("train_projected_fall"), ev.get("val_projected_fall"), ev.get("val_projected_fall_vs_baseline")
+    if not ev.get("stopped_early") and finite(tp) and finite(vp) and min(tp, vp) >= th["converge_drop"] \
+            and _at_least(ev, "val_projected_fall_vs_baseline", th["converge_floor"]) \
+            and _at_least(ev, "val_fall_t", th["converge_t"]):
+        return _hit("not_converged", f"at the pace of its last {ev['window']} epochs, as many epochs again would take "
+                                     f"the train loss {pct(tp)} and the val loss {pct(vp)} lower (≥ "
+                                     f"{pct(th['converge_drop'])}), {pct(vb)} of the baseline's loss (≥ "
+                                     f"{pct(th['converge_floor'])})", f"val loss still falling: −{pct(vp)} in as "
+                                                                      "many epochs again")
     return None
 
 
 def _underfitting(ev: dict, th: dict) -> dict | None:
     tr, base = ev.get("train_loss"), ev.get("baseline_loss")
-    if _at_least(ev, "train_vs_baseline", th["underfit_baseline"]):
+    # a flexible reference on the same rows says what the data allow: a train loss well above its
+    # val loss is underfitting; one the reference cannot beat is as good as the data allow, even
+    # near the baseline (a noisy target); without a reference the baseline rule judges alone
+    ta = ev.get("train_acc")
+    if _at_least(ev, "train_above_reference_vs_baseline", th["underfit_reference"]):
+        return _hit("underfitting", f"train loss {figure(tr)} is above the val loss {figure(ev['reference_val_loss'])} "
+                                    f"of {ev['reference']} on the same rows by "
+                                    f"{pct(ev['train_above_reference_vs_baseline'])} of the baseline's loss (≥ "
+                                    f"{pct(th['underfit_reference'])})", f"train loss {figure(tr)}, a reference "
+                                                                         f"reaches {figure(ev['reference_val_loss'])}")
+    if _at_least(ev, "reference_acc_gain_vs_room", th["underfit_reference"]):
+        return _hit("underfitting", f"train accuracy {figure(ta)} is below the val accuracy "
+                                    f"{figure(ev['reference_val_acc'])} of {ev['reference']} on the same rows by "
+                                    f"{pct(ev['reference_acc_gain_vs_room'])} of the room above the baseline (≥ "
+                                    f"{pct(th['underfit_reference'])})", f"train acc {figure(ta)}, a reference "
+                                                                         f"reaches {figure(ev['reference_val_acc'])}")
+    unbeaten = (finite(ev.get("reference_val_loss")) and finite(tr) and ev["reference_val_loss"] >= tr) \
+        or (finite(ev.get("reference_val_acc")) and finite(ta) and ev["reference_val_acc"] <= ta)
+    if _at_least(ev, "train_vs_baseline", th["underfit_baseline"]) and not unbeaten:
         return _hit("underfitting", f"train loss {figure(tr)} is {pct(ev['train_vs_baseline'])} of the "
                                     f"{ev['baseline']}'s {figure(base)} (≥ {pct(th['underfit_baseline'])})",
                     f"train loss {pct(ev['train_vs_baseline'])} of the baseline's")
@@ -299,9 +379,13 @@ def _underfitting(ev: dict, th: dict) -> dict | None:
 
 def _metric_moves(ev: dict, th: dict) -> tuple[float | None, float | None]:
     """(gain, gap) of a classification run as shares of the accuracy's room (1 − the baseline's):
-    how much val accuracy rose after the val loss's minimum, and train − val accuracy at the end."""
+    how much val accuracy rose after the val loss's minimum, and train − val accuracy at the end.
+    A gain of fewer than two validation rows is counted as none: one row is noise."""
     at_min, at_end, room = ev.get("val_metric_at_min"), ev.get("val_metric_at_end"), ev.get("metric_room")
     gain = (at_end - at_min) / room if finite(at_min) and finite(at_end) and finite(room) and room > 0 else None
+    n_val = ev.get("n_val")
+    if gain is not None and finite(n_val) and n_val > 0 and abs(at_end - at_min) < 2 / n_val:
+        gain = 0.0
     return gain, ev.get("metric_gap_vs_room")
 
 
@@ -317,9 +401,9 @@ def _overconfident(ev: dict, th: dict) -> dict | None:
                                      "over-confident, not worse", f"val loss +{pct(ev['val_rise'])} since epoch "
                                                                   f"{ev['min_val_epoch']}, val acc {figure(at_min)} → "
                                                                   f"{figure(at_end)}")
-    best, when = ev.get("best_later_val_metric"), ev.get("best_later_epoch")
+    best, when, n_val = ev.get("best_later_val_metric"), ev.get("best_later_epoch"), ev.get("n_val") or 0
     if ev.get("restored_best") and ev.get("monitor") == "val_loss" and finite(best) and finite(at_min) \
-            and finite(room) and room > 0 and best - at_min >= th["metric_gain"] * room:
+            and finite(room) and room > 0 and best - at_min >= max(th["metric_gain"] * room, 2 / max(n_val, 1)):
         return _hit("overconfident", f"early stopping on val_loss kept epoch {ev['min_val_epoch']} (val accuracy "
                                      f"{figure(at_min)}), but val accuracy reached {figure(best)} at epoch {when}: "
                                      "the loss rose from over-confidence while the predictions still improved",

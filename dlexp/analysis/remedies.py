@@ -96,7 +96,8 @@ def _offer(action: str, why: str, values: list, base: dict | None = None) -> dic
 
 def _more_epochs(r: _Run) -> dict:
     return _offer(f"more epochs: {r.epochs} → {2 * r.epochs} or {4 * r.epochs}",
-                  f"train loss still fell {pct(-r.ev['train_trend'])} over the last {r.ev['window']} epochs",
+                  f"at the pace of its last {r.ev['window']} epochs the train loss would fall "
+                  f"{pct(r.ev['train_projected_fall'])} more in as many epochs again",
                   [2 * r.epochs, 4 * r.epochs])
 
 
@@ -238,9 +239,10 @@ def _linear(r) -> bool:
 
 
 def _still_falling(r, fraction: float) -> bool:
-    """Train loss fell more than `fraction` of converge_drop over the window (not a flat curve)."""
-    tt = r.ev.get("train_trend")
-    return finite(tt) and tt < -r.th["converge_drop"] * fraction
+    """At its last window's pace the train loss would fall more than `fraction` of converge_drop
+    in as many epochs again (not a flat curve)."""
+    fall = r.ev.get("train_projected_fall")
+    return finite(fall) and fall > r.th["converge_drop"] * fraction
 
 
 def _penalized_bias(r) -> bool:
