@@ -86,10 +86,10 @@ def main(argv=None) -> int:
     ap.add_argument("studies", nargs="*", help=f"studies to run (default: all: {', '.join(GALLERY)})")
     ap.add_argument("--jobs", type=int, default=None, help="runs trained at once (default: the number of CPUs)")
     ap.add_argument("--results", type=Path, default=ROOT / "results", help="results folder (default: results/)")
-    ap.add_argument("--results", type=Path, default=ROOT / "docs" / "gallery", help="figure folder (default: docs/gallery)")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "gallery", help="figure folder (default: docs/gallery)")
     args = ap.parse_args(argv)
 
-    from dlexp.analysis.diagnose import diagnose
+    from dlexp.analysis.verdict import diagnose
     from dlexp.figures.choose import plot
     from dlexp.results.reader import Sweep
     from dlexp.sweeps.sweep import run_sweep

@@ -9,15 +9,22 @@ order; the later ones that hold too are listed in `also`:
     diverged       status "diverged", a non-finite loss, train loss ≥ diverge_ratio × B and no
                    lower than after the first epoch, or a loss that spiked to ≥ spike_ratio × B
                    in some epoch and ended no fit (train loss ≥ underfit_baseline × B)
-    not_converged  no early stop, and over the last `window` of the epochs (≥ min_window epochs)
-                   the least-squares trend of both train and val loss is a fall ≥ converge_drop,
-                   and the val loss fell by ≥ converge_floor × B over that window
+    not_converged  no early stop, and at the pace of the last `window` of the epochs (≥ min_window
+                   epochs) as many epochs again would take both train and val loss ≥ converge_drop
+                   lower, the val loss by ≥ converge_floor × B, and the val loss is still falling
+                   at the very end (the slope of the window's last half ≥ converge_t standard
+                   errors: a curve that turned up inside the window is not)
     overconfident  (classification) the val loss rose as for overfitting while the val accuracy
                    still rose by ≥ metric_gain of its room (1 − the baseline's accuracy); or
                    early stopping on val_loss kept an epoch whose val accuracy a later epoch beat
                    by as much
-    underfitting   train loss ≥ underfit_baseline × B, or (in a sweep) train loss ≥ underfit_peer
-                   × the best val loss of the comparable runs and above it by ≥ gap_floor × B
+    underfitting   train loss above what a flexible reference (gradient-boosted trees fitted on the
+                   same training rows) reaches on the validation rows, by ≥ underfit_reference × B
+                   (classification: its val accuracy above the run's train accuracy by as much of
+                   the room); train loss ≥ underfit_baseline × B, unless a reference does no
+                   better than the run (a noisy target leaves even the best model near B); in a
+                   sweep also train loss ≥ underfit_peer × the best val loss of the comparable
+                   runs and above it by ≥ gap_floor × B
     overfitting    val loss ended ≥ overfit_rise above its minimum, and ≥ gap_floor × B, while
                    train loss ended below its value at that epoch (weights not restored); or the
                    relative gap (val − train) / val ≥ overfit_gap with val − train ≥ gap_floor × B.
@@ -208,14 +215,29 @@ def _column(rows: list[dict], key: str) -> list:
 def evidence(run, peers=None, th: dict = DEFAULT_THRESHOLDS) -> dict:
     """The numbers the rules look at (None where a figure is missing); `…_vs_baseline` are shares
     of the baseline's loss B, the scale every absolute floor is measured on."""
-    s, m, rows = run.summary, run.metric, run.metrics
-    cfg = run.config
+    s, m = run.summary, run.metric
     ev = {"status": s.get("status"), "task": s.get("task")}
     ev.update(baseline(run))
     for key in ("train_loss", "val_loss", f"train_{m}", f"val_{m}"):
         ev[key] = s.get(key)
+    ev["n_val"] = s.get("n_val")
     tr, va, base = s.get("train_loss"), s.get("val_loss"), ev.get("baseline_loss")
     ev["train_vs_baseline"] = _share(tr, base)
+    ev["gap"] = va - tr if finite(tr) and finite(va) else None
+    ev["rel_gap"] = ev["gap"] / va if ev["gap"] is not None and va > 0 else None
+    ev["gap_vs_baseline"] = _share(ev["gap"], base)
+    _curve_evidence(ev, run)
+    _metric_evidence(ev, run)
+    _stopping_evidence(ev, run)
+    _pace_evidence(ev, run, th)
+    _reference_evidence(ev, run)
+    _peer_evidence(ev, run, peers)
+    return ev
+
+
+def _curve_evidence(ev: dict, run) -> None:
+    """The shape of the loss curves: the first and the worst epoch, the val minimum and the rise after it."""
+    rows, tr, base = run.metrics, ev.get("train_loss"), ev.get("baseline_loss")
     first = rows[0].get("train_loss") if rows else None
     ev["train_vs_first_epoch"] = tr / first if finite(tr) and finite(first) and first > 0 else None
     # the worst epoch: a spike of orders of magnitude is a divergence even if the loss came down
@@ -223,72 +245,90 @@ def evidence(run, peers=None, th: dict = DEFAULT_THRESHOLDS) -> dict:
     if spikes and finite(base) and base > 0:
         worst, epoch = max(spikes)
         ev.update(max_loss=worst, max_loss_epoch=epoch, max_vs_baseline=worst / base)
-    ev["gap"] = va - tr if finite(tr) and finite(va) else None
-    ev["rel_gap"] = ev["gap"] / va if ev["gap"] is not None and va > 0 else None
-    ev["gap_vs_baseline"] = _share(ev["gap"], base)
-    vals = _column(rows, "val_loss")
-    valid = [(v, i + 1) for i, v in enumerate(vals) if finite(v)]
+    valid = [(v, i + 1) for i, v in enumerate(_column(rows, "val_loss")) if finite(v)]
     if valid:
-        vmin, emin = min(valid)
-        last = valid[-1][0]
-        ev.update(min_val_loss=vmin, min_val_epoch=emin, last_val_loss=last,
+        (vmin, emin), (last, elast) = min(valid), valid[-1]
+        ev.update(min_val_loss=vmin, min_val_epoch=emin, last_val_loss=last, last_val_epoch=elast,
                   val_rise=(last - vmin) / vmin if vmin > 0 else None, rise_vs_baseline=_share(last - vmin, base))
-        t_min, t_last = rows[emin - 1].get("train_loss"), rows[valid[-1][1] - 1].get("train_loss")
+        t_min, t_last = rows[emin - 1].get("train_loss"), rows[elast - 1].get("train_loss")
         ev["train_change_after_min"] = (t_last - t_min) / t_min if finite(t_min) and finite(t_last) and t_min else None
-        if s.get("task") == "classification":
-            accs = _column(rows, f"val_{m}")
-            at_min, at_end = accs[emin - 1], accs[valid[-1][1] - 1]
-            later = [(a, i + 1) for i, a in enumerate(accs) if i >= emin and finite(a)]
-            ev.update(val_metric_at_min=at_min if finite(at_min) else None,
-                      val_metric_at_end=at_end if finite(at_end) else None)
-            if later:
-                ev["best_later_val_metric"], ev["best_later_epoch"] = max(later, key=lambda t: (t[0], -t[1]))
-    if s.get("task") == "classification" and finite(ev.get("baseline_acc")):
-        room = 1.0 - ev["baseline_acc"]
-        ev["metric_room"] = room
+
+
+def _metric_evidence(ev: dict, run) -> None:
+    """Classification: the accuracy at the val loss's minimum, at the end and at its best later on,
+    the accuracy's room above the baseline (1 − its accuracy) and the train − val accuracy gap in it."""
+    if ev.get("task") != "classification":
+        return
+    m, s = run.metric, run.summary
+    if "min_val_epoch" in ev:
+        accs = _column(run.metrics, f"val_{m}")
+        at_min, at_end = accs[ev["min_val_epoch"] - 1], accs[ev["last_val_epoch"] - 1]
+        ev.update(val_metric_at_min=at_min if finite(at_min) else None,
+                  val_metric_at_end=at_end if finite(at_end) else None)
+        later = [(a, i + 1) for i, a in enumerate(accs) if i >= ev["min_val_epoch"] and finite(a)]
+        if later:
+            ev["best_later_val_metric"], ev["best_later_epoch"] = max(later, key=lambda t: (t[0], -t[1]))
+    if finite(ev.get("baseline_acc")):
+        room = ev["metric_room"] = 1.0 - ev["baseline_acc"]
         ta, vacc = s.get(f"train_{m}"), s.get(f"val_{m}")
         ev["metric_gap_vs_room"] = (ta - vacc) / room if finite(ta) and finite(vacc) and room > 0 else None
-    ev["epochs_run"], ev["epochs"] = len(rows), dotted.get(cfg, "train.epochs")
+
+
+def _stopping_evidence(ev: dict, run) -> None:
+    s, cfg = run.summary, run.config
+    ev["epochs_run"], ev["epochs"] = len(run.metrics), dotted.get(cfg, "train.epochs")
     es = dotted.get(cfg, "train.early_stopping")
     ev["monitor"] = es.get("monitor", "val_loss") if isinstance(es, dict) else None
     # repeats/CV summaries do not carry restored_best: early stopping restores when the run completed
     restored = s.get("restored_best", bool(es and es.get("restore_best")) and s.get("status") == "completed")
     ev["stopped_early"], ev["restored_best"] = bool(s.get("stopped_early")), bool(restored)
-    k = min(len(rows), max(int(th["min_window"]), round(th["window"] * len(rows))))
-    ev["window"] = k
-    ev["train_trend"] = trend(_column(rows, "train_loss")[-k:]) if k else None
-    ev["val_trend"] = trend(vals[-k:]) if k else None
-    # the pace of the last window carried on for as many epochs again: what more time would buy
+
+
+def _pace_evidence(ev: dict, run, th: dict) -> None:
+    """The trends over the last `window` epochs, and that pace carried on for as many epochs again:
+    what more time would buy."""
+    rows = run.metrics
     n = len(rows)
-    for split, column in (("train", _column(rows, "train_loss")), ("val", vals)):
+    k = ev["window"] = min(n, max(int(th["min_window"]), round(th["window"] * n)))
+    for split in ("train", "val"):
+        column = _column(rows, f"{split}_loss")
+        ev[f"{split}_trend"] = trend(column[-k:]) if k else None
         line = _line(column[-k:]) if k else None
         last = column[-1] if column and finite(column[-1]) else None
         if line is None or last is None:
             continue
         fall = min(-line[0] * n, last)  # a loss cannot fall below 0
         ev[f"{split}_projected_fall"] = fall / line[2] if line[2] else None
+        if split == "val":
+            ev["val_projected_fall_vs_baseline"] = _share(fall, ev.get("baseline_loss"))
         # still falling at the very end: the slope of the window's last half, in standard errors
         # (a val loss that turned up inside the window is no longer falling, whatever its mean pace)
         half = _line(column[-max(3, k // 2):])
-        ev[f"{split}_fall_t"] = (-half[0] / half[1] if half[1] > 0 else (math.inf if half[0] < 0 else 0.0)) \
-            if half else None
-        if split == "val":
-            ev["val_projected_fall_vs_baseline"] = _share(fall, base)
+        if half:
+            ev[f"{split}_fall_t"] = -half[0] / half[1] if half[1] > 0 else (math.inf if half[0] < 0 else 0.0)
+
+
+def _reference_evidence(ev: dict, run) -> None:
+    """What the reference fit reaches on the same rows, and how far the run's train figure is from it."""
     ev.update(reference(run))
-    if finite(ev.get("reference_val_loss")):
-        ev["train_above_reference_vs_baseline"] = _share(tr - ev["reference_val_loss"], base) if finite(tr) else None
-    if finite(ev.get("reference_val_acc")) and finite(ev.get("metric_room")) and ev["metric_room"] > 0:
-        ta = s.get(f"train_{m}")
-        ev["reference_acc_gain_vs_room"] = (ev["reference_val_acc"] - ta) / ev["metric_room"] if finite(ta) else None
-    ev["n_val"] = s.get("n_val")
+    tr, base, room = ev.get("train_loss"), ev.get("baseline_loss"), ev.get("metric_room")
+    if finite(ev.get("reference_val_loss")) and finite(tr):
+        ev["train_above_reference_vs_baseline"] = _share(tr - ev["reference_val_loss"], base)
+    ta = ev.get(f"train_{run.metric}")
+    if finite(ev.get("reference_val_acc")) and finite(room) and room > 0 and finite(ta):
+        ev["reference_acc_gain_vs_room"] = (ev["reference_val_acc"] - ta) / room
+
+
+def _peer_evidence(ev: dict, run, peers) -> None:
+    """The best val loss among the comparable runs of the sweep, and the run's train loss against it."""
     others = peers_of(run, peers)
     if len(others) > 1:
+        tr, base = ev.get("train_loss"), ev.get("baseline_loss")
         best = min(others, key=lambda p: p.summary["val_loss"])
         bv = best.summary["val_loss"]
         ev.update(n_peers=len(others), best_peer_run=best.run_id, best_peer_val_loss=bv,
                   train_vs_best_peer=tr / bv if finite(tr) and bv > 0 else None,
                   above_best_peer_vs_baseline=_share(tr - bv, base) if finite(tr) else None)
-    return ev
 
 
 # ---------------------------------------------------------------------------------------------
