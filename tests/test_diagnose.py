@@ -274,7 +274,7 @@ def test_peers_reveal_underfitting(tmp_path):
     d = diagnose_run(mid, peers=[mid, best, other_data])
     assert d["label"] == "underfitting" and "best val loss" in d["reason"]
     assert d["evidence"]["best_peer_run"] == best.run_id  # the noise-free run is not comparable
-    assert d["evidence"]["train_vs_best_peer"] == pytest.approx(2.0)
+    assert d["evidence"]["fit_vs_best_peer"] == pytest.approx(2.0)  # train 0.40 (val 0.42) against 0.20
 
 
 # ---- remedies follow the run's own config ---------------------------------------------------------

@@ -69,7 +69,7 @@ LABELS = ("diverged", "not_converged", "overconfident", "underfitting", "overfit
 RULES = 2  # the version of the rules a recorded diagnosis was made by: figures trust only their own
 DEFAULT_THRESHOLDS = {
     "diverge_ratio": 3.0,      # train loss ≥ 3 × baseline: the training blew up
-    "spike_ratio": 100.0,      # a loss ≥ 100 × baseline in any epoch: the steps overshot
+    "spike_ratio": 100.0,      # a loss ≥ 100 × where training starts, in any epoch: the steps overshot
     "window": 0.1,             # trend window, as a fraction of the epochs run …
     "min_window": 5,           # … but at least this many epochs
     "converge_drop": 0.05,     # at the window's pace, as many epochs again: train and val loss ≥ 5 % lower …
@@ -137,14 +137,27 @@ def _class_prior(data_json: str) -> tuple[float, ...]:
     return tuple(float(c) for c in counts / counts.sum())
 
 
+@functools.lru_cache(maxsize=32)
+def _zero_loss(data_json: str) -> float:
+    """Regression: the loss of predicting 0 (the mean square of the training targets, in the run's
+    units), about where an untrained network starts: a target far from 0 makes it many times the
+    mean predictor's loss without any divergence."""
+    ds = load_dataset(DataConfig.model_validate(json.loads(data_json)))
+    return float(np.mean(np.square(ds.y_train)))
+
+
 def baseline(run) -> dict:
     """The input-blind predictor's train loss and metric, and what it is."""
     s = run.summary
     if s.get("task") == "regression":
         r2, loss = s.get("train_r2"), s.get("train_loss")
-        if finite(r2) and finite(loss) and r2 < 1:
-            return {"baseline": "mean predictor", "baseline_loss": loss / (1 - r2), "baseline_r2": 0.0}
-        return {"baseline": "mean predictor", "baseline_loss": 1.0, "baseline_r2": 0.0}
+        out = {"baseline": "mean predictor", "baseline_loss": loss / (1 - r2) if finite(r2) and finite(loss) and r2 < 1
+               else 1.0, "baseline_r2": 0.0}
+        try:
+            out["zero_loss"] = _zero_loss(json.dumps(run.config.get("data", {}), sort_keys=True))
+        except Exception:  # noqa: BLE001  (data not rebuildable: spikes are measured against B alone)
+            pass
+        return out
     try:
         p = _class_prior(json.dumps(run.config.get("data", {}), sort_keys=True))
         what = "class-prior predictor"
@@ -240,11 +253,13 @@ def _curve_evidence(ev: dict, run) -> None:
     rows, tr, base = run.metrics, ev.get("train_loss"), ev.get("baseline_loss")
     first = rows[0].get("train_loss") if rows else None
     ev["train_vs_first_epoch"] = tr / first if finite(tr) and finite(first) and first > 0 else None
-    # the worst epoch: a spike of orders of magnitude is a divergence even if the loss came down
+    # the worst epoch: a spike of orders of magnitude is a divergence even if the loss came down;
+    # measured against where an untrained network starts (B, or the zero predictor's loss)
     spikes = [(v, i + 1) for i, r in enumerate(rows) for v in (r.get("train_loss"), r.get("val_loss")) if finite(v)]
-    if spikes and finite(base) and base > 0:
+    scale = max(base, ev["zero_loss"]) if finite(base) and finite(ev.get("zero_loss")) else base
+    if spikes and finite(scale) and scale > 0:
         worst, epoch = max(spikes)
-        ev.update(max_loss=worst, max_loss_epoch=epoch, max_vs_baseline=worst / base)
+        ev.update(max_loss=worst, max_loss_epoch=epoch, max_vs_baseline=worst / scale)
     valid = [(v, i + 1) for i, v in enumerate(_column(rows, "val_loss")) if finite(v)]
     if valid:
         (vmin, emin), (last, elast) = min(valid), valid[-1]
@@ -312,23 +327,31 @@ def _reference_evidence(ev: dict, run) -> None:
     """What the reference fit reaches on the same rows, and how far the run's train figure is from it."""
     ev.update(reference(run))
     tr, base, room = ev.get("train_loss"), ev.get("baseline_loss"), ev.get("metric_room")
-    if finite(ev.get("reference_val_loss")) and finite(tr):
-        ev["train_above_reference_vs_baseline"] = _share(tr - ev["reference_val_loss"], base)
-    ta = ev.get(f"train_{run.metric}")
-    if finite(ev.get("reference_val_acc")) and finite(room) and room > 0 and finite(ta):
-        ev["reference_acc_gain_vs_room"] = (ev["reference_val_acc"] - ta) / room
+    # how far the run is from the reference: its train figure against the reference's val figure,
+    # and its own val figure too (a run that generalizes as well as the reference is no underfit,
+    # whatever a noisy eval-mode train figure says)
+    va = ev.get("val_loss")
+    if finite(ev.get("reference_val_loss")) and finite(tr) and finite(va):
+        ref = ev["reference_val_loss"]
+        ev["train_above_reference_vs_baseline"] = _share(min(tr, va) - ref, base)
+    ta, vacc = ev.get(f"train_{run.metric}"), ev.get(f"val_{run.metric}")
+    if finite(ev.get("reference_val_acc")) and finite(room) and room > 0 and finite(ta) and finite(vacc):
+        ev["reference_acc_gain_vs_room"] = (ev["reference_val_acc"] - max(ta, vacc)) / room
 
 
 def _peer_evidence(ev: dict, run, peers) -> None:
     """The best val loss among the comparable runs of the sweep, and the run's train loss against it."""
     others = peers_of(run, peers)
     if len(others) > 1:
-        tr, base = ev.get("train_loss"), ev.get("baseline_loss")
+        # the run's better loss, train or val: a run whose val loss is near the best is no underfit
+        # because its eval-mode train loss is the higher one (an easy val split, BatchNorm statistics)
+        fit = min(ev.get("train_loss"), ev.get("val_loss")) if finite(ev.get("train_loss")) \
+            and finite(ev.get("val_loss")) else None
         best = min(others, key=lambda p: p.summary["val_loss"])
         bv = best.summary["val_loss"]
         ev.update(n_peers=len(others), best_peer_run=best.run_id, best_peer_val_loss=bv,
-                  train_vs_best_peer=tr / bv if finite(tr) and bv > 0 else None,
-                  above_best_peer_vs_baseline=_share(tr - bv, base) if finite(tr) else None)
+                  fit_vs_best_peer=fit / bv if fit is not None and bv > 0 else None,
+                  above_best_peer_vs_baseline=_share(fit - bv, ev.get("baseline_loss")) if fit is not None else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,11 +432,12 @@ def _underfitting(ev: dict, th: dict) -> dict | None:
         return _hit("underfitting", f"train loss {figure(tr)} is {pct(ev['train_vs_baseline'])} of the "
                                     f"{ev['baseline']}'s {figure(base)} (≥ {pct(th['underfit_baseline'])})",
                     f"train loss {pct(ev['train_vs_baseline'])} of the baseline's")
-    if _at_least(ev, "train_vs_best_peer", th["underfit_peer"]) \
+    if _at_least(ev, "fit_vs_best_peer", th["underfit_peer"]) \
             and _at_least(ev, "above_best_peer_vs_baseline", th["gap_floor"]):
-        return _hit("underfitting", f"train loss {figure(tr)} is {ev['train_vs_best_peer']:.3g}× the best val loss "
+        return _hit("underfitting", f"train loss {figure(tr)} and val loss {figure(ev.get('val_loss'))} are ≥ "
+                                    f"{ev['fit_vs_best_peer']:.3g}× the best val loss "
                                     f"{figure(ev['best_peer_val_loss'])} in the sweep (≥ {th['underfit_peer']:g}×)",
-                    f"train loss {ev['train_vs_best_peer']:.2g}× the sweep's best val")
+                    f"losses ≥ {ev['fit_vs_best_peer']:.2g}× the sweep's best val")
     return None
 
 
