@@ -37,7 +37,7 @@ SPLIT_LABEL = {"train": "train", "val": "validation"}
 BEST_COLOR, STOP_COLOR, PENALTY_COLOR = "#2ca02c", "#d62728", "#7f7f7f"
 # The shade and the one-line hint of each diagnosis label (validation curves shade their points
 # with the label `dlexp diagnose` gives them)
-LABEL_SHADE = {"underfitting": "#6baed6", "overfitting": "#fb6a4a", "overconfident": "#fdae6b",
+LABEL_SHADE = {"underfitting": "#6baed6", "overfitting": "#fb6a4a", "overconfident": "#9e9ac8",
                "good_fit": "#74c476", "not_converged": "#bdbdbd", "diverged": "#525252"}
 LABEL_HINT = {"underfitting": "train and val both poor", "overfitting": "train good, val worse",
               "overconfident": "val loss up, accuracy not down", "good_fit": "",

@@ -91,15 +91,18 @@ def _shade_labels(ax, points) -> list[str]:
             runs[-1] = (p.label, runs[-1][1], b)
         else:
             runs.append((p.label, a, b))
-    for label, a, b in runs:
-        ax.axvspan(a, b, color=LABEL_SHADE[label], alpha=0.10 if label != "good_fit" else 0.08, lw=0,
-                   gid=f"diagnosis:{label}", zorder=0)
+    for i, (label, a, b) in enumerate(runs):
+        ax.axvspan(a, b, color=LABEL_SHADE[label], alpha=0.12, lw=0, gid=f"diagnosis:{label}", zorder=0)
         fa, fb = _frac(ax, a), _frac(ax, b)
-        if fb - fa < 0.16:  # too narrow to name: the legend names the shade
+        # the name, and its hint where there is room; a stretch too narrow for the name is left to
+        # the legend; the first and last names are anchored to the inner edges of the axes
+        if fb - fa < 0.14:
             continue
-        hint = LABEL_HINT.get(label, "")
+        hint = LABEL_HINT.get(label, "") if fb - fa >= 0.3 else ""
         text = label.replace("_", " ") + (f"\n{hint}" if hint else "")
-        ax.text((fa + fb) / 2, 0.98, text, transform=ax.transAxes, ha="center", va="top",
+        x, ha = ((fa + 0.01, "left") if i == 0 and len(runs) > 1 else
+                 (fb - 0.01, "right") if i == len(runs) - 1 and len(runs) > 1 else ((fa + fb) / 2, "center"))
+        ax.text(x, 0.98, text, transform=ax.transAxes, ha=ha, va="top",
                 fontsize=9.5, color="0.25", fontweight="bold", linespacing=1.3, zorder=7,
                 bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "none", "alpha": 0.75})
     return list(dict.fromkeys(label for label, _, _ in runs))
