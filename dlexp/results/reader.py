@@ -86,10 +86,10 @@ class Run:
         """The weights (model.npz); for repeats/CV those of the first member."""
         if (self.folder / "model.npz").exists():
             return read_npz(self.folder / "model.npz")
-        members = self.members()
-        if not members:
+        labels = self.summary.get("members") or []
+        if not labels:
             raise ResultError(f"{self.folder}: no model.npz")
-        return members[0].model()
+        return Run.load(self.folder / "members" / labels[0], self.point).model()  # the first member alone
 
     def members(self) -> list["Run"]:
         """Member runs of repeats / CV folds ([] for a single run)."""

@@ -371,17 +371,19 @@ def read_json(path: Path) -> dict:
 def _number(text: str):
     if text == "":
         return None
-    unguarded = csv_unsafe(text)
-    if unguarded != text:  # a text cell guarded against spreadsheet formulas
-        return unguarded
+    if text[0] == "'":
+        unguarded = csv_unsafe(text)
+        if unguarded != text:  # a text cell guarded against spreadsheet formulas
+            return unguarded
+    # an int when it is written as one, else a float, else text; ints are told apart without an
+    # exception, which a metrics.csv of floats would raise a million times
+    digits = text[1:] if text[0] == "-" else text
+    if digits.isascii() and digits.isdigit():  # isdigit alone takes "²" too
+        return int(text)
     try:
-        v = int(text)
+        return float(text)
     except ValueError:
-        try:
-            v = float(text)
-        except ValueError:
-            return text
-    return v
+        return text
 
 
 def read_csv(path: Path) -> list[dict]:
