@@ -5,11 +5,14 @@ criterion, and write evidence.json.
     python tests/diagnosis_corpus/justify.py --case ID        # one case (repeatable)
     python tests/diagnosis_corpus/justify.py --out DIR        # keep the run folders in DIR
     python tests/diagnosis_corpus/justify.py --table          # print the README table from evidence.json
+    python tests/diagnosis_corpus/justify.py --cases F.yaml --evidence F.json   # another case file
 
 The labels are justified by comparison runs only: nothing here imports dlexp's diagnosis rules
 (dlexp.analysis). The criteria are in README.md ("Evidence criteria") and in `check_*` below.
 Exit status 1 if any criterion fails (or a case is malformed), else 0. With --case, the cases
-run are merged into an existing evidence.json; the others keep their records.
+run are merged into an existing evidence.json; the others keep their records. --cases reads another
+case file (default cases.yaml here), --evidence names the record (default evidence.json beside the
+case file); CSV paths in any case file stay relative to this folder.
 
 Set OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1: the cases are timed on one core.
 """
@@ -355,7 +358,7 @@ def load_cases() -> list[dict]:
             if role not in roles:
                 problems.append(f"{cid}: label {c.get('label')} needs a comparison with role {role}")
     if problems:
-        sys.exit("cases.yaml: " + "; ".join(problems))
+        sys.exit(f"{CASES.name}: " + "; ".join(problems))
     return cases
 
 
@@ -449,13 +452,26 @@ def table(evidence: dict, cases: list[dict]) -> str:
 
 # ---- main -----------------------------------------------------------------------------------------
 
+def shown(path: Path) -> str:
+    """`path` relative to the repository root when it lies inside it, else as given."""
+    try:
+        return path.relative_to(CORPUS.parent.parent).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def main(argv=None) -> int:
+    global CASES, EVIDENCE
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--case", action="append", help="run only this case id (repeatable)")
     ap.add_argument("--out", type=Path, help="results folder for the run folders (default: a temporary folder)")
     ap.add_argument("--table", action="store_true", help="print the README table from evidence.json and exit")
+    ap.add_argument("--cases", type=Path, default=CASES, help="the case file (default: cases.yaml in this folder)")
+    ap.add_argument("--evidence", type=Path, help="the evidence record (default: evidence.json beside the case file)")
     args = ap.parse_args(argv)
 
+    CASES = args.cases.resolve()
+    EVIDENCE = (args.evidence or CASES.parent / "evidence.json").resolve()
     cases = load_cases()
     if args.table:
         print(table(json.loads(EVIDENCE.read_text(encoding="utf-8")), cases))
@@ -491,7 +507,7 @@ def main(argv=None) -> int:
     record["cases"].update(results)
     record["cases"] = {c["id"]: record["cases"][c["id"]] for c in cases if c["id"] in record["cases"]}
     record["about"] = {
-        "what": "evidence for the labels of tests/diagnosis_corpus/cases.yaml, written by justify.py",
+        "what": f"evidence for the labels of {shown(CASES)}, written by justify.py",
         "clearly_lower": f"lower by >= {CLEAR:.0%} relative and by >= {FLOOR:g} absolute; a non-finite loss counts as +inf",
         "underfitting_no_help": f"10x epochs lowers train and val loss by at most {NO_HELP:.0%}",
         "diverged_exploded": f"a non-finite loss, or peak train loss >= {EXPLODED:g}x the input-blind baseline loss",
@@ -508,7 +524,7 @@ def main(argv=None) -> int:
     slow = [cid for cid, ev in results.items() if not ev["fast"]]
     total = sum(ev["train_seconds"] or 0.0 for ev in results.values())
     print(f"{len(results) - len(failed)} of {len(results)} cases hold; cases alone trained in {total:.1f} s; "
-          f"wrote {EVIDENCE.relative_to(CORPUS.parent.parent)}")
+          f"wrote {shown(EVIDENCE)}")
     if slow:
         print(f"warning: over {MAX_CASE_SECONDS:g} s: {', '.join(slow)}", file=sys.stderr)
     if failed:
