@@ -4,4 +4,4 @@ Importing the package is cheap on purpose: `dlexp --help` must not pull in numpy
 scikit-learn or matplotlib. Import the submodules you need.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
