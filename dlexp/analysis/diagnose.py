@@ -407,8 +407,8 @@ def _not_converged(ev: dict, th: dict) -> dict | None:
         return _hit("not_converged", f"at the pace of its last {ev['window']} epochs, as many epochs again would take "
                                      f"the train loss {pct(tp)} and the val loss {pct(vp)} lower (≥ "
                                      f"{pct(th['converge_drop'])}), {pct(vb)} of the baseline's loss (≥ "
-                                     f"{pct(th['converge_floor'])})", f"val loss still falling: −{pct(vp)} in as "
-                                                                      "many epochs again")
+                                     f"{pct(th['converge_floor'])})", f"val loss still falling (−{pct(vp)} "
+                                                                      "at this pace)")
     return None
 
 
@@ -422,14 +422,14 @@ def _underfitting(ev: dict, th: dict) -> dict | None:
         return _hit("underfitting", f"train loss {figure(tr)} is above the val loss {figure(ev['reference_val_loss'])} "
                                     f"of {ev['reference']} on the same rows by "
                                     f"{pct(ev['train_above_reference_vs_baseline'])} of the baseline's loss (≥ "
-                                    f"{pct(th['underfit_reference'])})", f"train loss {figure(tr)}, a reference "
-                                                                         f"reaches {figure(ev['reference_val_loss'])}")
+                                    f"{pct(th['underfit_reference'])})", f"train loss {tr:.3g}, a reference "
+                                                                         f"{ev['reference_val_loss']:.3g}")
     if _at_least(ev, "reference_acc_gain_vs_room", th["underfit_reference"]):
         return _hit("underfitting", f"train accuracy {figure(ta)} is below the val accuracy "
                                     f"{figure(ev['reference_val_acc'])} of {ev['reference']} on the same rows by "
                                     f"{pct(ev['reference_acc_gain_vs_room'])} of the room above the baseline (≥ "
-                                    f"{pct(th['underfit_reference'])})", f"train acc {figure(ta)}, a reference "
-                                                                         f"reaches {figure(ev['reference_val_acc'])}")
+                                    f"{pct(th['underfit_reference'])})", f"train acc {ta:.3g}, a reference "
+                                                                         f"{ev['reference_val_acc']:.3g}")
     unbeaten = (finite(ev.get("reference_val_loss")) and finite(tr) and ev["reference_val_loss"] >= tr) \
         or (finite(ev.get("reference_val_acc")) and finite(ta) and ev["reference_val_acc"] <= ta)
     if _at_least(ev, "train_vs_baseline", th["underfit_baseline"]) and not unbeaten:
@@ -491,7 +491,7 @@ def _overfitting(ev: dict, th: dict) -> dict | None:
         return _hit("overfitting", f"val loss rose {pct(ev['val_rise'])} after its minimum {figure(ev['min_val_loss'])} "
                                    f"at epoch {ev['min_val_epoch']} (≥ {pct(th['overfit_rise'])}) while train loss "
                                    f"fell {pct(-ev['train_change_after_min'])}",
-                    f"val loss +{pct(ev['val_rise'])} since epoch {ev['min_val_epoch']}, train falling")
+                    f"val loss +{pct(ev['val_rise'])} since epoch {ev['min_val_epoch']}")
     if _at_least(ev, "rel_gap", th["overfit_gap"]) and _at_least(ev, "gap_vs_baseline", th["gap_floor"]) \
             and confirmed:
         return _hit("overfitting", f"val − train = {figure(ev['gap'])} is {pct(ev['rel_gap'])} of the val loss "
@@ -511,11 +511,12 @@ def rules(ev: dict, th: dict) -> list[dict]:
     if hits:
         return hits
     tvb, gvb = ev.get("train_vs_baseline"), ev.get("gap_vs_baseline")
-    facts = [f"train loss {pct(tvb)} of the baseline" if finite(tvb) else None,
+    facts = [f"train loss {pct(tvb)} of the baseline's" if finite(tvb) else None,
              f"val − train {pct(gvb)} of it" if finite(gvb) else None]
     said = ", ".join(f for f in facts if f)
+    short = f"train {pct(tvb)} of baseline, gap {pct(gvb)}" if finite(tvb) and finite(gvb) else "no rule fired"
     return [_hit("good_fit", f"no rule fired: {said or 'train loss well below the baseline'}, val close to train, "
-                             "and the curves have settled", said or "no rule fired")]
+                             "and the curves have settled", short)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,26 +556,28 @@ def format_text(run, d: dict, verbose: bool = False, width: int = 80) -> str:
         first = d["remedies"][0]["action"] if d["remedies"] else "nothing to change"
         also = f" (also {', '.join(d['also'])})" if d.get("also") else ""
         head = f"{run.run_id} {run.name}{_where(run)}: {d['label']}{also}"
-        return "\n".join([head] + textwrap.wrap(f"{d.get('short', d['reason'])}; try: {first}", width,
-                                               initial_indent="  ", subsequent_indent="    ",
-                                               break_on_hyphens=False))
+        return "\n".join([head] + _wrap(f"{d.get('short', d['reason'])}; try: {first}", width,
+                                        initial_indent="  ", subsequent_indent="    "))
     ev = d["evidence"]
     lines = [f"{run.run_id} {run.name}{_where(run)}: {d['label']}"]
-    lines += textwrap.wrap(f"because {d['reason']}", width, initial_indent="  ", subsequent_indent="    ",
-                           break_on_hyphens=False)
+    lines += _wrap(f"because {d['reason']}", width, initial_indent="  ", subsequent_indent="    ")
     if d.get("also"):
         lines.append(f"  also: {', '.join(d['also'])}")
     shown = [(k, v) for k, v in ev.items() if v is not None and k not in ("status", "task")]
-    lines += textwrap.wrap(" · ".join(f"{k} {figure(v) if isinstance(v, float) else v}" for k, v in shown), width,
-                           initial_indent="  evidence: ", subsequent_indent="    ", break_on_hyphens=False)
+    lines += _wrap(" · ".join(f"{k} {figure(v) if isinstance(v, float) else v}" for k, v in shown), width,
+                   initial_indent="  evidence: ", subsequent_indent="    ")
     for i, r in enumerate(d["remedies"], 1):
-        lines += textwrap.wrap(f"{i}. {r['key']}: {r['action']}", width, initial_indent="  ",
-                               subsequent_indent="     ", break_on_hyphens=False)
-        lines += textwrap.wrap(f"why: {r['why']}", width, initial_indent="     ", subsequent_indent="     ",
-                               break_on_hyphens=False)
+        lines += _wrap(f"{i}. {r['key']}: {r['action']}", width, initial_indent="  ", subsequent_indent="     ")
+        lines += _wrap(f"why: {r['why']}", width, initial_indent="     ", subsequent_indent="     ")
     if not d["remedies"]:
         lines.append("  no remedy needed")
     return "\n".join(lines)
+
+
+def _wrap(text: str, width: int, **kw) -> list[str]:
+    """textwrap.wrap that never breaks inside a bracketed value ("[64, 64]" stays on one line)."""
+    kept = re.sub(r"\[[^\]]*\]", lambda m: m.group(0).replace(" ", "\u00a0"), text)
+    return [line.replace("\u00a0", " ") for line in textwrap.wrap(kept, width, break_on_hyphens=False, **kw)]
 
 
 def _cell(text: str, width: int) -> str:
@@ -586,8 +589,7 @@ def format_sweep(sweep, found: list[tuple], verdict_text: str, verbose: bool = F
     wrapped beside them, then the sweep's verdict."""
     if verbose:
         body = "\n\n".join(format_text(r, d, True, width) for r, d in found)
-        return f"{body}\n\n" + "\n".join(textwrap.wrap(f"sweep {sweep.name}: {verdict_text}", width,
-                                                        subsequent_indent="  ", break_on_hyphens=False))
+        return f"{body}\n\n" + "\n".join(_wrap(f"sweep {sweep.name}: {verdict_text}", width, subsequent_indent="  "))
     rows = [(r.label if r.point else r.run_id, d["label"], d.get("short", d["reason"]),
              d["remedies"][0]["action"] if d["remedies"] else "nothing to change") for r, d in found]
     w_point = min(max(len("point"), *(len(p) for p, *_ in rows)), max(12, width // 3))
@@ -596,11 +598,10 @@ def format_sweep(sweep, found: list[tuple], verdict_text: str, verbose: bool = F
     lines = [f"sweep {sweep.name}: {len(found)} run{'s' * (len(found) != 1)} diagnosed",
              f"{'point':<{w_point}}  {'label':<{w_label}}  why, → first remedy"]
     for p, lab, why, fix in rows:
-        text = textwrap.wrap(why, width - len(indent), break_on_hyphens=False) + \
-            textwrap.wrap(f"→ {fix}", width - len(indent), subsequent_indent="  ", break_on_hyphens=False)
+        text = _wrap(why, width - len(indent)) + _wrap(f"→ {fix}", width - len(indent), subsequent_indent="  ")
         lines.append(f"{_cell(p, w_point):<{w_point}}  {lab:<{w_label}}  {text[0]}")
         lines += [indent + t for t in text[1:]]
-    lines += textwrap.wrap(f"verdict: {verdict_text}", width, subsequent_indent="  ", break_on_hyphens=False)
+    lines += _wrap(f"verdict: {verdict_text}", width, subsequent_indent="  ")
     return "\n".join(lines)
 
 
