@@ -152,6 +152,7 @@ SHAPES = {  # name: (task, n_features, n_outputs, rows)
     "polynomial": ("regression", 1, 1, 400), "iris": ("classification", 4, 3, 150),
     "wine": ("classification", 13, 3, 178), "breast_cancer": ("classification", 30, 2, 569),
     "digits": ("classification", 64, 10, 1797), "diabetes": ("regression", 10, 1, 442),
+    "mnist1d": ("classification", 40, 10, 5000),
 }
 
 

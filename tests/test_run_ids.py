@@ -1,7 +1,8 @@
 """Run ids are content hashes of resolved configs: if one moves, every finished result of that
 config is silently retrained. tests/golden/run_ids.json holds the ids of every example config
 and every point of every example sweep as dlexp 0.1.0 computed them (before the package was
-split into sub-packages); a change that moves one must be deliberate and land with a new file.
+split into sub-packages), and those of examples added since (configs/data/mnist1d.yaml) as the
+version that added them did; a change that moves one must be deliberate and land with a new file.
 """
 
 from __future__ import annotations

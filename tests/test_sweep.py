@@ -418,17 +418,19 @@ def test_killed_worker_is_retried_then_failed(tmp_path, monkeypatch):
     assert sweep(spec, "--results", out, "-j", "2", "--retry-failed").exit_code == 0
 
 
-def test_the_pool_preloads_only_the_scikit_learn_modules_some_run_needs(tmp_path):
-    """Importing scikit-learn costs a pool's forkserver ~1.5 s: only when a run uses it."""
+def test_the_pool_preloads_only_the_modules_some_run_needs(tmp_path):
+    """Importing scikit-learn (or mnist1d) costs a pool's forkserver ~1.5 s: only when a run uses it."""
     from dlexp.sweeps.executors import Task
-    from dlexp.sweeps.sweep import _sklearn_needs
+    from dlexp.sweeps.sweep import _preloads
 
     def needs(grid):
         plan = load_spec(write_spec(tmp_path, {"name": "pre", "grid": grid}))
-        return _sklearn_needs([Task(p.rid, p.exp) for p in plan.points])
+        return _preloads([Task(p.rid, p.exp) for p in plan.points])
 
     assert needs({"model.hidden": [[4], [8]]}) == []  # moons: drawn with NumPy
     assert needs({"data.name": ["moons", "iris"]}) == ["sklearn.datasets"]
+    mnist1d = load_spec(write_spec(tmp_path, {"name": "m", "grid": {"seed": [0, 1]}}, base={"data": {"name": "mnist1d"}}))
+    assert _preloads([Task(p.rid, p.exp) for p in mnist1d.points]) == ["mnist1d.data"]
     assert needs({"data.poly_degree": [1, 3]}) == ["sklearn.preprocessing"]
     assert needs({"eval.cv": [3]}) == ["sklearn.model_selection"]
 

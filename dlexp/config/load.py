@@ -20,7 +20,7 @@ from ..data.files import not_regular, open_regular
 from ..errors import ConfigError, DlexpError, Problem, did_you_mean
 from ..nn.optim import OPTIMIZERS
 from .schema import (OPTIMIZER_HPARAMS, OPTIMIZER_NAMES, PATH_KEYS, SCHEDULE_NAMES, SEED_LIMIT, CosineSchedule,
-                     Experiment, OptimizerConfig, optimizer_defaults)
+                     DataConfig, Experiment, OptimizerConfig, optimizer_defaults)
 from .yamlfile import Source, deep_merge, mark_override, parse_overrides, read_yaml, set_dotted
 
 # ---------------------------------------------------------------------------------------------
@@ -233,6 +233,7 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
                 out.append((f"data.{k}", f"only used with data.name: csv (data.name is {exp.data.name})"))
         if not exp.data.header:
             out.append(("data.header", f"only used with data.name: csv (data.name is {exp.data.name})"))
+    out += _mnist1d_checks(exp.data)
     if isinstance(exp.data.target, int) and exp.data.header:
         out.append(("data.target", f"{exp.data.target} is a column index, which needs data.header: false (a file "
                                    "without a header row); with a header row give the column's name"))
@@ -246,6 +247,25 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
         except (ValueError, TypeError) as exc:
             key = getattr(exc, "key", None) or next((k for k in valid if k in str(exc)), "lr")
             out.append((f"optimizer.{key}", str(exc)))
+    return out
+
+
+# Keys of the other generators, which mnist1d's does not read: its own are under data.mnist1d.
+NOT_MNIST1D = ("n_samples", "noise", "n_features", "n_informative", "n_redundant", "n_classes", "class_sep", "flip_y")
+
+
+def _mnist1d_checks(d) -> list[tuple[str, str]]:
+    """data.mnist1d only with mnist1d, and no key that mnist1d would ignore away from its default."""
+    if d.name != "mnist1d":
+        return [("data.mnist1d", f"only used with data.name: mnist1d (data.name is {d.name})")] if d.mnist1d else []
+    own = {"n_samples": ": its row count is data.mnist1d.num_samples",
+           "noise": ": its noise is data.mnist1d.iid_noise_scale and corr_noise_scale"}
+    out = [(f"data.{k}", "not used by mnist1d" + own.get(k, " (its generator's keys are under data.mnist1d)"))
+           for k in NOT_MNIST1D if getattr(d, k) != DataConfig.model_fields[k].default]
+    if d.test_size != DataConfig.model_fields["test_size"].default:
+        out.append(("data.test_size", "mnist1d's test split is the package's own test rows (x_test), used whole: "
+                                      "their share is 1 - data.mnist1d.train_split (0.2 by default, 1000 of 5000 "
+                                      "rows); leave data.test_size at its default 0.2"))
     return out
 
 
@@ -316,7 +336,7 @@ def _file_digest(path: str) -> str:
 
 
 # Keys added after dlexp 0.1.0, with the default that leaves runs as they were.
-HASH_NEUTRAL = {("regularization", "penalize_bias"): False, ("data", "header"): True}
+HASH_NEUTRAL = {("regularization", "penalize_bias"): False, ("data", "header"): True, ("data", "mnist1d"): None}
 
 
 def run_id(exp: Experiment) -> str:

@@ -68,6 +68,46 @@ def _size(v: Any, key: str) -> Any:
     return v
 
 
+class Mnist1dConfig(Section):
+    """The keyword arguments of the `mnist1d` package's make_dataset, at its defaults
+    (get_dataset_args(), `url` aside: nothing is downloaded). At these defaults make_dataset
+    gives the published data of Greydanus (2020); tests/test_mnist1d.py checks they match."""
+
+    num_samples: int = Field(5000, ge=10, description="signals generated, num_samples / 10 of each digit; "
+                                                      "a multiple of 10")
+    train_split: float = Field(0.8, gt=0.0, lt=1.0, description="fraction of them in the package's training "
+                                                                "rows; the rest are its test rows (x_test)")
+    template_len: int = Field(12, ge=1, description="length of a digit's template before padding")
+    padding: tuple[int, int] = Field((36, 60), description="[low, high]: a template is padded with low to "
+                                                           "high zeros")
+    scale_coeff: float = Field(0.4, ge=0.0, description="signals are scaled by 1 + scale_coeff·U(-0.5, 0.5)")
+    max_translation: int = Field(48, ge=1, description="signals are shifted circularly by 0 to max_translation - 1")
+    corr_noise_scale: float = Field(0.25, ge=0.0, description="scale of the smoothed (correlated) noise "
+                                                              "in the padding")
+    iid_noise_scale: float = Field(0.02, ge=0.0, description="scale of the i.i.d. Gaussian noise")
+    shear_scale: float = Field(0.75, ge=0.0, description="signals are sheared by shear_scale·U(-0.5, 0.5)")
+    shuffle_seq: bool = Field(False, description="permute the time steps, the same way in every signal")
+    final_seq_length: int = Field(40, ge=1, description="points per signal: the features")
+    seed: Seed = Field(42, description="the generator's seed (42: the published draw)")
+
+    @field_validator("num_samples")
+    @classmethod
+    def _check_num_samples(cls, v):
+        if v % 10:  # make_dataset draws num_samples // 10 signals of each digit
+            raise ValueError(f"expected a multiple of 10 (num_samples / 10 signals of each digit), found {v}")
+        return v
+
+    @field_validator("padding", mode="before")
+    @classmethod
+    def _check_padding(cls, v):
+        if isinstance(v, (list, tuple)) and len(v) != 2:
+            raise ValueError(f"expected two counts [low, high], found {len(v)}: {list(v)!r}")
+        if isinstance(v, (list, tuple)) and all(isinstance(n, int) and not isinstance(n, bool) for n in v):
+            if not 0 <= v[0] <= v[1]:
+                raise ValueError(f"expected 0 <= low <= high, found {list(v)!r}")
+        return v
+
+
 class DataConfig(Section):
     name: Literal[tuple(DATASETS)] = "moons"  # type: ignore[valid-type]
     n_samples: int = Field(400, ge=4, description="samples generated (synthetic data only)")
@@ -94,6 +134,8 @@ class DataConfig(Section):
     header: bool = Field(True, description="false: the CSV files have no header row; columns are x0, x1, …")
     val_path: Optional[str] = None
     test_path: Optional[str] = None
+    mnist1d: Optional[Mnist1dConfig] = Field(None, description="mnist1d's generator (make_dataset's "
+                                                              "arguments); filled in when data.name is mnist1d")
 
     @field_validator("train_size", "val_size", "test_size", mode="before")
     @classmethod
@@ -113,6 +155,13 @@ class DataConfig(Section):
         # train_size is given, and the resolved config says so (train_size: null).
         if self.name == "csv" and (self.val_path or self.test_path) and "train_size" not in self.model_fields_set:
             self.train_size = None
+        # mnist1d's test rows are the package's: val is carved from its training rows, train is
+        # the rest unless train_size is given, and the resolved config shows the generator's arguments
+        if self.name == "mnist1d":
+            if "train_size" not in self.model_fields_set:
+                self.train_size = None
+            if self.mnist1d is None:
+                self.mnist1d = Mnist1dConfig()
         return self
 
 

@@ -7,6 +7,8 @@ split so that learning curves compare like with like:
   seeded ordering of what remains. Val and test are therefore the same rows whatever `train_size`
   is, and a smaller train set is a prefix (so a subset) of a larger one. For classification each
   ordering is stratified: every prefix holds each class in proportion, within one row.
+* a dataset with a published test split (mnist1d) keeps it whole, and val and train are carved
+  as above from its training rows, sizes being fractions of those (as with a CSV test_path file).
 * sizes are int counts or float fractions of the whole dataset; train_size None is "the rest".
 * then, fitted on the training split only: label noise (training labels only), polynomial
   features, and standardization of the features and, for regression, of the targets (losses are
@@ -26,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import mnist1d_data
 from .csvfile import CLASSIFICATION, REGRESSION, csv_target, read_csv
 from ..errors import DataError, Problem, did_you_mean
 
@@ -242,6 +245,12 @@ class DatasetSpec:
     features: input columns; with `n_features` true, data.n_features overrides it.
     classes: classes of a classification dataset (data.n_classes overrides it); None for regression.
     rows: fixed row count (bundled sets); None: data.n_samples rows are generated.
+    size(cfg) -> (rows, features), when the dataset's own keys set them (mnist1d: data.mnist1d).
+    n_test(cfg) -> how many of make's rows, at the end, are a published test split, used whole:
+        val and train are then carved from the rows before them. None: test is carved like val.
+    size_key: the config key that sets the row count, which the memory check names.
+    modules: the modules that make imports on first use (~1.5 s each for scikit-learn and
+        mnist1d), which a sweep's pool preloads once in its forkserver.
     """
 
     make: Callable | None
@@ -250,51 +259,63 @@ class DatasetSpec:
     classes: int | None = None
     rows: int | None = None
     n_features: bool = False
-    sklearn: bool = False   # drawn or loaded by sklearn.datasets (a sweep's pool preloads it)
+    size: Callable | None = None
+    n_test: Callable | None = None
+    size_key: str = "data.n_samples"
+    modules: tuple[str, ...] = ()
 
     @property
     def generated(self) -> bool:
         """Made from data.n_samples and data.seed: more rows can always be drawn."""
-        return self.make is not None and self.rows is None
+        return self.make is not None and self.rows is None and self.size is None
 
     def shape(self, cfg) -> tuple[int, int, int]:
         """(rows, input features before expansion, outputs) of `cfg`'s data, without making it."""
-        rows = self.rows if self.rows is not None else cfg.n_samples
-        features = (self.n_features and cfg.n_features) or self.features
+        if self.size is not None:
+            rows, features = self.size(cfg)
+        else:
+            rows = self.rows if self.rows is not None else cfg.n_samples
+            features = (self.n_features and cfg.n_features) or self.features
         outputs = (cfg.n_classes or self.classes) if self.task == CLASSIFICATION else 1
         return int(rows), int(features), int(outputs)
 
 
+SKLEARN = ("sklearn.datasets",)  # drawn or loaded by scikit-learn
+
 DATASETS: dict[str, DatasetSpec] = {
     "moons": DatasetSpec(_named(_moons), CLASSIFICATION, features=2, classes=2),
     "circles": DatasetSpec(_named(_circles), CLASSIFICATION, features=2, classes=2),
-    "blobs": DatasetSpec(_named(_blobs), CLASSIFICATION, features=2, classes=3, n_features=True, sklearn=True),
+    "blobs": DatasetSpec(_named(_blobs), CLASSIFICATION, features=2, classes=3, n_features=True, modules=SKLEARN),
     "spirals": DatasetSpec(_named(_spirals), CLASSIFICATION, features=2, classes=2),
     "xor": DatasetSpec(_named(_xor), CLASSIFICATION, features=2, classes=2),
     "classification": DatasetSpec(_named(_classification), CLASSIFICATION, features=20, classes=2,
-                                  n_features=True, sklearn=True),
-    "regression": DatasetSpec(_named(_regression), REGRESSION, features=10, n_features=True, sklearn=True),
+                                  n_features=True, modules=SKLEARN),
+    "regression": DatasetSpec(_named(_regression), REGRESSION, features=10, n_features=True, modules=SKLEARN),
     "sine": DatasetSpec(_named(_sine), REGRESSION, features=1),
     "polynomial": DatasetSpec(_named(_polynomial), REGRESSION, features=1),
-    "iris": DatasetSpec(_bundled("load_iris"), CLASSIFICATION, features=4, classes=3, rows=150, sklearn=True),
-    "wine": DatasetSpec(_bundled("load_wine"), CLASSIFICATION, features=13, classes=3, rows=178, sklearn=True),
+    "iris": DatasetSpec(_bundled("load_iris"), CLASSIFICATION, features=4, classes=3, rows=150, modules=SKLEARN),
+    "wine": DatasetSpec(_bundled("load_wine"), CLASSIFICATION, features=13, classes=3, rows=178, modules=SKLEARN),
     "breast_cancer": DatasetSpec(_bundled("load_breast_cancer"), CLASSIFICATION, features=30, classes=2,
-                                 rows=569, sklearn=True),
+                                 rows=569, modules=SKLEARN),
     "digits": DatasetSpec(_bundled("load_digits"), CLASSIFICATION, features=64, classes=10, rows=1797,
-                          sklearn=True),
-    "diabetes": DatasetSpec(_bundled("load_diabetes"), REGRESSION, features=10, rows=442, sklearn=True),
+                          modules=SKLEARN),
+    "diabetes": DatasetSpec(_bundled("load_diabetes"), REGRESSION, features=10, rows=442, modules=SKLEARN),
+    # generated by the mnist1d package; its test split is the package's (mnist1d_data.py)
+    "mnist1d": DatasetSpec(mnist1d_data.make, CLASSIFICATION, features=mnist1d_data.FEATURES,
+                           classes=mnist1d_data.CLASSES, size=mnist1d_data.size, n_test=mnist1d_data.n_test,
+                           size_key="data.mnist1d.num_samples", modules=("mnist1d.data",)),
     # a CSV file's task and shape come from the file (csvfile.py); see _raw_csv
     "csv": DatasetSpec(None, "", classes=2),
 }
 
 
-def sklearn_modules(cfg, cv: int | None = None) -> list[str]:
-    """The scikit-learn modules that loading `cfg` (with `cv` folds) will import.
+def heavy_modules(cfg, cv: int | None = None) -> list[str]:
+    """The modules beyond numpy that loading `cfg` (with `cv` folds) will import.
 
     A sweep's process pool preloads them once in its forkserver when some run needs them, and
-    skips them (~1.5 s of imports) when none does.
+    skips them (~1.5 s of imports for scikit-learn) when none does.
     """
-    return ((["sklearn.datasets"] if DATASETS[cfg.name].sklearn else [])
+    return (list(DATASETS[cfg.name].modules)
             + (["sklearn.model_selection"] if cv else [])
             + (["sklearn.preprocessing"] if cfg.poly_degree > 1 else []))
 
@@ -356,7 +377,12 @@ def _raw(cfg, base_dir: Path) -> Dataset:
                                 "classification loss (use task: regression or auto)",
                                 key="data.task"))
     y, classes = _encode(y, task, classes if natural == CLASSIFICATION else None)
-    idx = _split(cfg, y, classes, len(X), cfg.name)
+    if spec.n_test is None:
+        idx = _split(cfg, y, classes, len(X), cfg.name)
+    else:  # a published test split, the last rows: val and train are carved from the rows before it
+        n = len(X) - spec.n_test(cfg)
+        *idx, _ = _split(cfg, y[:n], classes, n, f"{cfg.name}'s training set", from_files=("test",))
+        idx.append(np.arange(n, len(X)))
     return _dataset([(X[i], y[i]) for i in idx], task, features, classes, cfg.name)
 
 

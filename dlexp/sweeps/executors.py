@@ -32,7 +32,8 @@ from ..threads import BLAS_ENV  # one thread per worker: N workers on N cores, n
 # Test hook: a pool or Dask worker given this run id dies with os._exit(1) instead of training it.
 CRASH_HOOK = "DLEXP_TEST_CRASH_RUN"
 # Imported once by the forkserver, so each forked worker starts with them loaded; the
-# scikit-learn modules that some run of the sweep needs are added (data.sklearn_modules).
+# modules that some run of the sweep needs beyond these (scikit-learn's, mnist1d's) are added
+# (data.heavy_modules).
 PRELOAD = ["numpy", "dlexp.training.experiment", "dlexp.data.datasets", "dlexp.training.train"]
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.load import resolved_dict
-from ..data.datasets import sklearn_modules
+from ..data.datasets import heavy_modules
 from ..errors import Problem, ResultError, StorageError, printable
 from .executors import Task, make_executor
 from ..results.locks import RunLock, clear_stale, describe, release_mine
@@ -147,7 +147,7 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
         if todo:
             n_jobs = jobs or _cpus()
             ex = make_executor(executor, min(n_jobs, len(todo)), address=address,
-                               max_crash_retries=max_crash_retries, preload=_sklearn_needs(todo))
+                               max_crash_retries=max_crash_retries, preload=_preloads(todo))
             trained = _train(todo, initial, ledger, ex, out, quiet, echo)
     except BaseException as exc:
         # Ctrl-C or a refused write: record what is done, unless the disk refuses that too (then
@@ -178,8 +178,8 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
     return SweepResult(plan.name, ledger.folder, counts, failures, ledger.rows(), trained)
 
 
-def _sklearn_needs(todo) -> list[str]:
-    return sorted({m for t in todo for m in sklearn_modules(t.exp.data, t.exp.eval.cv)})
+def _preloads(todo) -> list[str]:
+    return sorted({m for t in todo for m in heavy_modules(t.exp.data, t.exp.eval.cv)})
 
 
 def _cpus() -> int:

@@ -69,7 +69,7 @@ def estimate_parts(exp) -> dict[str, int]:
     chunk = max(batch, min(rows, 8192))
     # forward caches and backward buffers of the widest pass (training batch or evaluation chunk)
     activations = chunk * sum(widths) * item * 4
-    return {"data.n_samples": int(data), "model.hidden": int(model + activations)}
+    return {DATASETS[exp.data.name].size_key: int(data), "model.hidden": int(model + activations)}
 
 
 def memory_limit() -> int:
@@ -101,10 +101,10 @@ def check_memory(exp) -> int:
     limit = memory_limit()
     if need > limit:
         key = max(parts, key=parts.get)  # name the key that costs the most
-        rows = _data_shape(exp.data)[0]
+        rows, rows_key = _data_shape(exp.data)[0], DATASETS[exp.data.name].size_key
         raise ResourceError(Problem(
             f"this run needs about {human(need)} of memory, above the limit of {human(limit)} "
-            f"(data {human(parts['data.n_samples'])} with data.n_samples={rows}; model and batches "
+            f"(data {human(parts[rows_key])} with {rows_key}={rows}; model and batches "
             f"{human(parts['model.hidden'])} with model.hidden={exp.model.hidden}); shrink the data or the model, "
             f"or raise the limit with {LIMIT_ENV}=…", key=key))
     return need
