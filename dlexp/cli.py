@@ -271,7 +271,7 @@ def diagnose(targets, verbose, as_json, emit, thresholds, no_save, results):
 
 def _emit_follow_up(emit: Path, groups) -> None:
     """--emit: the follow-up of the best run of the first target (lowest val loss)."""
-    from .analysis.diagnose import refine_spec, write_follow_up, write_spec
+    from .analysis.diagnose import refine_spec, write_follow_up, write_refine
     from .analysis.verdict import pick_for_emit
     from .errors import ConfigError
     from .sweeps.spec import load_spec
@@ -291,11 +291,8 @@ def _emit_follow_up(emit: Path, groups) -> None:
             echo_err(f"nothing to emit: the best run {run.run_id} is a {d['label']} with nothing to remedy, "
                      f"and no swept value to refine around it ({emit} not written)")
             return
-        key = next(iter(spec["grid"]))
-        write_spec(emit, spec, f"# Follow-up of run {run.run_id}, the best point of sweep {sweep.name} and a "
-                               f"{d['label']}: {key} refined around it.\n"
-                               f"# Written by `dlexp diagnose --emit`; run it with: dlexp sweep {emit}\n")
-        what = f"{key} refined around it ({d['label']})"
+        write_refine(emit, run, d, spec, sweep.name)
+        what = f"{next(iter(spec['grid']))} refined around it ({d['label']})"
     try:  # what `dlexp sweep` will read must load
         load_spec(emit)
     except ConfigError as exc:

@@ -382,7 +382,7 @@ def test_interpolation_peak():
 
 
 def verdict_of(runs, xs, labels, peak=None, direction=1):
-    points = [Point(float(x), str(x), [r], r.summary["val_loss"], lab, [lab]) for r, x, lab in zip(runs, xs, labels)]
+    points = [Point(float(x), str(x), [r], r.summary["val_loss"], lab) for r, x, lab in zip(runs, xs, labels)]
     best = min(points, key=lambda p: p.val_loss)
     return Verdict("model.hidden", points, best, direction, None if peak is None else points[peak])
 

@@ -55,14 +55,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import dotted
-from ..config.schema import DataConfig
 from ..config.yamlfile import deep_merge, dump_yaml
-from ..data.datasets import load_dataset
 from ..errors import ResultError, UsageError, did_you_mean
 from ..labels import figure, pct
 from ..nn.model import dense_arrays
 from ..results.store import (SWEEP_NAME_BYTES, atomic_write_text, csv_safe, csv_text, file_name, read_json,
                              write_json)
+from .axis import swept_value
+from .inference import rebuilt_dataset
 from .remedies import finite, remedies
 
 LABELS = ("diverged", "not_converged", "overconfident", "underfitting", "overfitting", "good_fit")
@@ -128,11 +128,15 @@ def trend(values: list) -> float | None:
     return line[0] * (k - 1) / line[2] if line and line[2] else None
 
 
+def _data_json(run) -> str:
+    """The run's data section as the key of the per-process caches of its rebuilt dataset."""
+    return json.dumps(run.config.get("data", {}), sort_keys=True)
+
+
 @functools.lru_cache(maxsize=32)
 def _class_prior(data_json: str) -> tuple[float, ...]:
     """Training-label frequencies of the data section `data_json` (rebuilt from the config)."""
-
-    ds = load_dataset(DataConfig.model_validate(json.loads(data_json)))  # file paths: absolute, resolved
+    ds = rebuilt_dataset(data_json)  # file paths: absolute, resolved
     counts = np.bincount(ds.y_train, minlength=ds.n_classes)
     return tuple(float(c) for c in counts / counts.sum())
 
@@ -142,8 +146,7 @@ def _zero_loss(data_json: str) -> float:
     """Regression: the loss of predicting 0 (the mean square of the training targets, in the run's
     units), about where an untrained network starts: a target far from 0 makes it many times the
     mean predictor's loss without any divergence."""
-    ds = load_dataset(DataConfig.model_validate(json.loads(data_json)))
-    return float(np.mean(np.square(ds.y_train)))
+    return float(np.mean(np.square(rebuilt_dataset(data_json).y_train)))
 
 
 def baseline(run) -> dict:
@@ -154,12 +157,12 @@ def baseline(run) -> dict:
         out = {"baseline": "mean predictor", "baseline_loss": loss / (1 - r2) if finite(r2) and finite(loss) and r2 < 1
                else 1.0, "baseline_r2": 0.0}
         try:
-            out["zero_loss"] = _zero_loss(json.dumps(run.config.get("data", {}), sort_keys=True))
+            out["zero_loss"] = _zero_loss(_data_json(run))
         except Exception:  # noqa: BLE001  (data not rebuildable: spikes are measured against B alone)
             pass
         return out
     try:
-        p = _class_prior(json.dumps(run.config.get("data", {}), sort_keys=True))
+        p = _class_prior(_data_json(run))
         what = "class-prior predictor"
     except Exception:  # data not rebuildable (moved CSV, old config): fall back to K from the weights
         try:
@@ -173,14 +176,15 @@ def baseline(run) -> dict:
 @functools.lru_cache(maxsize=32)
 def _reference_fit(data_json: str) -> dict:
     """What a flexible model reaches on the same rows: gradient-boosted trees (scikit-learn's
-    HistGradientBoosting, defaults but leaves of ≥ N/10 rows on small sets, seed 0) fitted on the run's training split as the network saw
-    it, scored on its validation split — val accuracy for classification, val MSE (in the run's
-    own units) for regression. {} when there is no single target to fit."""
+    HistGradientBoosting, defaults but leaves of ≥ N/10 rows on small sets, seed 0) fitted on the
+    run's training split as the network saw it, scored on its validation split — val accuracy for
+    classification, val MSE (in the run's own units) for regression. {} when there is no single
+    target to fit."""
     from threadpoolctl import threadpool_limits
 
     importlib.import_module("sklearn.ensemble")  # loads its OpenMP runtime, which the limit below holds
 
-    ds = load_dataset(DataConfig.model_validate(json.loads(data_json)))
+    ds = rebuilt_dataset(data_json)
     with threadpool_limits(1):  # one thread, as everywhere in dlexp: on 2 busy cores two crawl
         return _fit_reference(ds)
 
@@ -207,7 +211,7 @@ def reference(run) -> dict:
     """The reference fit of the run's data (see _reference_fit), and what it is; {} when the data
     cannot be rebuilt (a moved CSV file, an old config)."""
     try:
-        found = _reference_fit(json.dumps(run.config.get("data", {}), sort_keys=True))
+        found = _reference_fit(_data_json(run))
     except Exception:  # noqa: BLE001  (a data section that no longer builds: no reference, no rule)
         return {}
     return {"reference": "gradient-boosted trees", **found} if found else {}
@@ -685,12 +689,11 @@ def refine_spec(best_run, v) -> dict | None:
     if v.key is None or v.best is None:
         return None
     i = v.points.index(v.best)
-    current = dotted.get(best_run.config, v.key) if v.key not in best_run.point else best_run.point[v.key]
+    current = swept_value(best_run, v.key)
     values = [current]
     for j in (i - 1, i + 1):
         if 0 <= j < len(v.points):
-            q = v.points[j].runs[0]
-            mid = _between(current, q.point[v.key] if v.key in q.point else dotted.get(q.config, v.key))
+            mid = _between(current, swept_value(v.points[j].runs[0], v.key))
             if mid is not None and mid not in values:
                 values.append(mid)
     return _spec(best_run, {v.key: values}) if len(values) > 1 else None
@@ -699,6 +702,14 @@ def refine_spec(best_run, v) -> dict | None:
 def write_spec(path: Path, spec: dict, head: str) -> Path:
     atomic_write_text(Path(path), head + dump_yaml(spec))
     return Path(path)
+
+
+def write_refine(path: Path, run, d: dict, spec: dict, sweep_name: str) -> Path:
+    """Write `spec`, refine_spec's follow-up of the best run of sweep `sweep_name`, to `path`."""
+    key = next(iter(spec["grid"]))
+    head = (f"# Follow-up of run {run.run_id}, the best point of sweep {sweep_name} and a {d['label']}: "
+            f"{key} refined around it.\n# Written by `dlexp diagnose --emit`; run it with: dlexp sweep {path}\n")
+    return write_spec(path, spec, head)
 
 
 def write_follow_up(path: Path, run, d: dict) -> Path:

@@ -83,8 +83,9 @@ class Plane:
 
 
 @functools.lru_cache(maxsize=32)
-def _dataset(data_json: str, fold: int | None, k: int | None):
-    """The run's dataset, regenerated (deterministic from the data config); cached per process."""
+def rebuilt_dataset(data_json: str, fold: int | None = None, k: int | None = None):
+    """The dataset of the data section `data_json` (its JSON, keys sorted), rebuilt: it is
+    deterministic from the config; cached per process. With `fold` of `k`, that CV fold."""
 
     cfg = DataConfig(**json.loads(data_json))
     if fold is not None and k:
@@ -103,7 +104,7 @@ def decision_plane(run) -> Plane:
     data["seed"] = member.summary.get("data_seed", data.get("seed", 0))
     fold, k = member.summary.get("fold"), (config.get("eval") or {}).get("cv")
     try:
-        ds = _dataset(json.dumps(data, sort_keys=True), fold, k)
+        ds = rebuilt_dataset(json.dumps(data, sort_keys=True), fold, k)
     except (TypeError, ValueError) as exc:  # a data section that no longer validates
         raise ResultError(f"{member.folder}/config.yaml: cannot rebuild the dataset ({exc})") from None
     t = ds.transform  # the run's own: plane points go through it exactly as its data did

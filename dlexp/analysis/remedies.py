@@ -148,10 +148,15 @@ def _early_stopping(r):
                   f"{NOTES['1.2']}, early stopping: val loss {since}", [{"patience": 20, "restore_best": True}])
 
 
+def _stronger(name: str, current: float, start: list, why: str) -> dict:
+    """Add penalty `name` at the values `start`, or raise the one on (`current`) 3× or 10×."""
+    vals = start if current == 0 else [_nice(3 * current), _nice(10 * current)]
+    return _offer((f"add {name}" if current == 0 else f"stronger {name} than {current:g}") + f": {vals}", why, vals)
+
+
 def _stronger_l2(r):
-    vals = [1e-3, 1e-2] if r.l2 == 0 else [_nice(3 * r.l2), _nice(10 * r.l2)]
-    return _offer(("add L2" if r.l2 == 0 else f"stronger L2 than {r.l2:g}") + f": {vals}",
-                  f"{NOTES['2.2']}: smaller weights, a simpler function; gap {figure(r.ev.get('gap'))}", vals)
+    return _stronger("L2", r.l2, [1e-3, 1e-2],
+                     f"{NOTES['2.2']}: smaller weights, a simpler function; gap {figure(r.ev.get('gap'))}")
 
 
 def _more_dropout(r):
@@ -169,9 +174,8 @@ def _less_capacity(r):
 
 
 def _stronger_l1(r):
-    vals = [1e-4, 1e-3] if r.l1 == 0 else [_nice(3 * r.l1), _nice(10 * r.l1)]
-    return _offer(("add L1" if r.l1 == 0 else f"stronger L1 than {r.l1:g}") + f": {vals}",
-                  f"{NOTES['2.2']}: L1 drives weights to exactly zero (l1_mode: proximal)", vals)
+    return _stronger("L1", r.l1, [1e-4, 1e-3],
+                     f"{NOTES['2.2']}: L1 drives weights to exactly zero (l1_mode: proximal)")
 
 
 def _big(r) -> bool:
@@ -185,24 +189,21 @@ def _monitor_metric(r):
     es = r.get("train.early_stopping")
     metric = "val_acc"
     kept = r.ev.get("min_val_epoch")
-    since = (f"val accuracy still rose after the val loss's minimum at epoch {kept}" if kept
-             else "val accuracy still rose when val loss turned up")
+    why = f"{NOTES['1.2']}, early stopping, on the figure that matters: " + (
+        f"val accuracy still rose after the val loss's minimum at epoch {kept}" if kept
+        else "val accuracy still rose when val loss turned up")
     if isinstance(es, dict) and es.get("monitor", "val_loss") != metric:
-        return _offer(f"early stopping on {metric} instead of {es.get('monitor', 'val_loss')}",
-                      f"{NOTES['1.2']}, early stopping, on the figure that matters: {since}",
+        return _offer(f"early stopping on {metric} instead of {es.get('monitor', 'val_loss')}", why,
                       [{**es, "monitor": metric}])
     if es:
         return None
-    return _offer(f"early stopping on {metric} (patience 20, restore the best weights)",
-                  f"{NOTES['1.2']}, early stopping, on the figure that matters: {since}",
+    return _offer(f"early stopping on {metric} (patience 20, restore the best weights)", why,
                   [{"monitor": metric, "patience": 20, "restore_best": True}])
 
 
 def _calmer_l2(r):
-    vals = [1e-3, 1e-2] if r.l2 == 0 else [_nice(3 * r.l2), _nice(10 * r.l2)]
-    return _offer(("add L2" if r.l2 == 0 else f"stronger L2 than {r.l2:g}") + f": {vals}",
-                  f"{NOTES['2.2']}: the confidence grows with the weights; smaller weights keep the "
-                  "probabilities honest", vals)
+    return _stronger("L2", r.l2, [1e-3, 1e-2], f"{NOTES['2.2']}: the confidence grows with the weights; smaller "
+                                                "weights keep the probabilities honest")
 
 
 # ---- not converged: more time, bigger or better steps -------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +76,6 @@ class Point:
     runs: list[Run]
     val_loss: float
     label: str | None                            # the majority label; None when the runs disagree evenly
-    labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -88,7 +87,16 @@ class Verdict:
     best: Point | None
     direction: int                               # +1: larger x adds capacity, −1: removes it, 0: unknown
     peak: Point | None = None
-    sides: dict[str, list[str]] = field(default_factory=dict)  # "left"/"right" → labels seen there
+
+    def side(self, side: str) -> list[Point]:
+        """The points left (smaller x) or right of the best one."""
+        return [p for p in self.points if (p.x < self.best.x if side == "left" else p.x > self.best.x)]
+
+    @property
+    def sides(self) -> dict[str, list[str]]:
+        """"left"/"right" → the labels seen on that side of the best point."""
+        return {side: sorted({p.label for p in self.side(side) if p.label}) for side in ("left", "right")} \
+            if self.best is not None and self.points else {}
 
     @property
     def peak_name(self) -> str:
@@ -101,7 +109,7 @@ class Verdict:
         name = f"{self.key}={self.best.shown}" if self.key else self.best.shown
         parts = [f"best point {name} (val loss {figure(self.best.val_loss)}, {self.best.label or 'mixed'})"]
         for side, word in (("left", "smaller"), ("right", "larger")):
-            shown = [p for p in self.points if (p.x < self.best.x if side == "left" else p.x > self.best.x)]
+            shown = self.side(side)
             found = Counter(p.label for p in shown if p.label and p.label != "good_fit")
             if found:
                 what = " and ".join(f"{lab} at {', '.join(p.shown for p in shown if p.label == lab)}"
@@ -145,15 +153,11 @@ def verdict(runs: list[Run], swept: list[str], diagnoses: dict[str, dict] | None
         at = by_x[x]
         labels = [diagnoses[r.run_id]["label"] for r in at]
         points.append(Point(x, value(swept_value(at[0], key)), at,
-                            statistics.fmean(r.summary["val_loss"] for r in at), _majority(labels), labels))
+                            statistics.fmean(r.summary["val_loss"] for r in at), _majority(labels)))
     best = min(points, key=lambda p: p.val_loss)
     losses = [p.val_loss for p in points]
     p = interpolation_peak(losses, "loss", log=all(v > 0 for v in losses))
-    v = Verdict(key, points, best, CAPACITY.get(key, 0), points[p] if p is not None else None)
-    for side in ("left", "right"):
-        near = [q for q in points if (q.x < best.x if side == "left" else q.x > best.x)]
-        v.sides[side] = sorted({q.label for q in near if q.label})
-    return v
+    return Verdict(key, points, best, CAPACITY.get(key, 0), points[p] if p is not None else None)
 
 
 def verdict_dict(v: Verdict) -> dict:
@@ -201,7 +205,7 @@ def diagnose_targets(targets, out: Path = Path("results"), thresholds=(), *, sav
         runs = f.runs if isinstance(f, Sweep) else [f]
         sweep = f if isinstance(f, Sweep) else sweep_of(f, out)  # its runs are the peers
         peers = sweep.runs if sweep else []
-        found, labels = [], {}
+        found = []
         for run in runs:
             if run.status == "failed":
                 warn(f"skipping {run.run_id}: the run failed ({run.summary.get('error', 'see traceback.txt')})")
@@ -213,13 +217,12 @@ def diagnose_targets(targets, out: Path = Path("results"), thresholds=(), *, sav
                 continue
             if save:
                 _saving(record, run, d)
-            labels[run.run_id] = d["label"]
             found.append((run, d))
         v = None
         if isinstance(f, Sweep) and found:
             v = verdict([r for r, _ in found], f.swept, {r.run_id: d for r, d in found})
         if save and sweep is not None:
-            _saving(record_sweep_csv, sweep.folder, labels)
+            _saving(record_sweep_csv, sweep.folder, {r.run_id: d["label"] for r, d in found})
             if v is not None:
                 _saving(write_json, sweep.folder / "diagnosis.json", {"rules": RULES, **verdict_dict(v)})
         if found:

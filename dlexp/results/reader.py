@@ -89,14 +89,14 @@ class Run:
         labels = self.summary.get("members") or []
         if not labels:
             raise ResultError(f"{self.folder}: no model.npz")
-        return Run.load(self.folder / "members" / labels[0], self.point).model()  # the first member alone
+        return self._member(labels[0]).model()  # the first member alone
 
     def members(self) -> list["Run"]:
         """Member runs of repeats / CV folds ([] for a single run)."""
-        out = []
-        for label in self.summary.get("members") or []:
-            out.append(Run.load(self.folder / "members" / label, self.point))
-        return out
+        return [self._member(label) for label in self.summary.get("members") or []]
+
+    def _member(self, label: str) -> "Run":
+        return Run.load(self.folder / "members" / label, self.point)
 
     def column(self, name: str) -> list:
         return [row.get(name) for row in self.metrics]
