@@ -515,13 +515,16 @@ def test_csv_missing_target_lists_the_columns_and_the_closest(tmp_path):
 
 def test_csv_bad_cells_give_file_line_column_and_value(tmp_path):
     text = "a,b,y\n1,2,0\n1,oops,1\n3,,0\n4,nan,1\n"
-    msg = csv_error(tmp_path, text, r"d\.csv:3: data\.path: column 'b': 'oops' is not a number")
-    assert "d.csv:4: data.path: column 'b': empty cell" in msg
-    assert "d.csv:5: data.path: column 'b': 'nan' is not a number" in msg
+    msg = csv_error(tmp_path, text, r"d\.csv:3: data\.path: column 'b': 'oops' is not a number, while 1 of its "
+                                    r"cells are: correct it, add it to data\.na_values")
+    # missing cells (an empty one, 'nan'), one problem for the column, and the keys that fix them
+    assert "d.csv:4: data.path: column 'b': 2 missing cells ('nan', empty) on lines 4, 5" in msg
+    assert "data.missing: missing cells need data.missing: drop_rows" in msg
 
 
 def test_csv_empty_target_cell(tmp_path):
-    csv_error(tmp_path, "a,y\n1,0\n2,\n", r"d\.csv:3: data\.path: column 'y': empty cell")
+    csv_error(tmp_path, "a,y\n1,0\n2,\n", r"d\.csv:3: data\.path: column 'y' \(the target\): 1 missing cell "
+                                          r"\(empty\) on line 3")
 
 
 def test_csv_rows_of_unequal_length(tmp_path):
@@ -530,14 +533,27 @@ def test_csv_rows_of_unequal_length(tmp_path):
     assert "d.csv:4:" in msg
 
 
-def test_csv_reports_ten_problems_and_counts_the_rest(tmp_path):
-    text = "a,b,y\n" + "".join(f"x{i},?,0\n" for i in range(12))
+def test_csv_problems_are_one_per_column_ten_at_most_and_the_rest_counted(tmp_path):
+    # 12 columns of numbers, each with a text cell on its own line
+    width = 12
+    rows = [[str(i + j) for j in range(width)] + [str(i % 2)] for i in range(8)]
+    for j in range(width):
+        rows[j % 8][j] = f"bad{j}"
+    text = ",".join([f"c{j}" for j in range(width)] + ["y"]) + "\n" + "".join(",".join(r) + "\n" for r in rows)
     with pytest.raises(DataError) as info:
         write(tmp_path, "d.csv", text)
         load(tmp_path, name="csv", path="d.csv", target="y")
     problems = info.value.problems
-    assert len(problems) == 11 and "14 more problem(s)" in problems[-1].message
+    assert len(problems) == 11 and "2 more column problem(s)" in problems[-1].message
     assert [p.line for p in problems[:10]] == sorted(p.line for p in problems[:10])
+    assert len({p.message.split("'")[1] for p in problems[:10]}) == 10  # ten columns, one problem each
+
+
+def test_csv_many_bad_cells_of_one_column_are_one_problem(tmp_path):
+    text = "a,b,y\n" + "".join(f"{i},{'?' if i % 3 else i},0\n" for i in range(30))
+    msg = csv_error(tmp_path, text, r"d\.csv:3: data\.path: column 'b': 20 missing cells \('\?'\) on lines "
+                                    r"3, 4, 6, 7, 9, … \(20 in all\)")
+    assert msg.count("column 'b'") == 1
 
 
 def test_csv_val_file_with_other_columns(tmp_path):

@@ -272,7 +272,9 @@ def test_a_malformed_csv_is_bad_input_found_before_anything_trains(tmp_path, mon
     monkeypatch.setattr(dlexp.training.experiment, "fit", lambda *a, **k: pytest.fail("a point was trained"))
     r = sweep(spec, "--results", tmp_path / "results", "-j", "1")
     assert r.exit_code == 2 and "Traceback" not in r.output, r.output
-    assert r.stderr == f"error: {tmp_path / 'd.csv'}:3: data.path: column 'b': 'x' is not a number\n"
+    assert r.stderr == (f"error: {tmp_path / 'd.csv'}:3: data.path: column 'b': 'x' is not a number, while 3 of its "
+                        "cells are: correct it, add it to data.na_values to read it as missing, or list 'b' in "
+                        "data.categorical\n")
     assert len(loads) == 1  # one data section for the three points: loaded once
     assert not (tmp_path / "results").exists()
 

@@ -16,6 +16,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
+from ..data.columns import NA_VALUES
 from ..data.files import not_regular, open_regular
 from ..errors import ConfigError, DlexpError, Problem, did_you_mean
 from ..nn.optim import OPTIMIZERS
@@ -233,6 +234,9 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
                 out.append((f"data.{k}", f"only used with data.name: csv (data.name is {exp.data.name})"))
         if not exp.data.header:
             out.append(("data.header", f"only used with data.name: csv (data.name is {exp.data.name})"))
+        for k in CSV_COLUMN_KEYS:  # a resolved config holds their defaults
+            if getattr(exp.data, k) != HASH_NEUTRAL[("data", k)]:
+                out.append((f"data.{k}", f"only used with data.name: csv (data.name is {exp.data.name})"))
     out += _mnist1d_checks(exp.data)
     if isinstance(exp.data.target, int) and exp.data.header:
         out.append(("data.target", f"{exp.data.target} is a column index, which needs data.header: false (a file "
@@ -336,7 +340,10 @@ def _file_digest(path: str) -> str:
 
 
 # Keys added after dlexp 0.1.0, with the default that leaves runs as they were.
-HASH_NEUTRAL = {("regularization", "penalize_bias"): False, ("data", "header"): True, ("data", "mnist1d"): None}
+HASH_NEUTRAL = {("regularization", "penalize_bias"): False, ("data", "header"): True, ("data", "mnist1d"): None,
+                ("data", "delimiter"): None, ("data", "features"): None, ("data", "drop"): [],
+                ("data", "categorical"): "auto", ("data", "missing"): "error", ("data", "na_values"): list(NA_VALUES)}
+CSV_COLUMN_KEYS = ("delimiter", "features", "drop", "categorical", "missing", "na_values")  # data.name: csv only
 
 
 def run_id(exp: Experiment) -> str:

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..data.columns import MISSING, NA_VALUES
 from ..data.datasets import DATASETS
 from ..errors import did_you_mean
 from ..nn.activations import ACTIVATIONS
@@ -132,6 +133,21 @@ class DataConfig(Section):
     target: Union[int, str, None] = Field(None, description="the target column's name; with header: false "
                                                           "also its index (negative: from the end)")
     header: bool = Field(True, description="false: the CSV files have no header row; columns are x0, x1, …")
+    delimiter: Optional[str] = Field(None, description="the CSV files' delimiter, one character; null: "
+                                                       "sniffed from the file among , ; tab |")
+    features: Optional[list[str]] = Field(None, description="the CSV columns to train on, in this order; "
+                                                            "null: every column but the target")
+    drop: list[str] = Field(default_factory=list, description="CSV columns left out (identifiers, free text, "
+                                                              "leaks of the target)")
+    categorical: Union[Literal["auto"], list[str]] = Field(
+        "auto", description="CSV columns one-hot encoded (fitted on the training split): auto = those of "
+                            "mostly text with at most 20 distinct values; a list = exactly these; [] = none")
+    missing: Literal[MISSING] = Field(  # type: ignore[valid-type]
+        "error", description="CSV cells in na_values: error, drop_rows (in every file), or imputed (fitted on "
+                             "the training split) with a numeric column's mean, median or most_frequent "
+                             "value; a categorical column takes its most frequent category")
+    na_values: list[str] = Field(default_factory=lambda: list(NA_VALUES),
+                                 description="CSV cells read as missing (\"\" is an empty cell)")
     val_path: Optional[str] = None
     test_path: Optional[str] = None
     mnist1d: Optional[Mnist1dConfig] = Field(None, description="mnist1d's generator (make_dataset's "
@@ -141,6 +157,20 @@ class DataConfig(Section):
     @classmethod
     def _check_size(cls, v, info):
         return _size(v, info.field_name)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _check_delimiter(cls, v):
+        if v is not None and (len(v) != 1 or v in "\"\r\n"):
+            raise ValueError(f"expected one character such as ',', ';', '\\t' or '|', found {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_columns(self):
+        both = [c for c in self.drop if c in (self.features or [])]
+        if both:
+            raise ValueError(f"data.features and data.drop both name {both}: keep each column in one of them")
+        return self
 
     @field_validator("target", mode="before")
     @classmethod

@@ -1,9 +1,10 @@
-"""CSV data files: parsed with every bad cell located by file, line and column.
+"""CSV data files: parsed with every malformed row located by file and line.
 
-`read_csv` reads one file, with a header row or without one (columns x0, x1, …), into a float
-feature matrix and the raw target cells; `csv_target` decides and checks the task from the target
-cells of all files at once. Only the first MAX_PROBLEMS problems of a file are listed; the rest
-are counted. Every step is linear in the number of cells, so a file 100,000 columns wide loads.
+`read_csv` reads one file, with a header row or without one (columns x0, x1, …), with a given
+or sniffed delimiter, into its cells as text; columns.py decides which columns are numbers,
+categories or missing. `csv_target` decides and checks the task from the target cells of all
+files at once. Only the first MAX_PROBLEMS problems of a file are listed; the rest are counted.
+Every step is linear in the number of cells, so a file 100,000 columns wide loads.
 """
 
 from __future__ import annotations
@@ -27,26 +28,36 @@ MAX_PROBLEMS = 10  # bad cells reported per file; the rest are counted
 
 @dataclass
 class Table:
-    """One parsed CSV file: features X (N, D) in the train file's column order, target cells."""
+    """One parsed CSV file: every cell as a stripped string, in the file's own column order."""
 
     path: Path
     header: list  # column names: the header row's, or x0, x1, … for a file without one
-    X: np.ndarray
-    target: np.ndarray  # stripped strings
-    lines: np.ndarray  # each row's line number in the file
+    cells: np.ndarray  # (N, W) str: the data rows
+    lines: np.ndarray  # (N,) each row's line number in the file
     target_column: str = ""  # the target's name in `header`
+    delimiter: str = ","  # the one given, or the one sniffed from the file
+
+    def column(self, name: str) -> np.ndarray:
+        """The cells (N,) of column `name`."""
+        return self.cells[:, self.header.index(name)]
+
+    def subset(self, keep: np.ndarray) -> "Table":
+        """The rows where `keep` (N,) is true."""
+        return Table(self.path, self.header, self.cells[keep], self.lines[keep], self.target_column,
+                     self.delimiter)
 
 
 def read_csv(key: str, path: Path, target: str | int, main: Table | None = None, *, header: bool = True,
-             check_header: bool = True) -> Table:
-    """Parse a CSV file; val/test files (`main` given) need main's columns.
+             check_header: bool = True, delimiter: str | None = None, ignored=()) -> Table:
+    """Parse a CSV file; val/test files (`main` given) need main's columns but those `ignored`.
 
     header=False: every row is data and the columns are named x0, x1, …; `target` may then be a
     column index (negative from the end). With a header, one that reads as data is refused
-    (check_header=False trusts it).
+    (check_header=False trusts it). delimiter None: sniffed from the file's start (`SNIFFED`).
+    Cells stay text: which columns are numbers, categories or missing is decided by columns.py.
     """
     where = dict(key=key, file=str(path))
-    rows = _rows(key, path)
+    rows, delimiter = _rows(key, path, delimiter)
     if not rows:
         need = "a header row and data rows are needed" if header else "data rows are needed"
         raise DataError(Problem(f"the file is empty; {need}", **where))
@@ -55,9 +66,12 @@ def read_csv(key: str, path: Path, target: str | int, main: Table | None = None,
     else:
         names, header_line = [f"x{j}" for j in range(len(rows[0][0]))], rows[0][1]
     width = "the header has" if header else f"line {header_line} has"
-    problems = [(line, f"{len(row)} values, but {width} {len(names)} columns")
+    problems = [Problem(f"{len(row)} values, but {width} {len(names)} columns", line=line, **where)
                 for row, line in rows if len(row) != len(names)]
-    rows = [(row, line) for row, line in rows if len(row) == len(names)]
+    if problems:
+        more = [Problem(f"... and {len(problems) - MAX_PROBLEMS} more row(s) of the wrong length in this file",
+                        **where)]
+        raise DataError(problems[:MAX_PROBLEMS] + (more if len(problems) > MAX_PROBLEMS else []))
     if header and check_header and _looks_like_data(names, rows):
         shown = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
         raise DataError(Problem(
@@ -69,52 +83,44 @@ def read_csv(key: str, path: Path, target: str | int, main: Table | None = None,
     if main is not None and not header and len(names) != len(main.header):
         raise DataError(Problem(f"{len(names)} columns, but {main.path.name} has {len(main.header)}",
                                 line=header_line, **where))
-    if main is not None and sorted(names) != sorted(main.header):
-        mine, theirs = set(names), set(main.header)
-        missing = [c for c in main.header if c not in mine]
-        extra = [c for c in names if c not in theirs]
-        raise DataError(Problem(f"its columns differ from {main.path.name}: missing {missing}, "
-                                f"extra {extra}", line=header_line, **where))
+    if main is not None:
+        mine, theirs = set(names) - set(ignored), set(main.header) - set(ignored)
+        if mine != theirs:
+            missing = [c for c in main.header if c in theirs - mine]
+            extra = [c for c in names if c in mine - theirs]
+            raise DataError(Problem(f"its columns differ from {main.path.name}: missing {missing}, "
+                                    f"extra {extra}", line=header_line, **where))
     target = _target_column(target, names, header, path, header_line)
     dupes = sorted(c for c, n in Counter(names).items() if n > 1)
     if dupes or len(names) < 2:
         why = f"duplicate column names {dupes}" if dupes else "no feature column besides the target"
         raise DataError(Problem(why, line=header_line, **where))
-    if not rows and not problems:
+    if not rows:
         raise DataError(Problem("the file has a header but no data rows", **where))
     lines = np.array([line for _, line in rows], dtype=np.int64)
-    index = {name: j for j, name in enumerate(names)}  # not list.index per column: quadratic
-    features = [index[h] for h in (main.header if main else names) if h != target]  # train file's order
-    X, bad = _features(rows, features, len(names))
-    t = index[target]
-    target_cells = np.array([row[t] for row, _ in rows], dtype=str)
-    bad[:, t] = target_cells == ""
-    n_bad = len(problems) + int(bad.sum())
-    if n_bad:
-        problems += [(int(lines[i]), f"column '{names[j]}': " + (
-            f"'{rows[i][0][j]}' is not a number" if rows[i][0][j] else "empty cell"))
-            for i, j in np.argwhere(bad)[:MAX_PROBLEMS]]  # row by row
-        shown = [Problem(message, line=line, **where) for line, message in sorted(problems)]
-        more = [Problem(f"... and {n_bad - MAX_PROBLEMS} more problem(s) in this file", **where)]
-        raise DataError(shown[:MAX_PROBLEMS] + (more if n_bad > MAX_PROBLEMS else []))
-    return Table(path, names, X, target_cells, lines, target)
+    cells = np.array([row for row, _ in rows], dtype=str).reshape(len(rows), len(names))
+    return Table(path, names, cells, lines, target, delimiter)
 
 
-def _features(rows: list, at: list, width: int):
-    """(X (N, len(at)) float64, bad (N, width)): the cells of file columns `at`, parsed, and the
-    mask of the file's cells that are not finite numbers (over the columns `at` only)."""
-    cells = [[row[j] for j in at] for row, _ in rows]
-    try:  # all numbers: one conversion of the whole block (one per column costs ~10 µs each)
-        X = np.array(cells, dtype=np.float64).reshape(len(rows), len(at))
-    except ValueError:  # find the culprits one by one
-        X = np.array([[_float(c) for c in row] for row in cells], dtype=np.float64).reshape(len(rows), len(at))
-    bad = np.zeros((len(rows), width), dtype=bool)
-    bad[:, at] = ~np.isfinite(X)
-    return X, bad
+SNIFFED = ",;\t|"  # the delimiters data.delimiter: null chooses from
+SNIFF_BYTES = 1 << 16  # the start of the file the delimiter is sniffed from
 
 
-def _rows(key: str, path: Path) -> list:
-    """The non-blank rows of the file as ([stripped cells], line number of the row's end)."""
+def _delimiter(key: str, path: Path, text: str) -> str:
+    """The delimiter of `text`: the one of SNIFFED that splits its first lines into equal widths
+    (csv.Sniffer), a comma when none does or the file has one column."""
+    sample = text[:SNIFF_BYTES]
+    if len(text) > SNIFF_BYTES:  # whole lines only: a cut one would spoil the widths
+        sample = sample[:sample.rfind("\n") + 1] or sample
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=SNIFFED).delimiter
+    except csv.Error:  # no consistent choice: the common case
+        return ","
+
+
+def _rows(key: str, path: Path, delimiter: str | None) -> tuple[list, str]:
+    """(the non-blank rows of the file as ([stripped cells], line number of the row's end),
+    the delimiter used)."""
     where = dict(key=key, file=str(path))
     raw = read_bytes(key, path)
     bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0  # a UTF-8 byte-order mark (Excel writes one)
@@ -124,7 +130,9 @@ def _rows(key: str, path: Path) -> list:
         at = bom + e.start
         raise DataError(Problem(f"cannot read it as a UTF-8 CSV file: byte {raw[at]:#04x} at offset {at} "
                                 "is not UTF-8 text", line=raw[:at].count(b"\n") + 1, **where)) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    if delimiter is None:
+        delimiter = _delimiter(key, path, text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows, end = [], 0
     try:
         for row in reader:
@@ -136,7 +144,7 @@ def _rows(key: str, path: Path) -> list:
                 rows.append(([c.strip() for c in row], end))
     except csv.Error as e:
         raise DataError(Problem(f"cannot read it as a CSV file: {e}", line=reader.line_num, **where)) from None
-    return rows
+    return rows, delimiter
 
 
 def _looks_like_data(names: list, rows: list) -> bool:
@@ -210,7 +218,7 @@ def csv_target(target: str, task: str, tables: list[Table]):
     `task` is classification, regression or auto (decided here); `targets` holds every table's
     target in order: the cells as strings if any is text, else their float values.
     """
-    cells = np.concatenate([t.target for t in tables])
+    cells = np.concatenate([t.column(target) for t in tables])
     values, text = numbers(cells)
     whole = ~text & (values == np.round(values))
     if task == "auto":  # text, or a few distinct integers, is a class label

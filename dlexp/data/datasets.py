@@ -22,13 +22,14 @@ Random streams: generation uses `default_rng(seed)` / `random_state=seed`, the s
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from . import mnist1d_data
+from .columns import ColumnPlan, Encoder, finish_report, ignored_columns, prepare
 from .csvfile import CLASSIFICATION, REGRESSION, csv_target, read_csv
 from ..errors import DataError, Problem, did_you_mean
 
@@ -38,50 +39,68 @@ from ..errors import DataError, Problem, did_you_mean
 class FittedTransform:
     """Raw features (M, d) → the features the model sees (M, D), fitted on the training split.
 
-    Polynomial expansion of `degree` (none at 1; the degree-1 terms come first, so the first d
-    columns are the raw features), then, when standardizing, (X − mean) / std with the mean and
-    std of the expanded training split (a constant column keeps std 1). The same transform makes
-    train, val and test, and readers apply it to new points, such as a decision boundary's grid.
+    First, for a CSV file with categorical or missing cells, the columns' encoder (columns.py:
+    imputation, one-hot indicators) turns raw rows into d numbers; then polynomial expansion of
+    `degree` (none at 1; the degree-1 terms come first, so the first d columns are the inputs),
+    then, when standardizing, (X − mean) / std with the mean and std of the expanded training
+    split (a constant column keeps std 1). The same transform makes train, val and test, and
+    readers apply it to new points, such as a decision boundary's grid.
     """
 
-    n_in: int                       # d: raw features
+    n_in: int                       # d: numeric inputs (after the encoder, if any)
     n_out: int                      # D: features after the expansion
     degree: int = 1
     mean: np.ndarray | None = None  # (D,); None: not standardized
     std: np.ndarray | None = None   # (D,)
+    encoder: Encoder | None = None  # raw CSV rows → d numbers; None: the raw features are numbers
 
     @classmethod
-    def fit(cls, X_train: np.ndarray, degree: int, standardize: bool) -> "FittedTransform":
+    def fit(cls, X_train: np.ndarray, degree: int, standardize: bool,
+            columns: ColumnPlan | None = None) -> "FittedTransform":
         """Fitted on X_train (N, d), N >= 1."""
+        encoder = columns.fit(X_train) if columns is not None else None
+        X_train = encoder(X_train) if encoder is not None else X_train
         expanded = _polynomial_features(degree).fit_transform(X_train) if degree > 1 else X_train
         mean, std = _mean_std(expanded) if standardize else (None, None)
-        return cls(X_train.shape[1], expanded.shape[1], degree, mean, std)
+        return cls(X_train.shape[1], expanded.shape[1], degree, mean, std, encoder)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         if len(X) == 0:  # an empty split (scikit-learn refuses 0 rows)
             return np.empty((0, self.n_out))
+        return self._numeric(self.encoder(X) if self.encoder is not None else X)
+
+    def _numeric(self, X: np.ndarray) -> np.ndarray:
+        """Expansion and standardization of numeric inputs X (M, d)."""
         if self.degree > 1:
             X = _polynomial_features(self.degree).fit_transform(X)  # stateless given degree and width
         return X if self.mean is None else (X - self.mean) / self.std
 
     def feature_names(self, raw: list[str]) -> list[str]:
-        """Names of the D output columns, from the d raw names: x0, x1, x0^2, x0 x1, …"""
+        """Names of the D output columns, from the raw names: x0, x1, x0^2, x0 x1, … (the
+        encoder's names, such as island=Biscoe, for an encoded CSV file)."""
+        names = self.encoder.names if self.encoder is not None else list(raw)
         if self.degree == 1:
-            return list(raw)
+            return names
         poly = _polynomial_features(self.degree).fit(np.zeros((1, self.n_in)))
-        return [str(f) for f in poly.get_feature_names_out(raw)]
+        return [str(f) for f in poly.get_feature_names_out(names)]
+
+    @property
+    def categorical(self) -> bool:
+        """Some inputs are one-hot indicators of a category (no plane of inputs to draw)."""
+        return self.encoder is not None and bool(self.encoder.categories)
 
     def inputs(self, X: np.ndarray) -> np.ndarray:
-        """The (standardized) raw features (M, d) inside transformed features X (M, D)."""
+        """The (standardized) numeric inputs (M, d) inside transformed features X (M, D)."""
         return X[:, :self.n_in]
 
     def from_inputs(self, P: np.ndarray) -> np.ndarray:
-        """Transformed features (M, D) of (standardized) raw features P (M, d): inverts `inputs`."""
+        """Transformed features (M, D) of (standardized) numeric inputs P (M, d): inverts `inputs`."""
         raw = P if self.mean is None else P * self.std[:self.n_in] + self.mean[:self.n_in]
-        return self(raw)
+        return self._numeric(raw)
 
     def __repr__(self) -> str:
-        return (f"FittedTransform({self.n_in} → {self.n_out} features, degree {self.degree}, "
+        encoded = f"{len(self.encoder.plan.names)} columns encoded → " if self.encoder is not None else ""
+        return (f"FittedTransform({encoded}{self.n_in} → {self.n_out} features, degree {self.degree}, "
                 f"{'standardized' if self.mean is not None else 'not standardized'})")
 
 
@@ -101,6 +120,8 @@ class Dataset:
     class_names: list[str] | None
     name: str = ""
     transform: FittedTransform | None = None  # raw features → X; None on an untransformed Dataset
+    columns: ColumnPlan | None = None  # a CSV file's encoding and imputation, fitted in _finish
+    preprocessing: dict = field(default_factory=dict)  # what was done to a CSV file (columns.py)
 
     @property
     def n_features(self) -> int:
@@ -512,10 +533,11 @@ def _finish(cfg, raw: Dataset) -> Dataset:
     ys = [y_train, raw.y_val, raw.y_test]
     if cfg.standardize and raw.task == REGRESSION:
         ys = _standardize(ys)
-    t = FittedTransform.fit(raw.X_train, cfg.poly_degree, cfg.standardize)
+    t = FittedTransform.fit(raw.X_train, cfg.poly_degree, cfg.standardize, raw.columns)
+    report = finish_report(raw.preprocessing, t.encoder, {"val": raw.X_val, "test": raw.X_test})
     return replace(raw, X_train=t(raw.X_train), y_train=ys[0], X_val=t(raw.X_val), y_val=ys[1],
                    X_test=t(raw.X_test), y_test=ys[2], feature_names=t.feature_names(raw.feature_names),
-                   transform=t)
+                   transform=t, preprocessing=report)
 
 
 def _polynomial_features(degree: int):
@@ -565,21 +587,26 @@ def _raw_csv(cfg, base_dir: Path) -> Dataset:
                                 key="data.path" if not cfg.path else "data.target"))
     files = _csv_paths(cfg, base_dir)
     # a header row given explicitly (header: true) is trusted even when it reads like data
-    header = dict(header=cfg.header, check_header="header" not in cfg.model_fields_set)
+    header = dict(header=cfg.header, check_header="header" not in cfg.model_fields_set,
+                  delimiter=cfg.delimiter)
     main = read_csv(*files["train"], cfg.target, **header)
     target = main.target_column  # a name, also when cfg.target is an index
-    tables = {"train": main, **{role: read_csv(key, path, target, main, **header)
+    ignored = ignored_columns(cfg, main, target)
+    tables = {"train": main, **{role: read_csv(key, path, target, main, ignored=ignored, **header)
                                 for role, (key, path) in files.items() if role != "train"}}
+    prepared = prepare(cfg, tables, target, {role: key for role, (key, _) in files.items()})
+    tables = prepared.tables  # without the rows dropped for missing cells
     task, targets = csv_target(target, cfg.task, list(tables.values()))
     y, classes = _encode(targets, task)
     ys = dict(zip(tables, np.split(y, np.cumsum([len(t.lines) for t in tables.values()])[:-1])))
     # with a val file the files are the splits (no test file: an empty test split)
     own = ("val", "test") if "val" in files else ("test",) if "test" in files else ()
-    idx = _split(cfg, ys["train"], classes if task == CLASSIFICATION else None, len(main.X),
+    X = prepared.X
+    idx = _split(cfg, ys["train"], classes if task == CLASSIFICATION else None, len(X["train"]),
                  main.path.name, own)
-    splits = [(main.X[i], ys["train"][i]) for i in idx]
+    splits = [(X["train"][i], ys["train"][i]) for i in idx]
     for slot, role in ((1, "val"), (2, "test")):
         if role in tables:
-            splits[slot] = (tables[role].X, ys[role])
-    features = [h for h in main.header if h != target]
-    return _dataset(splits, task, features, classes, main.path.name)
+            splits[slot] = (X[role], ys[role])
+    ds = _dataset(splits, task, prepared.names, classes, main.path.name)
+    return replace(ds, columns=prepared.plan, preprocessing=prepared.report)

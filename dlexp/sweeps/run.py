@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.load import load_config, locate, resolved_dict, run_id
+from ..data.columns import in_words
 from ..errors import DlexpError, printable
 from ..results.locks import RunLock, describe, release_mine
 from ..results.store import (HoldInterrupts, clear_leftovers, is_done, json_text, read_json, run_dir, write_failed_run,
@@ -45,9 +46,10 @@ def summary_line(s: dict) -> str:
     if s["status"] == "diverged":
         epochs += f", diverged at epoch {s.get('diverged_epoch')}"
     members = f" × {s['n_members']} {'folds' if s.get('kind') == 'cv' else 'seeds'}" if s.get("n_members") else ""
+    data = f" · data: {in_words(s['preprocessing'])}" if s.get("preprocessing") else ""
     return (f"{head} · {epochs}{members} · train loss {fig('train_loss')} {m} {fig('train_' + m)} · "
             f"val loss {fig('val_loss')} {m} {fig('val_' + m)} · test {m} {fig('test_' + m)} · "
-            f"{s.get('wall_time', 0):.1f} s")
+            f"{s.get('wall_time', 0):.1f} s{data}")
 
 
 def run_experiment(config: Path, sets=(), out: Path = Path("results"), *, force: bool = False,

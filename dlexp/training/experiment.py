@@ -54,6 +54,7 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
     plan = member_plan(exp)
     datasets: dict = {}
     outputs: list[tuple[str, RunOutput]] = []
+    preprocessing: dict = {}  # what a CSV file's columns went through (the first member's split)
     for index, (label, seed, data_seed, fold) in enumerate(plan):
         if on_member is not None:
             on_member(label, index, len(plan))
@@ -66,6 +67,7 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
             raise DataError(Problem(f"the validation split is empty ({len(ds.X_train)} train rows, 0 val rows): "
                                     "the curves, the best epoch and early stopping need one; give data.val_size "
                                     ">= 1 row or a fraction that leaves at least one", key="data.val_size"))
+        preprocessing = preprocessing or ds.preprocessing
         res = fit(exp, ds, seed, on_epoch=on_epoch)
         summary = dict(res.summary)
         if fold is not None:
@@ -76,6 +78,8 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
     rid = run_id(exp)
     header = {"run_id": rid, "name": exp.name, "dlexp_version": __version__,
               "memory_estimate_mb": round(memory / 2**20, 1)}
+    if preprocessing:
+        header["preprocessing"] = preprocessing
     if len(outputs) == 1:
         out = outputs[0][1]
         out.summary = {**header, "kind": "single", **out.summary}
