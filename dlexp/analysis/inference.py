@@ -108,6 +108,9 @@ def decision_plane(run) -> Plane:
     except (TypeError, ValueError) as exc:  # a data section that no longer validates
         raise ResultError(f"{member.folder}/config.yaml: cannot rebuild the dataset ({exc})") from None
     t = ds.transform  # the run's own: plane points go through it exactly as its data did
+    if t.categorical:  # one-hot indicators are no plane to sweep a grid over
+        raise UsageError(f"{run.label}: decision boundaries need 2 numeric features; {data.get('name')} has "
+                         f"categorical columns ({', '.join(t.encoder.categories)})")
     if t.n_in != 2:
         raise UsageError(f"{run.label}: decision boundaries need 2-D data; {data.get('name')} has "
                          f"{t.n_in} features")

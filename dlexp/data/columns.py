@@ -223,7 +223,7 @@ def _kinds(cfg, names, p: _Parsed, t: Table, key: str) -> tuple[list[int], list[
     if isinstance(cfg.categorical, list):
         listed = set(cfg.categorical)
         categorical = [j for j, name in enumerate(names) if name in listed]
-        return categorical, _kind_problems(names, categorical, p, t, key, listed=True)
+        return categorical, _kind_problems(names, categorical, p, t, key)
     categorical, problems = [], []
     n_text, n_numbers = p.text.sum(axis=0), (~p.na & ~p.text).sum(axis=0)
     for j in np.flatnonzero(n_text):
@@ -243,7 +243,7 @@ def _kinds(cfg, names, p: _Parsed, t: Table, key: str) -> tuple[list[int], list[
     return categorical, problems
 
 
-def _kind_problems(names, categorical, p: _Parsed, t: Table, key: str, listed=False) -> list[Problem]:
+def _kind_problems(names, categorical, p: _Parsed, t: Table, key: str) -> list[Problem]:
     """Text cells in the columns that are not categorical: one problem per column."""
     problems = []
     n_numbers = (~p.na & ~p.text).sum(axis=0)
@@ -254,11 +254,9 @@ def _kind_problems(names, categorical, p: _Parsed, t: Table, key: str, listed=Fa
             problems.append(_text_in_numbers(names[j], p, j, t, key))
         else:
             cells = p.cells[p.text[:, j], j]
-            fix = ("add it to data.categorical (which lists the categorical columns)" if listed
-                   else "list it in data.categorical")
             problems.append(Problem(
                 f"column '{names[j]}': {len(cells)} text values such as {_examples(np.unique(cells))}: "
-                f"{fix}, or add it to data.drop", key=key, file=str(t.path),
+                f"list it in data.categorical, or add it to data.drop", key=key, file=str(t.path),
                 line=int(t.lines[np.argmax(p.text[:, j])])))
     return problems
 

@@ -11,6 +11,7 @@ import math
 import os
 import re
 
+from ..data.csvfile import SNIFFED
 from ..data.datasets import DATASETS
 from ..data.files import open_regular
 from ..errors import Problem, ResourceError
@@ -23,10 +24,10 @@ _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g"
 def _data_shape(d) -> tuple[int, int, int]:
     """(rows, input features before expansion, outputs) of the data section, without loading it."""
     if d.name == "csv":
-        rows, feats = _csv_shape(d.path)
+        rows, feats = _csv_shape(d.path, d.delimiter)
         for extra in (d.val_path, d.test_path):
             if extra:
-                rows += _csv_shape(extra)[0]
+                rows += _csv_shape(extra, d.delimiter)[0]
         outputs = 0
     else:
         rows, feats, outputs = DATASETS[d.name].shape(d)
@@ -35,8 +36,10 @@ def _data_shape(d) -> tuple[int, int, int]:
     return int(rows), int(feats), max(3, outputs)
 
 
-def _csv_shape(path) -> tuple[int, int]:
-    """Rows estimated from the file size and the header's width (no full parse)."""
+def _csv_shape(path, delimiter: str | None = None) -> tuple[int, int]:
+    """Rows estimated from the file size and the header's width (no full parse); a delimiter
+    to be sniffed counts as the one of SNIFFED the header holds most of. One-hot encoding may
+    widen the features; a categorical column's categories are few (MAX_AUTO_CATEGORIES)."""
     try:
         with open_regular(path) as f:  # a FIFO would block the open, /dev/zero this readline
             size = os.fstat(f.fileno()).st_size
@@ -44,7 +47,7 @@ def _csv_shape(path) -> tuple[int, int]:
             first = f.readline() or header
     except OSError:  # missing or no regular file: the data loader says so
         return 0, 0
-    cols = header.count(b",") + 1
+    cols = max(header.count(c.encode()) for c in (delimiter or SNIFFED)) + 1
     return max(1, size // max(1, len(first))), max(1, cols - 1)
 
 
