@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dlexp.config.load import config_from_dict
@@ -20,8 +21,6 @@ from dlexp.data.columns import MAX_AUTO_CATEGORIES, NA_VALUES
 from dlexp.data.datasets import _raw, load_dataset, make_cv_folds
 from dlexp.errors import ConfigError, DataError
 from helpers import invoke
-
-pd = pytest.importorskip("pandas")
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "data"
 PENGUINS = CONFIGS / "penguins.csv"

@@ -107,6 +107,23 @@ def test_scikit_learn_datasets_still_load_it():
     assert "sklearn" in loaded_after(code)
 
 
+def test_a_csv_file_of_numbers_loads_without_scikit_learn_and_an_encoded_one_with_it(tmp_path):
+    (tmp_path / "n.csv").write_text("a,b,y\n" + "".join(f"{i},{i % 5},{i % 2}\n" for i in range(30)))
+    (tmp_path / "c.csv").write_text("a,b,y\n" + "".join(f"{i},{'pq'[i % 2]},{i % 2}\n" for i in range(30)))
+    code = """
+        from dlexp.config.load import config_from_dict
+        from dlexp.data.datasets import heavy_modules, load_dataset
+        exp = config_from_dict({{"name": "t", "data": {{"name": "csv", "path": {path!r}, "target": "y"{more}}}}})
+        ds = load_dataset(exp.data)
+        import sys
+        assert set(heavy_modules(exp.data)) <= set(sys.modules)
+    """
+    assert "sklearn" not in loaded_after(code.format(path=str(tmp_path / "n.csv"), more=""))
+    assert "sklearn" in loaded_after(code.format(path=str(tmp_path / "c.csv"), more=""))
+    # the keys that say beforehand that the columns will be encoded: what a sweep's pool preloads
+    assert "sklearn" in loaded_after(code.format(path=str(tmp_path / "c.csv"), more=', "missing": "mean"'))
+
+
 def test_scipy_is_imported_when_a_gelu_or_sigmoid_is_built():
     assert "scipy" not in loaded_after("from dlexp.nn.activations import ACTIVATIONS\n"
                                        "[ACTIVATIONS[k]() for k in ('relu', 'tanh', 'leaky_relu')]")

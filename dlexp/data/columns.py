@@ -34,6 +34,7 @@ MAX_AUTO_CATEGORIES = 20  # data.categorical auto: distinct text values a column
 SHOWN_LINES = 5  # line numbers listed per column problem
 IMPUTERS = ("mean", "median", "most_frequent")  # data.missing choices that impute (SimpleImputer)
 MISSING = ("error", "drop_rows", *IMPUTERS)  # data.missing
+ENCODER_MODULES = ("sklearn.compose", "sklearn.impute", "sklearn.pipeline", "sklearn.preprocessing")  # ColumnPlan.fit
 NA_VALUES = ("", "NA", "N/A", "n/a", "NaN", "nan", "?", "null", "NULL")  # data.na_values' default
 
 

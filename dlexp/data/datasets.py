@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from . import mnist1d_data
-from .columns import ColumnPlan, Encoder, finish_report, ignored_columns, prepare
+from .columns import ENCODER_MODULES, IMPUTERS, ColumnPlan, Encoder, finish_report, ignored_columns, prepare
 from .csvfile import CLASSIFICATION, REGRESSION, csv_target, read_csv
 from ..errors import DataError, Problem, did_you_mean
 
@@ -336,7 +336,10 @@ def heavy_modules(cfg, cv: int | None = None) -> list[str]:
     A sweep's process pool preloads them once in its forkserver when some run needs them, and
     skips them (~1.5 s of imports for scikit-learn) when none does.
     """
+    # a CSV file's columns are typed when it is read: those keys say beforehand that they will be encoded
+    encoded = cfg.name == "csv" and (cfg.missing in IMPUTERS or bool(cfg.categorical and cfg.categorical != "auto"))
     return (list(DATASETS[cfg.name].modules)
+            + (list(ENCODER_MODULES) if encoded else [])
             + (["sklearn.model_selection"] if cv else [])
             + (["sklearn.preprocessing"] if cfg.poly_degree > 1 else []))
 
