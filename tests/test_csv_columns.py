@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dlexp.config.load import config_from_dict
 from dlexp.config.schema import DataConfig
@@ -312,3 +315,55 @@ def test_penguins_test_accuracy_matches_scikit_learns_mlp(target):
     spread = 2 * np.sqrt(ours.var(ddof=1) + theirs.var(ddof=1)) + 1 / n_test  # plus one test row
     assert abs(ours.mean() - theirs.mean()) <= spread, (ours, theirs)
     assert ours.mean() > {"species": 0.95, "sex": 0.8}[target]  # and both learn the task
+
+
+# --- any table, any keys: a Dataset of finite numbers, or one DataError ---------------------------
+
+@st.composite
+def tables(draw):
+    """A CSV text of 6-40 rows: number, category and mixed columns with missing markers, and the
+    data keys to read it with."""
+    n = draw(st.integers(6, 40))
+    kinds = draw(st.lists(st.sampled_from(["number", "category", "mixed", "identifier"]), min_size=1, max_size=4))
+    markers = st.sampled_from(["", "NA", "?", "nan", "null"])
+    columns = []
+    for kind in kinds:
+        cells = []
+        for i in range(n):
+            if draw(st.integers(0, 9)) == 0:
+                cells.append(draw(markers))
+            elif kind == "number" or (kind == "mixed" and i % 4):
+                cells.append(str(draw(st.integers(-50, 50)) / 4))
+            elif kind == "identifier":
+                cells.append(f"id{i}")
+            else:
+                cells.append(draw(st.sampled_from(["red", "green", "blue"])))
+        columns.append(cells)
+    target = [draw(st.sampled_from(["a", "b", "c"])) if draw(st.integers(0, 14)) else "" for _ in range(n)]
+    names = [f"c{j}" for j in range(len(columns))]
+    text = ",".join(names + ["y"]) + "\n" + "".join(
+        ",".join([col[i] for col in columns] + [target[i]]) + "\n" for i in range(n))
+    keys = {"missing": draw(st.sampled_from(["error", "drop_rows", "mean", "median", "most_frequent"]))}
+    if draw(st.booleans()):
+        keys["categorical"] = draw(st.sampled_from(["auto", [], [names[0]]]))
+    if len(names) > 1 and draw(st.booleans()):
+        keys["drop"] = [names[-1]]
+    return text, keys
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=tables())
+def test_any_table_loads_as_finite_numbers_or_gives_a_located_data_error(case):
+    text, keys = case
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.csv"
+        path.write_text(text)
+        try:
+            ds = load(path, target="y", train_size=None, val_size=0.25, test_size=0, **keys)
+        except DataError as e:
+            assert all(p.key for p in e.problems), str(e)  # every problem names its key
+            return
+        for X in (ds.X_train, ds.X_val):
+            assert np.isfinite(X).all() and X.shape[1] == ds.n_features == len(ds.feature_names)
+        if ds.preprocessing.get("n_features"):
+            assert ds.preprocessing["n_features"] == ds.n_features
