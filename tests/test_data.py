@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlexp.data.datasets import DATASETS, _order, load_dataset, make_cv_folds
+from dlexp.data.datasets import DATASETS, FILE_DATASETS, _order, load_dataset, make_cv_folds
 from dlexp.errors import DataError
 from dlexp.config.schema import DataConfig
 from helpers import fed_fifo, invoke
@@ -157,7 +157,7 @@ SHAPES = {  # name: (task, n_features, n_outputs, rows)
 
 
 def test_the_shape_table_covers_every_builtin_dataset():
-    assert set(SHAPES) == set(DATASETS) - {"csv"}
+    assert set(SHAPES) == set(DATASETS) - set(FILE_DATASETS)
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))

@@ -22,7 +22,7 @@ from ..errors import ConfigError, DlexpError, Problem, did_you_mean
 from ..nn.optim import OPTIMIZERS
 from .schema import (OPTIMIZER_HPARAMS, OPTIMIZER_NAMES, PATH_KEYS, SCHEDULE_NAMES, SEED_LIMIT, CosineSchedule,
                      DataConfig, Experiment, OptimizerConfig, optimizer_defaults)
-from .yamlfile import Source, deep_merge, mark_override, parse_overrides, read_yaml, set_dotted
+from .yamlfile import Source, deep_merge, mark_override, parse_overrides, parse_yaml, read_yaml, set_dotted
 
 # ---------------------------------------------------------------------------------------------
 # Files: a config and its chain of `extends:` bases
@@ -34,6 +34,12 @@ def load_raw(path: Path, display: str, source: Source, seen: tuple = ()) -> dict
         raise ConfigError(Problem("extends: cycle through " + " -> ".join(str(p) for p in seen + (resolved,)),
                                   key="extends", file=display))
     data, lines = read_yaml(path, display)
+    return merged_raw(data, lines, path, display, source, seen + (resolved,))
+
+
+def merged_raw(data, lines: dict, path: Path, display: str, source: Source, seen: tuple = ()) -> dict:
+    """A config's parsed YAML `data` (with its `lines`) merged onto its `extends:` base, which is
+    relative to `path`'s folder; `path` need not exist (a config given in Python)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -49,7 +55,7 @@ def load_raw(path: Path, display: str, source: Source, seen: tuple = ()) -> dict
             raise ConfigError(Problem(f"base config {str(base_path)!r} not found", key="extends",
                                       file=display, line=lines.get(("extends",), (None, None))[1]))
         base_display = str(Path(display).parent / base_name)
-        base = load_raw(base_path, base_display, source, seen + (resolved,))
+        base = load_raw(base_path, base_display, source, seen)
         anchor_paths(base, base_path.parent)  # the base's file paths are relative to the base, not to us
         data = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
     source.lines.update(lines)
@@ -228,10 +234,13 @@ def _cross_checks(exp: Experiment, raw: dict) -> list[tuple[str, str]]:
         out.append(("data.path", "data.name is csv: give the CSV file's path"))
     if exp.data.name == "csv" and exp.data.target in (None, ""):  # target 0 is a column index
         out.append(("data.target", "data.name is csv: give the name of the target column"))
+    if exp.data.name == "npz" and not exp.data.path:
+        out.append(("data.path", "data.name is npz: give the .npz file's path"))
     if exp.data.name != "csv":
         for k in ("path", "target", "val_path", "test_path"):
-            if getattr(exp.data, k) is not None:
-                out.append((f"data.{k}", f"only used with data.name: csv (data.name is {exp.data.name})"))
+            if getattr(exp.data, k) is not None and not (k == "path" and exp.data.name == "npz"):
+                users = "csv or npz" if k == "path" else "csv"
+                out.append((f"data.{k}", f"only used with data.name: {users} (data.name is {exp.data.name})"))
         if not exp.data.header:
             out.append(("data.header", f"only used with data.name: csv (data.name is {exp.data.name})"))
         for k in CSV_COLUMN_KEYS:  # a resolved config holds their defaults
@@ -308,10 +317,34 @@ def load_config(path: str | Path, overrides=(), *, extra: dict | None = None) ->
             set_dotted(raw, k, v)
     if overrides:
         items = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
-        for k, v in items.items():
-            set_dotted(raw, k, v)
-            mark_override(source, k)
+        _override(raw, source, items, "--set")
     return validate(raw, source)
+
+
+PYTHON_CONFIG = "<config>"  # how messages name a config given in Python (a dict or YAML text)
+
+
+def config_from_python(config: "dict | str", overrides: dict | None = None, *, base_dir: Path | None = None,
+                       origin: str = "override") -> Experiment:
+    """A config given in Python, as a mapping or as YAML text; `extends:` and file paths are
+    relative to `base_dir` (the working folder). `overrides` {dotted key: value} are located
+    at `origin` in messages."""
+    base_dir = Path(base_dir or Path.cwd())
+    source = Source(PYTHON_CONFIG, base_dir)
+    if isinstance(config, str):
+        data, lines = parse_yaml(config, PYTHON_CONFIG)
+    else:
+        data, lines = copy.deepcopy(config), {}
+    raw = merged_raw(data, lines, base_dir / PYTHON_CONFIG, PYTHON_CONFIG, source)
+    raw.setdefault("name", "experiment")
+    _override(raw, source, overrides or {}, origin)
+    return validate(raw, source)
+
+
+def _override(raw: dict, source: Source, items: dict, origin: str) -> None:
+    for k, v in items.items():
+        set_dotted(raw, k, v)
+        mark_override(source, k, origin)
 
 
 def config_from_dict(raw: dict, *, file: str | None = None, base_dir: Path | None = None) -> Experiment:

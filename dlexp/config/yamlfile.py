@@ -148,6 +148,12 @@ def read_yaml(path: Path, display: str) -> tuple[Any, dict]:
         raise ConfigError(Problem("file not found", file=display)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(Problem(f"cannot read: {exc}", file=display)) from None
+    return parse_yaml(text, display)
+
+
+def parse_yaml(text: str, display: str) -> tuple[Any, dict]:
+    """safe_load YAML text named `display` in messages (a file, or `<config>` for text given in
+    Python); also return {dotted path tuple: (display, line)}."""
     try:
         data, node = _load(text)
     except RefusedYAML as exc:
@@ -236,13 +242,14 @@ def _promote(key: str, value: Any) -> dict:
     return {}
 
 
-def mark_override(source: Source, key: str) -> None:
-    """Locate `key` (and whatever it created) at --set: the file's lines under it no longer apply."""
+def mark_override(source: Source, key: str, origin: str = "--set") -> None:
+    """Locate `key` (and whatever it created) at `origin` (--set, or a Python override): the
+    file's lines under it no longer apply."""
     parts = tuple(key.split("."))
     for p in [p for p in source.lines if p[:len(parts)] == parts]:
         del source.lines[p]
     for n in range(1, len(parts) + 1):
-        source.lines.setdefault(parts[:n], ("--set", None))
+        source.lines.setdefault(parts[:n], (origin, None))
 
 
 # ---------------------------------------------------------------------------------------------

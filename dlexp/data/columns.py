@@ -381,3 +381,56 @@ def _them(rows) -> str:
 
 def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def as_rows(X, names: list[str], plan: ColumnPlan | None = None) -> np.ndarray:
+    """New inputs as the raw rows a fitted transform takes (what the files' rows became): float64
+    (M, d) without a plan, else an object array of numbers and category strings, NaN missing.
+
+    X is array-like (M, d) in `names` order (one row (d,) is M = 1), or a table with named
+    columns such as a pandas DataFrame, whose columns are picked by name (others are ignored).
+    """
+    if hasattr(X, "columns"):  # a DataFrame, read without importing pandas here
+        absent = [n for n in names if n not in list(X.columns)]
+        if absent:
+            raise DataError(Problem(f"the table lacks the run's input columns {absent}"
+                                    f"{did_you_mean(absent[0], [str(c) for c in X.columns])}; it needs "
+                                    f"{_shown(list(names))}", key="X"))
+        X = X[list(names)].to_numpy(dtype=object)
+    else:
+        X = np.asarray(X, dtype=object)
+        if X.ndim == 1 and len(names) > 0 and len(X) == len(names):
+            X = X.reshape(1, -1)
+        if X.ndim != 2 or X.shape[1] != len(names):
+            raise DataError(Problem(f"expected rows of {len(names)} inputs ({_shown(list(names))}), found an array "
+                                    f"of shape {X.shape}", key="X"))
+    categorical = set(plan.categorical) if plan is not None else set()
+    out = np.empty(X.shape, dtype=object)
+    for j in range(X.shape[1]):
+        for i, v in enumerate(X[:, j]):
+            out[i, j] = _cell(v, j in categorical, names[j], i, plan is not None)
+    return out if plan is not None else out.astype(np.float64)
+
+
+def _cell(v, categorical: bool, name: str, i: int, missing_ok: bool):
+    """One input cell as the transform takes it: a category's text, or a float (NaN: missing)."""
+    missing = v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v.strip() in NA_VALUES)
+    if not missing and not isinstance(v, (str, bytes)):
+        try:  # pandas.NA and numpy's NaN scalars
+            missing = bool(v != v)
+        except TypeError:
+            missing = True  # pandas.NA compares to nothing
+    if missing:
+        if not missing_ok:
+            raise DataError(Problem(f"row {i}, column '{name}': a missing value, and this run's inputs had none to "
+                                    "impute", key="X"))
+        return np.nan
+    if categorical:
+        return v.decode() if isinstance(v, bytes) else str(v).strip()
+    try:
+        value = float(v)
+    except (TypeError, ValueError):
+        raise DataError(Problem(f"row {i}, column '{name}': {v!r} is not a number", key="X")) from None
+    if not np.isfinite(value):
+        raise DataError(Problem(f"row {i}, column '{name}': {v!r} is not a finite number", key="X"))
+    return value

@@ -212,6 +212,16 @@ def _float(cell):
         return np.nan
 
 
+def target_task(task: str, values: np.ndarray, text: np.ndarray) -> str:
+    """`task`, or for auto the task of targets `values` (float; NaN where `text` is set): text,
+    or a few distinct whole numbers (at most MAX_AUTO_CLASSES), is a class label."""
+    if task != "auto":
+        return task
+    whole = ~text & (values == np.round(values))
+    few = whole.all() and len(np.unique(values)) <= MAX_AUTO_CLASSES
+    return CLASSIFICATION if text.any() or few else REGRESSION
+
+
 def csv_target(target: str, task: str, tables: list[Table]):
     """(task, targets) from the target cells of all files together, checked against the task.
 
@@ -221,9 +231,7 @@ def csv_target(target: str, task: str, tables: list[Table]):
     cells = np.concatenate([t.column(target) for t in tables])
     values, text = numbers(cells)
     whole = ~text & (values == np.round(values))
-    if task == "auto":  # text, or a few distinct integers, is a class label
-        few = whole.all() and len(np.unique(values)) <= MAX_AUTO_CLASSES
-        task = CLASSIFICATION if text.any() or few else REGRESSION
+    task = target_task(task, values, text)
     owner = np.repeat(np.arange(len(tables)), [len(t.lines) for t in tables])
     lines = np.concatenate([t.lines for t in tables])
 

@@ -30,7 +30,8 @@ import numpy as np
 
 from . import mnist1d_data
 from .columns import ENCODER_MODULES, IMPUTERS, ColumnPlan, Encoder, finish_report, ignored_columns, prepare
-from .csvfile import CLASSIFICATION, REGRESSION, csv_target, read_csv
+from .csvfile import CLASSIFICATION, REGRESSION, csv_target, read_csv, target_task
+from .npzfile import read_npz
 from ..errors import DataError, Problem, did_you_mean
 
 
@@ -122,6 +123,9 @@ class Dataset:
     transform: FittedTransform | None = None  # raw features → X; None on an untransformed Dataset
     columns: ColumnPlan | None = None  # a CSV file's encoding and imputation, fitted in _finish
     preprocessing: dict = field(default_factory=dict)  # what was done to a CSV file (columns.py)
+    inputs: list[str] | None = None  # the raw feature columns `transform` takes (feature_names before it)
+    target_mean: np.ndarray | None = None  # (K,) regression targets standardized: y = (raw − mean) / std
+    target_std: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -327,7 +331,10 @@ DATASETS: dict[str, DatasetSpec] = {
                            size_key="data.mnist1d.num_samples", modules=("mnist1d.data",)),
     # a CSV file's task and shape come from the file (csvfile.py); see _raw_csv
     "csv": DatasetSpec(None, "", classes=2),
+    # a NumPy file's arrays, as the Python API writes in-memory data (npzfile.py); see _raw_npz
+    "npz": DatasetSpec(None, "", classes=2),
 }
+FILE_DATASETS = ("csv", "npz")  # read from data.path: no generator keys
 
 
 def heavy_modules(cfg, cv: int | None = None) -> list[str]:
@@ -386,6 +393,8 @@ def make_cv_folds(cfg, base_dir: Path = Path(), *, k: int) -> list[Dataset]:
 def _raw(cfg, base_dir: Path) -> Dataset:
     if cfg.name == "csv":
         return _raw_csv(cfg, base_dir)
+    if cfg.name == "npz":
+        return _raw_npz(cfg, base_dir)
     if cfg.name not in DATASETS:
         raise DataError(Problem(f"unknown dataset '{cfg.name}'{did_you_mean(cfg.name, DATASETS)}; "
                                 f"valid: {', '.join(DATASETS)}", key="data.name"))
@@ -533,14 +542,16 @@ def _finish(cfg, raw: Dataset) -> Dataset:
     """Label noise, polynomial features and standardization, each fitted on train only; the
     features' part is the Dataset's `transform`."""
     y_train = _corrupt(cfg, raw) if cfg.label_noise else raw.y_train
-    ys = [y_train, raw.y_val, raw.y_test]
+    ys, mean, std = [y_train, raw.y_val, raw.y_test], None, None
     if cfg.standardize and raw.task == REGRESSION:
-        ys = _standardize(ys)
+        mean, std = _mean_std(y_train)
+        ys = [(y - mean) / std for y in ys]
     t = FittedTransform.fit(raw.X_train, cfg.poly_degree, cfg.standardize, raw.columns)
     report = finish_report(raw.preprocessing, t.encoder, {"val": raw.X_val, "test": raw.X_test})
     return replace(raw, X_train=t(raw.X_train), y_train=ys[0], X_val=t(raw.X_val), y_val=ys[1],
                    X_test=t(raw.X_test), y_test=ys[2], feature_names=t.feature_names(raw.feature_names),
-                   transform=t, preprocessing=report)
+                   transform=t, preprocessing=report, inputs=list(raw.feature_names), target_mean=mean,
+                   target_std=std)
 
 
 def _polynomial_features(degree: int):
@@ -554,12 +565,6 @@ def _mean_std(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean, std = A.mean(axis=0), A.std(axis=0)
     std[std <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
     return mean, std
-
-
-def _standardize(arrays):
-    """(A - mean) / std with the mean and std of arrays[0] per column; constant columns keep 1."""
-    mean, std = _mean_std(arrays[0])
-    return [(A - mean) / std for A in arrays]
 
 
 def _corrupt(cfg, raw: Dataset):
@@ -613,3 +618,39 @@ def _raw_csv(cfg, base_dir: Path) -> Dataset:
             splits[slot] = (X[role], ys[role])
     ds = _dataset(splits, task, prepared.names, classes, main.path.name)
     return replace(ds, columns=prepared.plan, preprocessing=prepared.report)
+
+
+# --- NumPy files (read in npzfile.py) -------------------------------------------------------------
+
+def _raw_npz(cfg, base_dir: Path) -> Dataset:
+    if not cfg.path:
+        raise DataError(Problem("npz data needs `path` (a .npz file of X and y)", key="data.path"))
+    path = base_dir / Path(cfg.path).expanduser()
+    splits, names = read_npz("data.path", path)
+    ys = np.concatenate([y for _, y in splits.values()])
+    text = ys.dtype.kind == "U"
+    values = np.full(len(ys), np.nan) if text else ys.astype(np.float64)
+    task = target_task(cfg.task, values, np.full(len(ys), text))
+    if task == REGRESSION and text:
+        raise DataError(Problem(f"y holds text ('{ys[0]}'), and a regression target must be numbers",
+                                key="data.task", file=str(path)))
+    if task == CLASSIFICATION and not text and np.any(values != np.round(values)):
+        raise DataError(Problem(f"y holds {values[values != np.round(values)][0]}, not a whole number: a "
+                                "regression target for a classification loss (use task: regression or auto)",
+                                key="data.task", file=str(path)))
+    y, classes = _encode(ys, task)
+    cut = np.cumsum([len(y_) for _, y_ in splits.values()])[:-1]
+    y_of = dict(zip(splits, np.split(y, cut)))
+    X = splits["train"][0]
+    if "val" in splits and "train_size" not in cfg.model_fields_set:  # a resolved config always says
+        raise DataError(Problem("the file holds its own validation split (X_val, y_val): say train_size: null to "
+                                "train on all of X, or give the size of X's part to train on",
+                                key="data.train_size", file=str(path)))
+    # with X_val the arrays are the splits (no X_test: an empty test split), as CSV files are
+    own = ("val", "test") if "val" in splits else ("test",) if "test" in splits else ()
+    idx = _split(cfg, y_of["train"], classes if task == CLASSIFICATION else None, len(X), path.name, own)
+    parts = [(X[i], y_of["train"][i]) for i in idx]
+    for slot, role in ((1, "val"), (2, "test")):
+        if role in splits:
+            parts[slot] = (splits[role][0], y_of[role])
+    return _dataset(parts, task, names, classes, path.name)

@@ -54,7 +54,12 @@ def summary_line(s: dict) -> str:
 
 def run_experiment(config: Path, sets=(), out: Path = Path("results"), *, force: bool = False,
                    quiet: bool = False, echo=print) -> RunResult:
-    exp = load_config(config, sets)
+    return run_loaded(load_config(config, sets), out, force=force, quiet=quiet, echo=echo)
+
+
+def run_loaded(exp, out: Path = Path("results"), *, force: bool = False, quiet: bool = False,
+               echo=print) -> RunResult:
+    """Train the validated Experiment `exp` into `out` (or reuse its finished run)."""
     rid = run_id(exp)
     folder = run_dir(out, rid)
     if not force and is_done(folder):

@@ -35,7 +35,7 @@ from .. import labels
 from ..config.load import anchor_paths, load_raw, locate, run_id, validate
 from ..config.schema import SEED_LIMIT, Experiment
 from ..data.datasets import load_dataset
-from ..config.yamlfile import Source, deep_merge, parse_overrides, read_yaml, safe_load, set_dotted
+from ..config.yamlfile import Source, deep_merge, parse_overrides, parse_yaml, read_yaml, safe_load, set_dotted
 from ..errors import ConfigError, DataError, Problem, ResourceError, did_you_mean
 from ..results.store import SWEEP_NAME_BYTES
 from ..training.resources import check_memory
@@ -320,11 +320,33 @@ def _load_base(spec: dict, lines: dict, path: Path, display: str, problems: list
                                           "inline mapping", key="base", file=file, line=line)])
 
 
+PYTHON_SPEC = "<spec>"  # how messages name a spec given in Python (a dict or YAML text)
+
+
 def load_spec(target, grid_args=(), sets=(), name: str | None = None) -> SweepPlan:
     """Read a sweep spec (or a config plus --grid), expand it, and validate every point."""
     path = Path(target)
-    display = str(target)
-    data, lines = read_yaml(path, display)
+    data, lines = read_yaml(path, str(target))
+    return _plan(data, lines, path, str(target), grid_args, parse_overrides(sets) if sets else {}, name)
+
+
+def spec_from_python(spec: "dict | str", *, name: str | None = None, overrides: dict | None = None,
+                     base_dir: Path | None = None) -> SweepPlan:
+    """A sweep spec given in Python, as a mapping or YAML text: expanded and validated as a spec
+    file is; `base:` and file paths are relative to `base_dir` (the working folder)."""
+    base_dir = Path(base_dir or Path.cwd())
+    data, lines = parse_yaml(spec, PYTHON_SPEC) if isinstance(spec, str) else (copy.deepcopy(spec), {})
+    if not is_spec(data):
+        raise ConfigError(Problem("a sweep spec is a mapping with base: and grid: (or random:)", file=PYTHON_SPEC))
+    if not (name or data.get("name")):
+        raise ConfigError(Problem("a sweep given in Python needs a name (the folder under sweeps/): name: in the "
+                                  "spec, or name=", key="name", file=PYTHON_SPEC))
+    return _plan(data, lines, base_dir / PYTHON_SPEC, PYTHON_SPEC, (), overrides or {}, name, origin="override")
+
+
+def _plan(data, lines: dict, path: Path, display: str, grid_args, overrides: dict, name: str | None,
+          origin: str = "--set") -> SweepPlan:
+    """The SweepPlan of a parsed spec (or config, with grid_args) read from `path`."""
     problems: list[Problem] = []
     if is_spec(data):
         spec = data
@@ -362,9 +384,9 @@ def load_spec(target, grid_args=(), sets=(), name: str | None = None) -> SweepPl
         else ([], 0, 0)
     if spec:
         raw, source = _load_base(spec, lines, path, display, problems)
-    for k, v in (parse_overrides(sets) if sets else {}).items():
+    for k, v in overrides.items():
         set_dotted(raw, k, v)
-        source.lines[tuple(k.split("."))] = ("--set", None)
+        source.lines[tuple(k.split("."))] = (origin, None)
     for a in rand_axes:
         if a.key in [g.key for g in axes]:
             problems.append(Problem("swept by both grid and random", key=a.label, file=a.where[0], line=a.where[1]))

@@ -13,6 +13,7 @@ import re
 
 from ..data.csvfile import SNIFFED
 from ..data.datasets import DATASETS
+from ..data.npzfile import npz_shape
 from ..data.files import open_regular
 from ..errors import Problem, ResourceError
 
@@ -29,6 +30,8 @@ def _data_shape(d) -> tuple[int, int, int]:
             if extra:
                 rows += _csv_shape(extra, d.delimiter)[0]
         outputs = 0
+    elif d.name == "npz":
+        (rows, feats), outputs = npz_shape(d.path), 0
     else:
         rows, feats, outputs = DATASETS[d.name].shape(d)
     # at least 3 outputs: a CSV's class count is unknown before it is read, and the estimate
