@@ -177,24 +177,27 @@ def sweep(spec, grids, sets, name, jobs, executor, address, retry_failed, max_cr
               show_default=True, help="text: a table for people; markdown, csv, json: for documents and scripts.")
 @click.option("--sort", default=None, metavar="COL", help="Sort by a column; --sort=-COL for descending.")
 @click.option("--columns", default=None, metavar="A,B,…", help="Columns to show, in this order.")
+@click.option("--wide", is_flag=True,
+              help="text: every column and whole run ids, however wide the terminal (default: what fits it).")
 @results_folder
 @report_errors
-def table(targets, fmt, sort, columns, results):
+def table(targets, fmt, sort, columns, wide, results):
     """Summary table of runs and sweeps: run folders or ids, sweep folders or names."""
     from .analysis.tables import show_table
 
-    show_table(targets, results, fmt, sort, columns)
+    show_table(targets, results, fmt, sort, columns, wide=wide)
 
 
 @main.command(name="ls")
 @results_folder
 @click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
+@click.option("--wide", is_flag=True, help="Every column and whole run ids, however wide the terminal.")
 @report_errors
-def ls_command(results, as_json):
+def ls_command(results, as_json, wide):
     """List the runs (status, epochs, validation figure) and sweeps (points done) in the results folder."""
     from .analysis.tables import show_listing
 
-    show_listing(results, as_json)
+    show_listing(results, as_json, wide=wide)
 
 
 @main.command()
