@@ -57,7 +57,7 @@ import numpy as np
 from .. import dotted
 from ..config.yamlfile import deep_merge, dump_yaml
 from ..errors import ResultError, UsageError, did_you_mean
-from ..labels import figure, pct
+from ..labels import count, figure, pct
 from ..nn.model import dense_arrays
 from ..results.store import (SWEEP_NAME_BYTES, atomic_write_text, csv_safe, csv_text, file_name, read_json,
                              write_json)
@@ -599,7 +599,7 @@ def format_sweep(sweep, found: list[tuple], verdict_text: str, verbose: bool = F
     w_point = min(max(len("point"), *(len(p) for p, *_ in rows)), max(12, width // 3))
     w_label = max(len("label"), *(len(lab) for _, lab, *_ in rows))
     indent = " " * (w_point + w_label + 4)
-    lines = [f"sweep {sweep.name}: {len(found)} run{'s' * (len(found) != 1)} diagnosed",
+    lines = [f"sweep {sweep.name}: {count(len(found), 'run')} diagnosed",
              f"{'point':<{w_point}}  {'label':<{w_label}}  why, → first remedy"]
     for p, lab, why, fix in rows:
         text = _wrap(why, width - len(indent)) + _wrap(f"→ {fix}", width - len(indent), subsequent_indent="  ")

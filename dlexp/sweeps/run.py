@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..config.load import load_config, locate, resolved_dict, run_id
 from ..errors import DlexpError, printable
+from ..labels import plural
 from ..results.locks import RunLock, describe, release_mine
 from ..results.store import (HoldInterrupts, clear_leftovers, is_done, json_text, read_json, run_dir, write_failed_run,
                     write_run)
@@ -39,7 +40,7 @@ def summary_line(s: dict) -> str:
     head = f"{s.get('name', '')}: {s['status']}"
     if s["status"] == "failed":
         return f"{head} ({s.get('error', 'see traceback.txt')})"
-    epochs = f"{fig('epochs_run')} epochs" + (f", best {fig('best_epoch')}" if s.get("best_epoch") else "")
+    epochs = f"{fig('epochs_run')} {plural(s.get('epochs_run'), 'epoch')}" + (f", best {fig('best_epoch')}" if s.get("best_epoch") else "")
     if s.get("stopped_early"):
         epochs += ", stopped early"
     if s["status"] == "diverged":
