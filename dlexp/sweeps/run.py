@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.load import load_config, locate, resolved_dict, run_id
-from ..errors import DlexpError, printable
+from ..errors import DlexpError, Interrupted, printable
 from ..labels import plural
 from ..results.locks import RunLock, describe, release_mine
 from ..results.store import (HoldInterrupts, clear_leftovers, is_done, json_text, read_json, run_dir, write_failed_run,
@@ -91,7 +91,8 @@ def _train(exp, rid: str, out: Path, quiet: bool, echo) -> RunResult:
     except DlexpError as exc:  # found while loading the data or checking memory: point at the config's line
         raise locate(exc, exp) from None
     except KeyboardInterrupt:
-        raise
+        raise Interrupted(f"run {rid} ({exp.name}) was not kept: a run is written only once all of it is trained; "
+                          "run the same command again to train it from the start") from None
     except Exception as exc:  # a bug or numerical failure: keep the traceback, exit 1
         summary = {"run_id": rid, "name": exp.name, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
                    "wall_time": time.perf_counter() - t0}
@@ -101,8 +102,11 @@ def _train(exp, rid: str, out: Path, quiet: bool, echo) -> RunResult:
     finally:
         if progress:
             progress.stop()
-    with HoldInterrupts():  # a finished run is published whole, even on Ctrl-C
-        folder = write_run(out, rid, output, config_yaml)
+    try:
+        with HoldInterrupts():  # a finished run is published whole, even on Ctrl-C
+            folder = write_run(out, rid, output, config_yaml)
+    except KeyboardInterrupt:  # held until it was written: it is there
+        raise Interrupted(f"run {rid} ({exp.name}) was kept: {run_dir(out, rid)}") from None
     echo(summary_line(output.summary))
     return RunResult(folder, output.summary["status"], output.summary, False)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..config.load import resolved_dict
 from ..data.datasets import heavy_modules
-from ..errors import Problem, ResultError, StorageError, printable
+from ..errors import Interrupted, Problem, ResultError, StorageError, printable
 from ..labels import count
 from .executors import Task, make_executor, planned_epochs
 from ..results.locks import RunLock, clear_stale, describe, release_mine
@@ -163,6 +163,8 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
         if isinstance(exc, StorageError):
             raise StorageError(exc.problems + [Problem(f"sweep {plan.name} stopped; the runs it finished are kept: "
                                                        "run the same command again to resume")]) from exc
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+            raise Interrupted(_kept(plan.name, [ledger.status.get(rid) for rid in first])) from None
         raise
     else:
         ledger.write(force=True)
@@ -182,6 +184,19 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
         for f in failures:
             echo(f"  {f['label']} · run {f['run_id']}: {f['error']} (see {f['folder']}/traceback.txt)")
     return SweepResult(plan.name, ledger.folder, counts, failures, ledger.rows(), trained)
+
+
+def _kept(name: str, statuses: list) -> str:
+    """What an interrupted sweep kept: "sweep l2: 7 of 8 runs done; run the same command again to
+    resume" (the runs finished, before or now, are in their folders; the others start over)."""
+    done = sum(st in DONE_STATUSES for st in statuses)
+    failed = statuses.count("failed")
+    text = f"sweep {name}: {done} of {count(len(statuses), 'run')} done"
+    if failed:
+        text += f", {failed} failed"
+    if done + failed == len(statuses):
+        return text + "; nothing was left to train"
+    return text + "; run the same command again to resume"
 
 
 def _preloads(todo) -> list[str]:
