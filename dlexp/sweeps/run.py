@@ -91,8 +91,8 @@ def _train(exp, rid: str, out: Path, quiet: bool, echo) -> RunResult:
     except DlexpError as exc:  # found while loading the data or checking memory: point at the config's line
         raise locate(exc, exp) from None
     except KeyboardInterrupt:
-        raise Interrupted(f"run {rid} ({exp.name}) was not kept: a run is written only once all of it is trained; "
-                          "run the same command again to train it from the start") from None
+        raise Interrupted(f"run {rid} ({exp.name}) was not kept: a run is written once fully trained; "
+                          "the same command trains it again from the start") from None
     except Exception as exc:  # a bug or numerical failure: keep the traceback, exit 1
         summary = {"run_id": rid, "name": exp.name, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
                    "wall_time": time.perf_counter() - t0}
