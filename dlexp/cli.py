@@ -13,11 +13,50 @@ from pathlib import Path
 
 import click
 
+from .analysis.thresholds import DEFAULT_THRESHOLDS  # a plain dict: its names for --threshold's help
 from .threads import default_to_one_thread
 
 default_to_one_thread()  # before any command imports numpy
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+
+# What each command does, in the one line `dlexp --help` lists, and the examples its own --help
+# ends with (the README's quickstart, studies and sweeps).
+SHORT_HELP = {
+    "run": "Train one experiment (its repeats, its CV folds) from a config.",
+    "sweep": "Train every point of a grid or random sweep, in parallel.",
+    "table": "A table of runs and sweeps: swept values, status, figures.",
+    "ls": "List the runs and sweeps in the results folder.",
+    "plot": "Draw a figure of runs or sweeps.",
+    "report": "Write one self-contained report.html of a run or sweep.",
+    "diagnose": "Label runs under- or overfitting, with the reason and a remedy.",
+    "schema": "Print the config's JSON Schema, for an editor's YAML plugin.",
+}
+EXAMPLES = {
+    "run": ["dlexp run configs/quickstart.yaml",
+            "dlexp run configs/quickstart.yaml --set model.hidden=[8] --force",
+            "dlexp run configs/quickstart.yaml --json -q > summary.json"],
+    "sweep": ["dlexp sweep configs/studies/l2.yaml -j 2",
+              "dlexp sweep configs/quickstart.yaml --grid model.hidden='[8],[64],[64,64]'",
+              "dlexp sweep configs/studies/l2.yaml --dry-run"],
+    "table": ["dlexp table study-l2",
+              "dlexp table study-l2 --sort val_loss --wide",
+              "dlexp table study-l2 --format markdown --columns l2,val_acc,gap"],
+    "ls": ["dlexp ls", "dlexp ls --results elsewhere/ --json"],
+    "plot": ["dlexp plot study-l2", "dlexp plot study-l2 --kind compare --metric acc --out l2.svg"],
+    "report": ["dlexp report study-l2", "dlexp report study-l2 --format svg --out l2.html"],
+    "diagnose": ["dlexp diagnose study-l2",
+                 "dlexp diagnose 2b4a328f -v --threshold overfit_gap=0.5",
+                 "dlexp diagnose study-capacity --emit next.yaml && dlexp sweep next.yaml"],
+    "schema": ["dlexp schema > dlexp.schema.json", "dlexp schema | less"],
+}
+
+
+def command(name: str, **kwargs):
+    """@main.command for `name`, with its line in SHORT_HELP and its EXAMPLES as the epilog."""
+    # \b: click prints the block as it is, without joining its lines into a paragraph
+    epilog = "\b\nExamples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[name])
+    return main.command(name=name, short_help=SHORT_HELP[name], epilog=epilog, **kwargs)
 
 
 def echo_err(text: str = "") -> None:
@@ -33,7 +72,7 @@ def report_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from .errors import DlexpError
+        from .errors import DlexpError, Interrupted
 
         try:
             return fn(*args, **kwargs)
@@ -41,8 +80,8 @@ def report_errors(fn):
             for problem in exc.problems:
                 echo_err(f"error: {problem}")
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            echo_err("interrupted")
+        except KeyboardInterrupt as exc:
+            echo_err(f"interrupted: {exc.what}" if isinstance(exc, Interrupted) else "interrupted")
             sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
@@ -105,7 +144,7 @@ set_option = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                           help="Override a config key, e.g. --set model.hidden=[8,8] (value parsed as YAML).")
 
 
-@main.command()
+@command("run")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @set_option
 @results_folder
@@ -123,7 +162,7 @@ def run(config, sets, results, force, as_json, quiet):
         sys.exit(EXIT_FAILED)
 
 
-@main.command()
+@command("schema")
 def schema():
     """Print the config JSON Schema (for editor completion)."""
     import json
@@ -133,7 +172,7 @@ def schema():
     click.echo(json.dumps(config_schema(), indent=2))
 
 
-@main.command()
+@command("sweep")
 @click.argument("spec", metavar="SPEC_OR_CONFIG", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--grid", "grids", multiple=True, metavar="KEY=V1,V2,…",
               help="Sweep a key over values (split on top-level commas, each parsed as YAML), "
@@ -171,33 +210,36 @@ def sweep(spec, grids, sets, name, jobs, executor, address, retry_failed, max_cr
     sys.exit(result.exit_code)
 
 
-@main.command()
+@command("table")
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
 @click.option("--format", "fmt", type=Choice(["text", "markdown", "csv", "json"]), default="text",
               show_default=True, help="text: a table for people; markdown, csv, json: for documents and scripts.")
 @click.option("--sort", default=None, metavar="COL", help="Sort by a column; --sort=-COL for descending.")
 @click.option("--columns", default=None, metavar="A,B,…", help="Columns to show, in this order.")
+@click.option("--wide", is_flag=True,
+              help="text: every column and whole run ids, however wide the terminal (default: what fits it).")
 @results_folder
 @report_errors
-def table(targets, fmt, sort, columns, results):
+def table(targets, fmt, sort, columns, wide, results):
     """Summary table of runs and sweeps: run folders or ids, sweep folders or names."""
     from .analysis.tables import show_table
 
-    show_table(targets, results, fmt, sort, columns)
+    show_table(targets, results, fmt, sort, columns, wide=wide)
 
 
-@main.command(name="ls")
+@command("ls")
 @results_folder
 @click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
+@click.option("--wide", is_flag=True, help="Every column and whole run ids, however wide the terminal.")
 @report_errors
-def ls_command(results, as_json):
+def ls_command(results, as_json, wide):
     """List the runs (status, epochs, validation figure) and sweeps (points done) in the results folder."""
     from .analysis.tables import show_listing
 
-    show_listing(results, as_json)
+    show_listing(results, as_json, wide=wide)
 
 
-@main.command()
+@command("plot")
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
 @click.option("--kind", type=Choice(["curves", "compare", "validation", "learning", "boundary", "weights",
                                            "activations"]), default=None,
@@ -219,7 +261,7 @@ def plot(targets, kind, metric, out, fmt, results):
     click.echo(str(draw(targets, kind=kind, metric=metric, out=out, fmt=fmt, results=results)))
 
 
-@main.command()
+@command("report")
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output FILE (default: <run or sweep folder>/report.html).")
@@ -235,14 +277,15 @@ def report(targets, out, fmt, results):
     click.echo(str(write_report(targets, out=out, results=results, fmt=fmt)))
 
 
-@main.command()
+@command("diagnose")
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
 @click.option("-v", "--verbose", is_flag=True, help="Show the full reason, every number the rules read and every remedy.")
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnoses as JSON on stdout instead of text.")
 @click.option("--emit", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="SPEC.yaml",
               help="Write a follow-up sweep spec for the best run: over its top remedies, or around it if it is a good fit.")
 @click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
-              help="Override a rule threshold, e.g. --threshold overfit_gap=0.5 (the README's threshold table lists them).")
+              help="Override a rule threshold, e.g. --threshold overfit_gap=0.5 (the README's table explains each); "
+                   f"names: {', '.join(DEFAULT_THRESHOLDS)}.")
 @click.option("--no-save", is_flag=True, help="Do not record the diagnosis in summary.json and the sweep's files.")
 @results_folder
 @report_errors

@@ -83,6 +83,15 @@ class ResourceError(DlexpError):
     """A config whose memory needs exceed the limit; refused before allocating."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) where a command can say what it kept: `what`, a sentence the CLI prints
+    before exiting 130. A KeyboardInterrupt still, so every cleanup that expects one runs."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
 class StorageError(DlexpError):
     """A result file or folder that cannot be written: read-only, disk full, no permission (exit 1:
     a fault of the machine, not of the input). Raised only around writes (results.store.writing)."""

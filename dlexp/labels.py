@@ -37,6 +37,17 @@ def pct(x) -> str:
     return "<1%" if 0 < x < 0.005 else f"{100 * x:.0f}%"
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """The form of a word that agrees with n: plural(1, "run") → "run", plural(0, "run") → "runs";
+    a verb or an irregular plural given whole: plural(n, "holds", "hold")."""
+    return one if n == 1 else many or one + "s"
+
+
+def count(n: int, one: str, many: str | None = None) -> str:
+    """A number of things as people write it: "1 run", "8 runs", "1,000 points"."""
+    return f"{n:,} {plural(n, one, many)}"
+
+
 def value(v) -> str:
     """A config value as YAML's flow style writes it: [8, 8], 0.001, relu, {rate: 0.5, mode: classic}, true."""
     if isinstance(v, bool):

@@ -226,7 +226,7 @@ def _skipped(target) -> str:
         return ""
     items = "".join(f"<li>{_e(_text(p.get('point', {})))} → {_e(p.get('run_id'))} ({_e(p.get('status', '?'))})</li>"
                     for p in missing)
-    return f'<div class="note">{len(missing)} point(s) skipped (missing, unfinished or damaged):<ul>{items}</ul></div>'
+    return f'<div class="note">{labels.count(len(missing), "point")} skipped (missing, unfinished or damaged):<ul>{items}</ul></div>'
 
 
 def _verdict(target) -> str:
@@ -249,14 +249,14 @@ def build_report(target, fmt: str = "png") -> str:
             table_runs = runs + runs[0].members()  # repeats / CV: the members below the mean
         except ResultError as exc:
             warn(f"{runs[0].run_id}: members not listed: {exc}")
-    title = target.name or f"{len(runs)} runs"
+    title = target.name or labels.count(len(runs), "run")
     if target.is_sweep:
-        meta = f"sweep · {len(runs)} run(s) · swept: {', '.join(target.swept) or 'nothing'}"
+        meta = f"sweep · {labels.count(len(runs), 'run')} · swept: {', '.join(target.swept) or 'nothing'}"
     elif len(runs) == 1:
         s = runs[0].summary
         meta = f"run {runs[0].run_id} · {s.get('kind', 'single')} · {s.get('status', '?')}"
     else:
-        meta = f"{len(runs)} runs · differing: {', '.join(target.swept) or 'nothing'}"
+        meta = f"{labels.count(len(runs), 'run')} · differing: {', '.join(target.swept) or 'nothing'}"
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     body = [f"<h1>{_e(title)}</h1>", f'<p class="meta">{_e(meta)} · dlexp {_e(__version__)} · {_e(now)}</p>']
     if len(runs) == 1 and isinstance(runs[0].summary.get("diagnosis"), dict):

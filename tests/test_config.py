@@ -377,3 +377,16 @@ def test_the_run_id_never_reads_a_fifo(tmp_path):
 
     with fed_fifo(tmp_path / "pipe.csv"):
         assert not re.fullmatch(r"[0-9a-f]{16}", _file_digest(str(tmp_path / "pipe.csv")))
+
+
+def test_every_schema_property_has_a_description():
+    """What an editor shows beside each key as you type (`dlexp schema`). DataConfig's are kept
+    by the data sections' owner and checked once they are all written."""
+    from dlexp.config.schema import config_schema
+
+    schema = config_schema()
+    sections = {"Experiment": schema, **schema["$defs"]}
+    missing = [f"{name}.{key}" for name, section in sections.items() if name != "DataConfig"
+               for key, prop in section.get("properties", {}).items() if not prop.get("description")]
+    assert missing == []
+    assert len(sections) > 10  # the nested sections are really there to check

@@ -489,7 +489,8 @@ def test_ctrl_c_as_the_pool_starts_exits_130_without_a_traceback(tmp_path, momen
     code, err, spec, out = sweep_with_sigint_at(moment, tmp_path)
     assert code == 130, err
     assert "Traceback" not in err and "Exception" not in err, err
-    assert err.rstrip().endswith("interrupted")
+    # what was kept: nothing yet, and how to go on
+    assert err.rstrip().endswith("interrupted: sweep start: 0 of 3 runs done; run the same command again to resume")
     assert_tidy(out)
     r = invoke("sweep", spec, "--results", out, "-j", "1", "-q")
     clean_exit(r, 0)

@@ -130,7 +130,7 @@ def test_report_lists_skipped_points_and_never_crashes(plot_results, tmp_path, c
     path = report("broken", out=tmp_path / "b.html", results=plot_results.out)
     assert "skipping" in capsys.readouterr().err
     page = Page(path.read_text(encoding="utf-8"))
-    assert "2 point(s) skipped" in page.body_text
+    assert "2 points skipped" in page.body_text
     assert "000000000000" in page.body_text
     assert len(page.all("tr")) == 2
 

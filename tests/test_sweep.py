@@ -356,7 +356,7 @@ def test_identical_points_train_once(tmp_path):
     spec = write_spec(tmp_path, {"name": "dup", "grid": {"model.dropout": [0.0, 0, {"rate": 0.0}]}})
     out = tmp_path / "results"
     r = sweep(spec, "--results", out, "-j", "1")
-    assert r.exit_code == 0 and "training 1 runs (3 points)" in r.output
+    assert r.exit_code == 0 and "training 1 run (3 points)" in r.output
     assert len(summary_rows(out, "dup")) == 3 and len(mtimes(out)) == 1
 
 
@@ -484,7 +484,7 @@ def test_stale_lock_on_a_finished_run_is_cleared(tmp_path):
     try:
         assert holder.said == "held"
         r = sweep(spec, "--results", out, "-j", "1")
-        assert r.exit_code == 0 and "1 of 1 runs already done" in r.output
+        assert r.exit_code == 0 and "1 of 1 run already done" in r.output
         assert not stale.exists() and live.exists()
     finally:
         holder.release()
@@ -541,7 +541,7 @@ def test_live_lock_is_respected_and_its_result_read(tmp_path, monkeypatch):
         holder.proc.kill()
     assert r.exit_code == 0, r.output
     assert waited and waited[0]["pid"] == holder.proc.pid
-    assert f"waiting for 1 run(s) that pid {holder.proc.pid}" in r.output
+    assert f"waiting for 1 run that pid {holder.proc.pid}" in r.output
     summary = json.loads((out / "runs" / point.rid / "summary.json").read_text())
     assert summary["name"] == "trained elsewhere"
     assert [row["status"] for row in summary_rows(out, "live")] == ["completed", "completed"]

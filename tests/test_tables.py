@@ -73,7 +73,7 @@ def test_text_table_of_runs_by_folder_and_id(results):
     assert r.exit_code == 0, r.output
     assert r.stdout.count(rid) == 2 and "tiny" in r.stdout and "completed" in r.stdout
     r = invoke("table", "width", "--results", out)
-    assert "model.hidden" in r.stdout and "[4, 4]" in r.stdout
+    assert "hidden" in r.stdout and "model.hidden" not in r.stdout and "[4, 4]" in r.stdout  # a swept key by its leaf
     assert not any(line != line.rstrip() for line in r.stdout.splitlines())
 
 
@@ -152,3 +152,127 @@ def test_ls_lists_runs_and_sweeps_and_flags_damaged(results, tmp_path):
 def test_ls_of_an_empty_folder(tmp_path):
     r = invoke("ls", "--results", tmp_path / "nothing")
     assert r.exit_code == 0 and "no runs or sweeps" in r.output
+
+
+# ---------------------------------------------------------------------------------------------
+# text tables that fit the terminal
+
+@pytest.fixture(scope="module")
+def repeated(tmp_path_factory):
+    """A sweep over regularization.l2 with two seeds a point, so figures come with a spread
+    (epochs_run has none: every member trains its 3 epochs), and a run with a very long name."""
+    folder = tmp_path_factory.mktemp("fitted")
+    (folder / "base.yaml").write_text(yaml.safe_dump(BASE))
+    (folder / "spec.yaml").write_text(yaml.safe_dump({"name": "l2", "base": "base.yaml", "seeds": [0, 1],
+                                                      "grid": {"regularization.l2": [0.0, 0.01, 0.1]}}))
+    out = folder / "results"
+    assert invoke("sweep", folder / "spec.yaml", "--results", out, "-j", "1", "-q").exit_code == 0
+    (folder / "long.yaml").write_text(yaml.safe_dump({**BASE, "name": "a-name-" + "much-longer-than-that-" * 6}))
+    r = invoke("run", folder / "long.yaml", "--results", out, "-q")
+    assert r.exit_code == 0, r.output
+    return out, r.stdout.strip().rsplit("/", 1)[-1]
+
+
+def text_table(*args, width=None, wide=False, out):
+    from dlexp.analysis.tables import show_table
+
+    buf = io.StringIO()
+    show_table(args, out, width=width, wide=wide, file=buf)
+    return buf.getvalue()
+
+
+def body(text: str) -> list[str]:
+    """The rows of a printed table: the lines between the header's rule and the blank line."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if set(line.strip()) == {"─"}) + 1
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    return lines[start:end]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_a_text_table_fits_the_terminal_without_wrapping(repeated, width):
+    out, _ = repeated
+    text = text_table("l2", width=width, out=out)
+    assert max(len(line) for line in text.splitlines()) <= width, text
+    rows = body(text)
+    assert len(rows) == 3, text  # one line per run: no cell wrapped onto a second one
+    header = text.splitlines()[text.splitlines().index(next(l for l in text.splitlines() if "status" in l))]
+    assert header.split() == [h for h in header.split() if h in ("l2", "run_id", "status", "val_acc", "gap",
+                                                                  "val_loss", "train_loss", "train_acc",
+                                                                  "test_acc", "test_loss", "epochs_run",
+                                                                  "best_epoch")]
+    assert header.split()[:3] == ["l2", "run_id", "status"] and "val_acc" in header and "gap" in header
+    assert "completed" in rows[0] and " ± " in rows[0]  # the swept value, status, a figure with its spread
+    ids = [row.split()[1] for row in rows]
+    assert all(len(i) == 8 for i in ids) and len(set(ids)) == 3
+    assert "with --wide" in text  # it says that columns were left out, and how to see them
+    assert "± 0 " not in text and not text.rstrip().endswith("± 0")
+
+
+def test_more_columns_fit_a_wider_terminal(repeated):
+    out, _ = repeated
+    narrow, broad = (body(text_table("l2", width=w, out=out))[0] for w in (80, 120))
+    assert len(broad.split()) > len(narrow.split())
+
+
+def test_a_figure_that_does_not_vary_has_no_spread(repeated):
+    out, _ = repeated
+    text = text_table("l2", width=200, out=out)
+    header, *_ = [l for l in text.splitlines() if "epochs_run" in l]
+    col = header.split().index("epochs_run")
+    assert [row.split()[col] for row in body(text)] == ["3", "3", "3"]  # not "3 ± 0"
+    md = invoke("table", "l2", "--results", out, "--format", "markdown").stdout  # markdown: as before
+    assert "3 ± 0" in md
+
+
+def test_wide_shows_every_column_and_whole_ids(repeated):
+    out, _ = repeated
+    text = text_table("l2", width=80, wide=True, out=out)
+    assert "n_params" in text and "wall_time" in text and "with --wide" not in text
+    full = json.loads(invoke("table", "l2", "--results", out, "--format", "json").stdout)
+    for row in full:
+        assert row["run_id"] in text
+    assert len(body(text)) == 3
+
+
+def test_a_long_name_is_cut_not_wrapped(repeated):
+    out, rid = repeated
+    text = text_table(rid, "l2", width=80, out=out)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert len(body(text)) == 4 and "…" in text
+
+
+def test_a_short_run_id_names_its_run(repeated):
+    out, rid = repeated
+    r = invoke("table", rid[:8], "--results", out, "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)[0]["run_id"] == rid
+
+
+def test_an_ambiguous_short_run_id_exits_2(repeated, tmp_path):
+    import shutil
+
+    out, rid = repeated
+    copy = tmp_path / "results"
+    shutil.copytree(out, copy)
+    shutil.copytree(copy / "runs" / rid, copy / "runs" / (rid[:6] + "ffffff"))
+    r = invoke("table", rid[:6], "--results", copy)
+    assert r.exit_code == 2 and "the start of 2 run ids" in r.output and "Traceback" not in r.output
+
+
+def test_a_swept_column_is_sorted_by_its_header(repeated):
+    out, _ = repeated
+    r = invoke("table", "l2", "--results", out, "--format", "json", "--sort=-l2")
+    assert [row["regularization.l2"] for row in json.loads(r.stdout)] == [0.1, 0.01, 0.0]
+
+
+def test_ls_fits_the_terminal(repeated):
+    from dlexp.analysis.tables import show_listing
+
+    out, _ = repeated
+    buf = io.StringIO()
+    show_listing(out, file=buf, width=80)
+    lines = buf.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert sum("completed" in line for line in lines) == 4  # 3 sweep runs + the long one, one line each
+    assert any("a-name-much" in line and "…" in line for line in lines)

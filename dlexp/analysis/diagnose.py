@@ -37,7 +37,7 @@ predictor of the training-label frequencies (cross-entropy H(p), accuracy max p,
 data rebuilt from its config; uniform over the classes if the data cannot be rebuilt), for
 regression the mean predictor (loss train_loss / (1 − train R²), 1.0 on standardized targets;
 R² = 0). Runs of a sweep are comparable ("peers") when their data sections agree except for
-train_size and poly_degree. Every threshold is in DEFAULT_THRESHOLDS and can be overridden.
+train_size and poly_degree. Every threshold is in DEFAULT_THRESHOLDS (thresholds.py) and can be overridden.
 """
 
 from __future__ import annotations
@@ -57,33 +57,17 @@ import numpy as np
 from .. import dotted
 from ..config.yamlfile import deep_merge, dump_yaml
 from ..errors import ResultError, UsageError, did_you_mean
-from ..labels import figure, pct
+from ..labels import count, figure, pct
 from ..nn.model import dense_arrays
 from ..results.store import (SWEEP_NAME_BYTES, atomic_write_text, csv_safe, csv_text, file_name, read_json,
                              write_json)
 from .axis import swept_value
 from .inference import rebuilt_dataset
+from .thresholds import DEFAULT_THRESHOLDS
 from .remedies import finite, remedies
 
 LABELS = ("diverged", "not_converged", "overconfident", "underfitting", "overfitting", "good_fit")
 RULES = 2  # the version of the rules a recorded diagnosis was made by: figures trust only their own
-DEFAULT_THRESHOLDS = {
-    "diverge_ratio": 3.0,      # train loss ≥ 3 × baseline: the training blew up
-    "spike_ratio": 100.0,      # a loss ≥ 100 × where training starts, in any epoch: the steps overshot
-    "window": 0.1,             # trend window, as a fraction of the epochs run …
-    "min_window": 5,           # … but at least this many epochs
-    "converge_drop": 0.05,     # at the window's pace, as many epochs again: train and val loss ≥ 5 % lower …
-    "converge_floor": 0.01,    # … the val loss by ≥ 1 % of the baseline's (there is room left) …
-    "converge_t": 2.0,         # … and the fall measurable: the window's slope ≥ 2 standard errors
-    "underfit_baseline": 0.5,  # train loss ≥ 50 % of the baseline's (regression: train R² ≤ 0.5)
-    "underfit_reference": 0.05,  # train loss above a reference's val loss by ≥ 5 % of the baseline's
-    "underfit_peer": 1.3,      # train loss ≥ 1.3 × the best val loss in the same sweep
-    "overfit_rise": 0.1,       # val loss ended ≥ 10 % above its minimum
-    "overfit_gap": 0.35,       # (val − train) / val ≥ 0.35
-    "gap_floor": 0.05,         # a loss difference under 5 % of the baseline's is no finding
-    "metric_gap": 0.1,         # classification: train − val accuracy ≥ 10 % of (1 − baseline acc)
-    "metric_gain": 0.02,       # val accuracy moved ≥ 2 % of (1 − baseline acc) after the loss's minimum
-}
 PEER_FREE_KEYS = ("train_size", "poly_degree")  # data keys that peers may differ in
 
 
@@ -599,7 +583,7 @@ def format_sweep(sweep, found: list[tuple], verdict_text: str, verbose: bool = F
     w_point = min(max(len("point"), *(len(p) for p, *_ in rows)), max(12, width // 3))
     w_label = max(len("label"), *(len(lab) for _, lab, *_ in rows))
     indent = " " * (w_point + w_label + 4)
-    lines = [f"sweep {sweep.name}: {len(found)} run{'s' * (len(found) != 1)} diagnosed",
+    lines = [f"sweep {sweep.name}: {count(len(found), 'run')} diagnosed",
              f"{'point':<{w_point}}  {'label':<{w_label}}  why, → first remedy"]
     for p, lab, why, fix in rows:
         text = _wrap(why, width - len(indent)) + _wrap(f"→ {fix}", width - len(indent), subsequent_indent="  ")

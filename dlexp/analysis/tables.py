@@ -7,14 +7,16 @@ the run's figures. The same rows make a sweep's summary.csv and `dlexp table`'s 
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
+from .. import labels
 from ..errors import UsageError, did_you_mean, printable
 from ..results.locks import live_locks
 from ..results.reader import Sweep, resolve_all
 from ..results.store import check_run, csv_table, json_text, read_json
-from ..results.summary import cell_text, columns_of, summary_row
+from ..results.summary import FIGURES, cell_text, columns_of, summary_row
 
 FORMATS = ("text", "markdown", "csv", "json")
 # What text and markdown show unless --columns says otherwise (csv and json show every column).
@@ -43,6 +45,13 @@ def collect_rows(targets, out: Path) -> tuple[list[dict], list[str]]:
     return rows, (["name"] if named else []) + swept
 
 
+def _by_header(name: str, columns: list[str]) -> str:
+    """A column named as the text table heads it (l2 for regularization.l2), or as it is."""
+    if name in columns:
+        return name
+    return next((c for c, h in _headers(columns).items() if h == name and h != c), name)
+
+
 def _sort_key(value):
     if value is None:
         return (2, 0)
@@ -54,7 +63,7 @@ def _sort_key(value):
 def sort_rows(rows: list[dict], column: str, valid: list[str]) -> list[dict]:
     """Sort by `column` (ascending; a leading '-' for descending); empty cells go last."""
     desc = column.startswith("-")
-    name = column.lstrip("-")
+    name = _by_header(column.lstrip("-"), valid)
     if name not in valid:
         raise UsageError(f"--sort: no column {name!r}{did_you_mean(name, valid)}; columns: {', '.join(valid)}")
     present = [r for r in rows if r.get(name) is not None]
@@ -62,12 +71,14 @@ def sort_rows(rows: list[dict], column: str, valid: list[str]) -> list[dict]:
     return sorted(present, key=lambda r: _sort_key(r[name]), reverse=desc) + missing
 
 
-def pick_columns(rows: list[dict], lead: list[str], fmt: str, wanted: str | None) -> tuple[list[str], list[str]]:
-    """(columns shown, every column available)."""
+def pick_columns(rows: list[dict], lead: list[str], fmt: str, wanted: str | None,
+                 wide: bool = False) -> tuple[list[str], list[str]]:
+    """(columns shown, every column available). Text and markdown show the COMPACT ones (text
+    with `wide`: all of them), each `_std` column folded into its figure as "± std"."""
     available = columns_of(rows, lead)
     std_free = [c for c in available if not c.endswith("_std")]
     if wanted:
-        chosen = [c.strip() for c in wanted.split(",") if c.strip()]
+        chosen = [_by_header(c.strip(), available) for c in wanted.split(",") if c.strip()]
         for c in chosen:
             if c not in available:
                 raise UsageError(f"--columns: no column {c!r}{did_you_mean(c, available)}; "
@@ -75,6 +86,8 @@ def pick_columns(rows: list[dict], lead: list[str], fmt: str, wanted: str | None
         return chosen, available
     if fmt in ("csv", "json"):
         return available, available
+    if wide and fmt == "text":
+        return std_free, available
     return [c for c in std_free if c in lead or c in COMPACT], available
 
 
@@ -112,38 +125,136 @@ def render(rows: list[dict], columns: list[str], fmt: str, title: str = "") -> s
 
 STATUS_STYLE = {"completed": "green", "diverged": "yellow", "failed": "red", "damaged": "bold red",
                 "running": "cyan", "pending": "dim"}
+# Which columns a text table keeps when the terminal is too narrow for all of them, most wanted
+# first: what tells the runs apart (the lead columns: name, swept values, always kept), how they
+# ended and how well they did; the others go first, right to left.
+PRIORITY = ("status", "val_acc", "val_r2", "gap", "diagnosis", "run_id", "val_loss", "train_loss", "train_acc",
+            "train_r2", "test_acc", "test_r2", "test_loss", "epochs_run", "best_epoch")
+UNLIMITED = 0  # print_text's width for a table as wide as its cells, whatever the terminal
+LEAD_FLOOR = 24  # a name column is cut to no less than this to make room for the priority columns
+SHORT_ID = 8  # of a run id's 12 hex digits, as many as a text table shows (any unique prefix resolves)
 
 
-def print_text(rows: list[dict], columns: list[str], title: str = "", file=None) -> None:
+def _spread(std: float) -> str:
+    """A standard deviation to one significant digit, as an error bar is read: 0.0083 → 0.008."""
+    return f"{std:.0f}" if std >= 10 else f"{std:.1g}"
+
+
+def _fitted_cell(row: dict, col: str) -> str:
+    """A cell for people: a figure to four digits with its spread over seeds or folds, unless the
+    spread is below the last digit shown (400 ± 0 over three seeds reads 400)."""
+    v, std = row.get(col), row.get(col + "_std")
+    if not isinstance(v, float) or std is None or not math.isfinite(v) or not math.isfinite(std):
+        return _text_cell(row, col, [col + "_std"])
+    text = f"{v:.4g}"
+    if f"{v - std:.4g}" == text == f"{v + std:.4g}":
+        return text
+    return f"{text} ± {_spread(std)}"
+
+
+def _headers(columns: list[str]) -> dict[str, str]:
+    """Column headers: a swept key by its leaf (regularization.l2 → l2) unless two share a leaf."""
+    short = {c: labels.short_key(c) if "." in c and c not in FIGURES else c for c in columns}
+    names = list(short.values())
+    return {c: s if names.count(s) == 1 else c for c, s in short.items()}
+
+
+def fit_columns(widths: dict[str, int], width: int, priority=PRIORITY) -> dict[str, int]:
+    """The columns (in their order) that fit `width` terminal cells, and the width of each: the
+    columns not in `priority` (the lead) always, then the priority ones, most wanted first, while
+    they fit at their full width. A lead column wider than LEAD_FLOOR counts as that wide while
+    they are chosen, and gets back what room is left: a long name is cut ("…") rather than let
+    it push the status out. A rich SIMPLE_HEAD table is 3 cells wider than its columns, each,
+    plus 1."""
+    lead = {c: min(w, LEAD_FLOOR) for c, w in widths.items() if c not in priority}
+    kept = dict(lead)
+    used = sum(w + 3 for w in lead.values()) + 1
+    for c in (c for c in priority if c in widths):
+        if used + widths[c] + 3 <= width:
+            kept[c] = widths[c]
+            used += widths[c] + 3
+    for c in lead:  # the room left, to the cut lead columns, in order
+        extra = min(widths[c] - kept[c], max(0, width - used))
+        kept[c] += extra
+        used += extra
+    return {c: kept[c] for c in widths if c in kept}
+
+
+def _left_out(dropped: list[str], width: int) -> str:
+    """The caption under a table that kept some columns out: how many, and their names as far as
+    `width` (the table's) allows."""
+    text = f"{labels.count(len(dropped), 'more column')} with --wide: "
+    for i, c in enumerate(dropped):
+        rest = ", …" if i < len(dropped) - 1 else ""
+        if len(text) + len(c) + len(rest) > width - 2 and i:
+            return text + "…"
+        text += c + (", " if rest else "")
+    return text
+
+
+def print_text(rows: list[dict], columns: list[str], title: str = "", file=None, width: int | None = None,
+               priority=PRIORITY) -> None:
     """A rich table: coloured on a terminal; plain, unwrapped and without trailing blanks when piped.
-    Cells and title are shown as they are: no rich markup ([bold] prints as typed), no control
-    characters (escaped as \\x1b)."""
+
+    `width`: the terminal cells it may take (default: the terminal's, when `file` is one; else
+    UNLIMITED). Within a limit, no cell or header wraps: run ids are cut to SHORT_ID digits, columns that
+    hold nothing are left out, and then the columns that do not fit, by `priority` (the caption
+    names them). Cells and title are shown as they are: no rich markup ([bold] prints as typed),
+    no control characters (escaped as \\x1b)."""
     import io
 
     # rich here, not at the top, for start-up time: csv, json and markdown output never need it
     from rich import box
+    from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table
 
     file = file or sys.stdout
     terminal = file.isatty() if hasattr(file, "isatty") else False
-    table = Table(title=_escape(title) or None, box=box.SIMPLE_HEAD, title_justify="left")
+    if width is None:
+        width = Console(file=file).width if terminal else UNLIMITED
+    cells = {c: [_fitted_cell(r, c) for r in rows] for c in columns}
+    headers = _headers(columns)
+    dropped, fitted = [], {}
+    if width:
+        if "run_id" in cells:
+            cells["run_id"] = [_short_id(rid, cells["run_id"]) for rid in cells["run_id"]]
+        filled = [c for c in columns if c not in priority or any(cells[c])]
+        widths = {c: max([cell_len(printable(t)) for t in cells[c]] + [cell_len(printable(headers[c]))])
+                  for c in filled}
+        fitted = fit_columns(widths, width, priority)
+        dropped = [c for c in columns if c not in fitted and c in widths]
+        columns = list(fitted)
+        width = min(width, sum(w + 3 for w in fitted.values()) + 1)
+    table = Table(title=_escape(title) or None, box=box.SIMPLE_HEAD, title_justify="left",
+                  caption=_escape(_left_out(dropped, width)) if dropped else None, caption_justify="left")
     for c in columns:
-        numeric = any(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows)
-        table.add_column(_escape(c), justify="right" if numeric else "left", overflow="fold")
-    for r in rows:
-        cells = []
+        numeric = any(labels.is_number(r.get(c)) for r in rows)
+        # a cell too long for the terminal (a long name, the lead alone overfull) is cut with "…"
+        table.add_column(_escape(headers[c]), justify="right" if numeric else "left", no_wrap=True,
+                         overflow="ellipsis", max_width=fitted[c] if width else None)
+    for i in range(len(rows)):
+        row = []
         for c in columns:
-            text = _text_cell(r, c, columns)
+            text = cells[c][i]
             style = STATUS_STYLE.get(text, "") if c == "status" else ""
-            cells.append(f"[{style}]{_escape(text)}[/]" if style else _escape(text))
-        table.add_row(*cells)
+            row.append(f"[{style}]{_escape(text)}[/]" if style else _escape(text))
+        table.add_row(*row)
     if terminal:
-        Console(file=file, highlight=False).print(table)
+        # unlimited: lines as long as the table, the terminal's to wrap, and no cell folded
+        Console(file=file, highlight=False, width=width or 100_000, soft_wrap=not width).print(table)
         return
     buf = io.StringIO()
-    Console(file=buf, width=100_000, no_color=True, highlight=False).print(table)
+    Console(file=buf, width=width or 100_000, no_color=True, highlight=False).print(table)
     file.write("\n".join(line.rstrip() for line in buf.getvalue().splitlines()).strip("\n") + "\n")
+
+
+def _short_id(rid: str, all_ids: list[str]) -> str:
+    """A run id cut to SHORT_ID digits, longer where two ids of the table share that prefix."""
+    n = SHORT_ID
+    while n < len(rid) and any(o != rid and o[:n] == rid[:n] for o in all_ids):
+        n += 2
+    return rid[:n]
 
 
 def _escape(text: str) -> str:
@@ -153,20 +264,24 @@ def _escape(text: str) -> str:
 
 
 def show_table(targets, out: Path = Path("results"), fmt: str = "text", sort: str | None = None,
-               columns: str | None = None, file=None) -> int:
-    """`dlexp table`: print the runs of `targets`; returns how many rows were shown."""
+               columns: str | None = None, file=None, wide: bool = False, width: int | None = None) -> int:
+    """`dlexp table`: print the runs of `targets`; returns how many rows were shown.
+
+    Text fits `width` (default: the terminal's; see print_text) unless `wide` or `columns` asks
+    for columns by name: then every one of them is shown, whatever the width."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     rows, lead = collect_rows(targets, out)
     if not rows:  # every target skipped (warned above) or not finished yet
-        raise UsageError("nothing to show: " + ", ".join(map(str, targets)) + " hold no readable finished run")
-    shown, available = pick_columns(rows, lead, fmt, columns)
+        raise UsageError("nothing to show: " + ", ".join(map(str, targets))
+                         + f" {labels.plural(len(targets), 'holds', 'hold')} no readable finished run")
+    shown, available = pick_columns(rows, lead, fmt, columns, wide)
     if sort:
         rows = sort_rows(rows, sort, available)
     file = file or sys.stdout
     if fmt == "text":
         title = ", ".join(str(t) for t in targets) if len(targets) == 1 else ""
-        print_text(rows, shown, title, file)
+        print_text(rows, shown, title, file, UNLIMITED if wide or columns else width)
     else:
         file.write(render(rows, shown, fmt))
     return len(rows)
@@ -239,8 +354,14 @@ def _list_sweeps(out: Path, status_of: dict) -> list[dict]:
     return sweeps
 
 
-def show_listing(out: Path = Path("results"), as_json: bool = False, file=None) -> None:
-    """`dlexp ls`: runs (oldest first) and sweeps, as two tables or one JSON object."""
+# dlexp ls on a narrow terminal: the run id and name always (see PRIORITY), then these
+LISTING_PRIORITY = ("status", "done", "val", "failed", "damaged", "note", "epochs", "swept", "points", "val_loss")
+
+
+def show_listing(out: Path = Path("results"), as_json: bool = False, file=None, wide: bool = False,
+                 width: int | None = None) -> None:
+    """`dlexp ls`: runs (oldest first) and sweeps, as two tables or one JSON object; the tables
+    fit `width` (see print_text) unless `wide`."""
     file = file or sys.stdout
     found = list_results(out)
     if as_json:
@@ -253,9 +374,11 @@ def show_listing(out: Path = Path("results"), as_json: bool = False, file=None) 
              "val": (f"{r['metric']} {r['val']:.4g}" if isinstance(r["val"], (int, float)) else ""),
              "val_loss": r["val_loss"], "note": r["problem"] or ""} for r in found["runs"]]
     if runs:
-        print_text(runs, list(runs[0]), f"runs in {out}", file)
+        print_text(runs, list(runs[0]), f"runs in {out}", file, UNLIMITED if wide else width,
+                   LISTING_PRIORITY)
     sweeps = [{"name": s["name"], "done": "" if s["runs"] is None else f"{s['done']}/{s['runs']}",
                "failed": s["failed"] or "", "damaged": s["damaged"] or "", "points": s["points"],
                "swept": s["swept"], "note": s["problem"] or ""} for s in found["sweeps"]]
     if sweeps:
-        print_text(sweeps, list(sweeps[0]), f"sweeps in {out}", file)
+        print_text(sweeps, list(sweeps[0]), f"sweeps in {out}", file, UNLIMITED if wide else width,
+                   LISTING_PRIORITY)

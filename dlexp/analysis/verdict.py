@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Problem, ResultError, StorageError, UsageError
-from ..labels import figure, value
+from ..labels import figure, plural, value
 from ..results.reader import Run, Sweep, resolve_all, warn
 from ..results.store import json_text, write_json
 from .axis import CAPACITY, SEED_KEYS, numeric_axis, swept_value, x_key
@@ -228,7 +228,8 @@ def diagnose_targets(targets, out: Path = Path("results"), thresholds=(), *, sav
         if found:
             groups.append((f if isinstance(f, Sweep) else None, found, v))
     if not groups:
-        raise UsageError("nothing to diagnose: " + ", ".join(map(str, targets)) + " hold no finished run")
+        raise UsageError("nothing to diagnose: " + ", ".join(map(str, targets))
+                         + f" {plural(len(targets), 'holds', 'hold')} no finished run")
     return groups
 
 

@@ -196,8 +196,10 @@ class DataConfig(Section):
 
 
 class DropoutConfig(Section):
-    rate: Union[float, list[float]] = 0.0
-    mode: Literal[DROPOUT_MODES] = "inverted"  # type: ignore[valid-type]
+    rate: Union[float, list[float]] = Field(0.0, description="probability of zeroing a hidden unit in training, "
+                                                          "in [0, 1); a list: one rate per hidden layer")
+    mode: Literal[DROPOUT_MODES] = Field("inverted", description="inverted: survivors scaled by 1/(1 − rate) in "  # type: ignore[valid-type]
+                                         "training (torch's); classic: outputs scaled by 1 − rate at test time")
 
     @field_validator("rate")
     @classmethod
@@ -210,9 +212,12 @@ class DropoutConfig(Section):
 
 class ModelConfig(Section):
     hidden: list[int] = Field(default_factory=lambda: [64, 64], description="hidden widths; [] = linear model")
-    activation: Literal[tuple(ACTIVATIONS)] = "relu"  # type: ignore[valid-type]
-    init: Literal[tuple(INITIALIZERS)] = "he_normal"  # type: ignore[valid-type]
-    norm: Literal[tuple(NORMS)] = "none"  # type: ignore[valid-type]
+    activation: Literal[tuple(ACTIVATIONS)] = Field("relu", description="activation after each hidden "  # type: ignore[valid-type]
+                                                    "layer (and its norm)")
+    init: Literal[tuple(INITIALIZERS)] = Field("he_normal", description="weight initialisation; torch: "  # type: ignore[valid-type]
+                                               "nn.Linear's default, W and b ~ U(±1/√fan_in); the others set b = 0")
+    norm: Literal[tuple(NORMS)] = Field("none", description="normalisation after each hidden Dense layer, "  # type: ignore[valid-type]
+                                        "before its activation")
     norm_momentum: Optional[float] = Field(0.1, gt=0.0, le=1.0,
                                            description="weight of the new batch; null = cumulative average")
     dropout: DropoutConfig = Field(default_factory=DropoutConfig,
@@ -244,39 +249,43 @@ class ModelConfig(Section):
 class RegularizationConfig(Section):
     l1: float = Field(0.0, ge=0.0, description="λ·Σ|W| on Dense weights")
     l2: float = Field(0.0, ge=0.0, description="(λ/2)·ΣW² on Dense weights")
-    l1_mode: Literal["subgradient", "proximal"] = "subgradient"
+    l1_mode: Literal["subgradient", "proximal"] = Field("subgradient", description="subgradient: λ·sign(W) "
+                                                        "added to the gradient; proximal: a soft-threshold after "
+                                                        "each step, which sets weights exactly to 0")
     penalize_bias: bool = Field(False, description="extend the L1/L2 penalty to the Dense biases b (the notes, "
                                                    "§2.2, advise against it: it can cause underfitting)")
 
 
 class ConstantSchedule(Section):
-    name: Literal["constant"] = "constant"
+    name: Literal["constant"] = Field("constant", description="the learning rate stays optimizer.lr")
 
 
 class StepSchedule(Section):
-    name: Literal["step"]
-    step_size: int = Field(..., ge=1)
-    gamma: float = Field(0.1, gt=0.0)
+    name: Literal["step"] = Field(..., description="lr × gamma every step_size epochs (torch's StepLR)")
+    step_size: int = Field(..., ge=1, description="epochs between two cuts of the learning rate")
+    gamma: float = Field(0.1, gt=0.0, description="factor of each cut")
 
 
 class ExponentialSchedule(Section):
-    name: Literal["exponential"]
-    gamma: float = Field(..., gt=0.0)
+    name: Literal["exponential"] = Field(..., description="lr × gamma after every epoch (torch's ExponentialLR)")
+    gamma: float = Field(..., gt=0.0, description="factor per epoch")
 
 
 class CosineSchedule(Section):
-    name: Literal["cosine"]
-    T_max: Optional[int] = Field(None, ge=1, description="default: train.epochs")
-    eta_min: float = Field(0.0, ge=0.0)
+    name: Literal["cosine"] = Field(..., description="lr falls along a half cosine from optimizer.lr to eta_min "
+                                                     "over T_max epochs (torch's CosineAnnealingLR)")
+    T_max: Optional[int] = Field(None, ge=1, description="epochs of the half cosine; default: train.epochs")
+    eta_min: float = Field(0.0, ge=0.0, description="the learning rate it falls to")
 
 
 class PlateauSchedule(Section):
-    name: Literal["plateau"]
-    factor: float = Field(0.1, gt=0.0, lt=1.0)
-    patience: int = Field(10, ge=0)
-    threshold: float = Field(1e-4, ge=0.0)
-    cooldown: int = Field(0, ge=0)
-    min_lr: float = Field(0.0, ge=0.0)
+    name: Literal["plateau"] = Field(..., description="lr × factor when the val loss stops improving (torch's "
+                                                      "ReduceLROnPlateau)")
+    factor: float = Field(0.1, gt=0.0, lt=1.0, description="factor of each cut")
+    patience: int = Field(10, ge=0, description="epochs without improvement before a cut")
+    threshold: float = Field(1e-4, ge=0.0, description="an improvement: val loss below best · (1 − threshold)")
+    cooldown: int = Field(0, ge=0, description="epochs after a cut before counting again")
+    min_lr: float = Field(0.0, ge=0.0, description="the learning rate is never cut below this")
 
 
 # The keys of each schedule in nn/schedules.py's registry, with their ranges.
@@ -289,21 +298,27 @@ SCHEDULE_NAMES = tuple(SCHEDULES)
 
 
 class OptimizerConfig(Section):
-    name: Literal[OPTIMIZER_NAMES] = "adam"  # type: ignore[valid-type]
+    name: Literal[OPTIMIZER_NAMES] = Field("adam", description="the update rule, as torch.optim defines it")  # type: ignore[valid-type]
     lr: Optional[float] = Field(None, ge=0.0, description="default: torch's default for the optimizer")
-    momentum: Optional[float] = None
-    dampening: Optional[float] = None
-    nesterov: Optional[bool] = None
-    lr_decay: Optional[float] = None
-    initial_accumulator_value: Optional[float] = None
-    rho: Optional[float] = None
-    alpha: Optional[float] = None
-    centered: Optional[bool] = None
-    betas: Optional[tuple[float, float]] = None
-    eps: Optional[float] = None
-    amsgrad: Optional[bool] = None
-    weight_decay: Optional[float] = None
-    schedule: Schedule = Field(default_factory=ConstantSchedule, discriminator="name")
+    # The optimizers' own keys, as torch.optim names them; null: the chosen optimizer's torch default
+    momentum: Optional[float] = Field(None, description="sgd, rmsprop: weight of the previous update")
+    dampening: Optional[float] = Field(None, description="sgd: the gradient's share of the momentum is 1 − dampening")
+    nesterov: Optional[bool] = Field(None, description="sgd: Nesterov momentum")
+    lr_decay: Optional[float] = Field(None, description="adagrad: lr / (1 + (step − 1)·lr_decay)")
+    initial_accumulator_value: Optional[float] = Field(None, description="adagrad: the sum of squared gradients "
+                                                                         "starts here")
+    rho: Optional[float] = Field(None, description="adadelta: decay of the running averages")
+    alpha: Optional[float] = Field(None, description="rmsprop: decay of the running average of squared gradients")
+    centered: Optional[bool] = Field(None, description="rmsprop: divide by the gradient's variance, not its "
+                                                       "second moment")
+    betas: Optional[tuple[float, float]] = Field(None, description="adam, adamw: [beta1, beta2], decays of the "
+                                                                   "first and second moment averages")
+    eps: Optional[float] = Field(None, description="added to the denominator for numerical stability")
+    amsgrad: Optional[bool] = Field(None, description="adam, adamw: divide by the largest second moment so far")
+    weight_decay: Optional[float] = Field(None, description="λ of torch's weight decay, on the Dense weights "
+                                                            "as the penalties (adamw: decoupled from the gradient)")
+    schedule: Schedule = Field(default_factory=ConstantSchedule, discriminator="name",
+                               description="learning-rate schedule: a name, or {name, its keys}")
     clip_norm: Optional[float] = Field(None, gt=0.0, description="clip the global gradient norm")
 
     @field_validator("betas", mode="before")
@@ -336,11 +351,14 @@ if _unknown:
 
 class EarlyStoppingConfig(Section):
     monitor: str = Field("val_loss", description="val_loss or a validation metric (val_acc, val_r2)")
-    patience: int = Field(20, ge=1)
-    min_delta: float = Field(0.0, ge=0.0)
+    patience: int = Field(20, ge=1, description="epochs without improvement (or of consecutive increases) "
+                                                "before stopping")
+    min_delta: float = Field(0.0, ge=0.0, description="smallest change of the monitored figure that counts as one")
     start_from_epoch: int = Field(0, ge=0, description="epochs before this one are never 'best'")
-    rule: Literal["no_improvement", "consecutive_increase"] = "no_improvement"
-    restore_best: bool = True
+    rule: Literal["no_improvement", "consecutive_increase"] = Field(
+        "no_improvement", description="no_improvement: patience epochs without a new best; consecutive_increase: "
+                                      "the monitored figure worse patience epochs in a row (the notes' rule)")
+    restore_best: bool = Field(True, description="end with the weights of the best epoch, not the last")
 
     @field_validator("monitor")
     @classmethod
@@ -352,13 +370,16 @@ class EarlyStoppingConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(200, ge=1, le=1_000_000)
+    epochs: int = Field(200, ge=1, le=1_000_000, description="passes over the training rows, at most")
     batch_size: Union[int, Literal["full"]] = Field(32, description="int, or 'full' for batch gradient descent")
-    dtype: Literal["float32", "float64"] = "float32"
-    shuffle: bool = True
-    early_stopping: Optional[EarlyStoppingConfig] = None
-    divergence_threshold: Optional[float] = Field(None, gt=0.0)
-    track_activations: bool = False
+    dtype: Literal["float32", "float64"] = Field("float32", description="float32 for speed, float64 for exactness")
+    shuffle: bool = Field(True, description="draw the batches of each epoch in a new order")
+    early_stopping: Optional[EarlyStoppingConfig] = Field(None, description="null: off; true or {…}: stop when "
+                                                                          "the monitored figure stops improving")
+    divergence_threshold: Optional[float] = Field(None, gt=0.0, description="a loss above it ends the run as "
+                                                                            "diverged (a non-finite one always does)")
+    track_activations: bool = Field(False, description="record each layer's pre-activation mean and std on a "
+                                                       "fixed probe batch, every epoch")
 
     @field_validator("batch_size", mode="before")
     @classmethod
@@ -381,17 +402,21 @@ class EvalConfig(Section):
 
 class Experiment(Section):
     extends: Optional[str] = Field(None, exclude=True, description="base config, relative to this file")
-    name: str = "experiment"
+    name: str = Field("experiment", description="what tables, figures and messages call the run")
     seed: Seed = Field(0, description="training seed: init, shuffling, dropout masks")
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
-    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
-    repeats: int = Field(1, ge=1, le=1000)
-    seeds: Optional[list[Seed]] = None
-    repeat_data: bool = False
+    data: DataConfig = Field(default_factory=DataConfig, description="the dataset and its splits")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the network: widths, activation, norm, "
+                                                                        "dropout")
+    regularization: RegularizationConfig = Field(default_factory=RegularizationConfig,
+                                                 description="L1/L2 penalties on the Dense weights")
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig,
+                                       description="the update rule, its learning rate and schedule")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="epochs, batches, early stopping")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="how the model is evaluated")
+    repeats: int = Field(1, ge=1, le=1000, description="train it under this many seeds: seed, seed + 1, …")
+    seeds: Optional[list[Seed]] = Field(None, description="the training seeds to repeat it under (instead of "
+                                                          "repeats)")
+    repeat_data: bool = Field(False, description="repeats vary data.seed too (data.seed + i): new data per seed")
     # The yamlfile.Source it was read from: where a problem found later is placed (load.locate).
     _source: Any = PrivateAttr(None)
 

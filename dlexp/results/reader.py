@@ -153,10 +153,26 @@ def resolve(target: str | Path, out: Path = Path("results")) -> "Run | Sweep":
             return Sweep.load(path)
         if (path / "summary.json").exists():
             return Run.load(path)
+    run = _run_by_prefix(str(target), Path(out))
+    if run is not None:
+        return Run.load(run)
     if target.is_dir() and (target / "runs").is_dir():
         raise UsageError(f"{target} is a results folder; name a run or sweep inside it (dlexp ls --out {target})")
     raise UsageError(f"{target}: not a run folder, sweep folder, run id or sweep name (looked in {out})"
                      + _closest_target(target, Path(out)))
+
+
+def _run_by_prefix(target: str, out: Path) -> Path | None:
+    """The run folder whose id starts with `target` (the short ids a text table shows), if one
+    does; several is an error that lists them."""
+    if len(target) < 4 or not all(ch in "0123456789abcdef" for ch in target):
+        return None
+    runs = out / "runs"
+    found = sorted(p for p in runs.glob(target + "*") if p.is_dir()) if runs.is_dir() else []
+    if len(found) > 1:
+        raise UsageError(f"{target}: the start of {len(found)} run ids ({', '.join(p.name for p in found[:5])}"
+                         f"{', …' if len(found) > 5 else ''}); give more of it")
+    return found[0] if found else None
 
 
 def _closest_target(target: Path, out: Path) -> str:

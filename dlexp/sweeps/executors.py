@@ -8,13 +8,17 @@ Every executor has the same small interface, used by sweep.py:
     ex.shutdown(cancel)   stop; with cancel=True kill what is still running
 
 Workers call `run_task`, which runs `experiment.execute` and returns an `Outcome`: the RunOutput,
-or the error with its traceback. The parent (the sweep's driver) alone writes result files.
+or the error with its traceback, and the epochs it trained. The parent (the sweep's driver) alone
+writes result files. Given `on_epochs(rid, n)`, an executor tells the driver how many epochs each
+run in flight has trained so far: in this process at every epoch, from a pool's workers through
+shared memory read a few times a second, from Dask only once a run is done.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
 import multiprocessing as mp
 import os
 import signal
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DlexpError, UsageError
+from ..labels import count
 from ..results.store import HoldInterrupts
 from ..threads import BLAS_ENV  # one thread per worker: N workers on N cores, not N²
 
@@ -35,6 +40,13 @@ CRASH_HOOK = "DLEXP_TEST_CRASH_RUN"
 # modules that some run of the sweep needs beyond these (scikit-learn's, mnist1d's) are added
 # (data.heavy_modules).
 PRELOAD = ["numpy", "dlexp.training.experiment", "dlexp.data.datasets", "dlexp.training.train"]
+POLL_SECONDS = 0.25  # how often the driver reads the epochs a pool's workers have trained
+
+
+def planned_epochs(exp) -> int:
+    """The most epochs a run can train: train.epochs for each model of experiment.member_plan (a
+    seed, or a seed and a CV fold); early stopping and divergence may end it sooner."""
+    return exp.train.epochs * len(exp.seed_list()) * (exp.eval.cv or 1)
 
 
 @dataclass
@@ -58,12 +70,21 @@ class Outcome:
     extra: dict = field(default_factory=dict)
 
 
-def run_task(exp, crash_rid: str | None = None, limit_threads: bool = False) -> Outcome:
-    """Compute one run; never raises (except when told to crash, for tests).
+def run_task(exp, crash_rid: str | None = None, limit_threads: bool = False, on_epochs=None) -> Outcome:
+    """Compute one run; never raises (except when told to crash, for tests). `on_epochs(n)`: called
+    after each epoch with the epochs trained so far, over every member; `extra["epochs"]` of the
+    Outcome is their number at the end.
 
     It imports the trainer itself, in the process that trains: the driver of a pool or Dask
     sweep never loads it."""
     t0 = time.perf_counter()
+    trained = [0]
+
+    def counted(row):  # an epoch of some member ended (execute calls it after each)
+        trained[0] += 1
+        if on_epochs is not None:
+            on_epochs(trained[0])
+
     if crash_rid:
         from ..config.load import run_id
 
@@ -76,18 +97,18 @@ def run_task(exp, crash_rid: str | None = None, limit_threads: bool = False) -> 
             from threadpoolctl import threadpool_limits
 
             with threadpool_limits(1):
-                output = execute(exp)
+                output = execute(exp, on_epoch=counted)
         else:
-            output = execute(exp)
-        return Outcome(output=output, wall_time=time.perf_counter() - t0)
+            output = execute(exp, on_epoch=counted)
+        return Outcome(output=output, wall_time=time.perf_counter() - t0, extra={"epochs": trained[0]})
     except DlexpError as exc:  # bad input for this point (e.g. a DataError): its message says it all
         from ..config.load import locate
 
         return Outcome(error=str(locate(exc, exp)), traceback=traceback.format_exc(),
-                       wall_time=time.perf_counter() - t0)
+                       wall_time=time.perf_counter() - t0, extra={"epochs": trained[0]})
     except Exception as exc:
         return Outcome(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
-                       wall_time=time.perf_counter() - t0)
+                       wall_time=time.perf_counter() - t0, extra={"epochs": trained[0]})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,8 +121,9 @@ class InProcessExecutor:
     train several times faster than with a BLAS thread pool, and the numbers match the pool's.
     """
 
-    def __init__(self):
+    def __init__(self, on_epochs=None):
         self.pending: deque[Task] = deque()
+        self.on_epochs = on_epochs
 
     def __repr__(self) -> str:
         return "InProcessExecutor()"
@@ -119,7 +141,8 @@ class InProcessExecutor:
         if not self.pending:
             return []
         task = self.pending.popleft()
-        return [(task, run_task(task.exp, limit_threads=True))]
+        report = None if self.on_epochs is None else functools.partial(self.on_epochs, task.rid)
+        return [(task, run_task(task.exp, limit_threads=True, on_epochs=report))]
 
     def shutdown(self, cancel: bool = False) -> None:
         self.pending.clear()
@@ -155,10 +178,11 @@ def _children_without_sigint():
         signal.pthread_sigmask(signal.SIG_SETMASK, saved)
 
 
-def _worker_init(parent_pid: int, crash_rid: str | None) -> None:
+def _worker_init(parent_pid: int, crash_rid: str | None, epochs=None) -> None:
     """Runs first in every pool worker: one BLAS thread, Ctrl-C left to the parent (SIGINT is
     blocked from the start, `_children_without_sigint`; ignored too, should anything unblock it),
-    and exit when the parent dies (a SIGKILLed sweep leaves no orphans computing for nobody)."""
+    and exit when the parent dies (a SIGKILLed sweep leaves no orphans computing for nobody).
+    `epochs`: the pool's shared array of epochs trained, one slot per task in flight."""
     for name in BLAS_ENV:
         os.environ[name] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -168,6 +192,7 @@ def _worker_init(parent_pid: int, crash_rid: str | None) -> None:
 
     _WORKER["limits"] = threadpool_limits(1)
     _WORKER["crash_rid"] = crash_rid
+    _WORKER["epochs"] = epochs
     start_ppid = os.getppid()
 
     def watch():
@@ -197,8 +222,16 @@ def _alive(pid: int) -> bool:
     return stat[stat.rfind(")") + 2:][:1] not in ("Z", "X")
 
 
-def _pool_task(exp) -> Outcome:
-    return run_task(exp, crash_rid=_WORKER.get("crash_rid"))
+def _pool_task(exp, slot: int | None = None) -> Outcome:
+    epochs = _WORKER.get("epochs")
+
+    def report(n: int) -> None:
+        # one aligned 8-byte store, read by the parent's poller: no lock, no pipe, nothing a
+        # worker killed mid-epoch could leave half-done for the others
+        epochs[slot] = n
+
+    return run_task(exp, crash_rid=_WORKER.get("crash_rid"),
+                    on_epochs=report if epochs is not None and slot is not None else None)
 
 
 def _mp_context(extra_preload=()):
@@ -218,8 +251,13 @@ class PoolExecutor:
     in flight is that task's. It is retried up to `max_crash_retries` times, then reported failed.
     """
 
-    def __init__(self, jobs: int, max_crash_retries: int = 2, preload=()):
+    def __init__(self, jobs: int, max_crash_retries: int = 2, preload=(), on_epochs=None):
         self.jobs = jobs
+        self.on_epochs = on_epochs
+        self.epochs = None  # shared array: epochs trained by the task in each slot
+        self.slots: dict[str, int] = {}  # run id → its slot, for tasks in flight
+        self._poller: threading.Thread | None = None
+        self._stop = threading.Event()
         self.preload = list(preload)
         self.max_crash_retries = max_crash_retries
         self.pool: cf.ProcessPoolExecutor | None = None
@@ -238,9 +276,33 @@ class PoolExecutor:
             for name in BLAS_ENV:
                 self._saved_env.setdefault(name, os.environ.get(name))
                 os.environ[name] = "1"
-            self.pool = cf.ProcessPoolExecutor(self.jobs, mp_context=_mp_context(self.preload),
-                                               initializer=_worker_init, initargs=(os.getpid(), self.crash_rid))
+            ctx = _mp_context(self.preload)
+            if self.on_epochs is not None and self.epochs is None:
+                self.epochs = ctx.RawArray("q", self.jobs)
+                self._poller = threading.Thread(target=self._poll, name="dlexp-epochs", daemon=True)
+                self._poller.start()
+            self.pool = cf.ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_worker_init,
+                                               initargs=(os.getpid(), self.crash_rid, self.epochs))
         return self.pool
+
+    def _slot(self, rid: str) -> int | None:
+        """A free slot of the epochs array for `rid`, set to 0 epochs."""
+        if self.epochs is None:
+            return None
+        slot = min(set(range(self.jobs)) - set(self.slots.values()))
+        self.epochs[slot] = 0
+        self.slots[rid] = slot
+        return slot
+
+    def _poll(self) -> None:
+        """Tell on_epochs what each task in flight has trained, a few times a second."""
+        seen: dict[str, int] = {}
+        while not self._stop.wait(POLL_SECONDS):
+            for rid, slot in list(self.slots.items()):
+                n = self.epochs[slot]
+                if n and seen.get(rid) != n:
+                    seen[rid] = n
+                    self.on_epochs(rid, n)
 
     def free_slots(self) -> int:
         if self.suspects:
@@ -255,15 +317,18 @@ class PoolExecutor:
         # they start without SIGINT, and a Ctrl-C here waits until each is started and recorded
         # (one interrupted between starting a worker and recording it would leave it to nobody)
         with HoldInterrupts(), _children_without_sigint():
+            pool = self._ensure_pool()
+            slot = self._slot(task.rid)
             try:
-                fut = self._ensure_pool().submit(_pool_task, task.exp)
+                fut = pool.submit(_pool_task, task.exp, slot)
             except cf.process.BrokenProcessPool:
                 if self.futures:  # it broke under tasks still in flight: wait() sorts them out
+                    self.slots.pop(task.rid, None)
                     self.suspects.append(task)
                     return
                 self.pool.shutdown(wait=True)  # a worker died while idle: a fresh pool will do
                 self.pool = None
-                fut = self._ensure_pool().submit(_pool_task, task.exp)
+                fut = self._ensure_pool().submit(_pool_task, task.exp, slot)
         self.futures[fut] = task
 
     def wait(self, timeout: float | None = None) -> list[tuple[Task, Outcome]]:
@@ -287,7 +352,7 @@ class PoolExecutor:
                 task = broken[0]
                 task.crashes += 1
                 if task.crashes > self.max_crash_retries:
-                    results.append((task, Outcome(error=f"the worker process died {task.crashes} times while "
+                    results.append((task, Outcome(error=f"the worker process died {count(task.crashes, 'time')} while "
                                                         "training it (killed, out of memory, or crashed)")))
                 else:
                     self.suspects.append(task)
@@ -297,6 +362,7 @@ class PoolExecutor:
 
     def _collect(self, fut, results, broken) -> None:
         task = self.futures.pop(fut)
+        self.slots.pop(task.rid, None)
         try:
             results.append((task, fut.result()))
         except cf.process.BrokenProcessPool:
@@ -318,8 +384,13 @@ class PoolExecutor:
             else:
                 self.pool.shutdown(wait=True)
             self.pool = None
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join()
+            self._poller = None
         self.futures.clear()
         self.suspects.clear()
+        self.slots.clear()
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -406,11 +477,11 @@ class DaskExecutor:
 
 
 def make_executor(kind: str, jobs: int, *, address: str | None = None, max_crash_retries: int = 2,
-                  preload=()):
+                  preload=(), on_epochs=None):
     """The executor for `--executor kind --jobs N` (a pool only when it can run two tasks at once);
-    `preload`: modules a local pool's workers should start with."""
+    `preload`: modules a local pool's workers should start with; `on_epochs(rid, n)`: see above."""
     if kind == "dask":
         return DaskExecutor(address)
     if kind != "local":
         raise UsageError(f"unknown executor {kind!r}; valid: local, dask")
-    return InProcessExecutor() if jobs <= 1 else PoolExecutor(jobs, max_crash_retries, preload)
+    return InProcessExecutor(on_epochs) if jobs <= 1 else PoolExecutor(jobs, max_crash_retries, preload, on_epochs)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..config.load import load_config, locate, resolved_dict, run_id
 from ..data.columns import in_words
-from ..errors import DlexpError, printable
+from ..errors import DlexpError, Interrupted, printable
+from ..labels import plural
 from ..results.locks import RunLock, describe, release_mine
 from ..results.store import (HoldInterrupts, clear_leftovers, is_done, json_text, read_json, run_dir, write_failed_run,
                     write_run)
@@ -40,7 +41,7 @@ def summary_line(s: dict) -> str:
     head = f"{s.get('name', '')}: {s['status']}"
     if s["status"] == "failed":
         return f"{head} ({s.get('error', 'see traceback.txt')})"
-    epochs = f"{fig('epochs_run')} epochs" + (f", best {fig('best_epoch')}" if s.get("best_epoch") else "")
+    epochs = f"{fig('epochs_run')} {plural(s.get('epochs_run'), 'epoch')}" + (f", best {fig('best_epoch')}" if s.get("best_epoch") else "")
     if s.get("stopped_early"):
         epochs += ", stopped early"
     if s["status"] == "diverged":
@@ -97,7 +98,8 @@ def _train(exp, rid: str, out: Path, quiet: bool, echo) -> RunResult:
     except DlexpError as exc:  # found while loading the data or checking memory: point at the config's line
         raise locate(exc, exp) from None
     except KeyboardInterrupt:
-        raise
+        raise Interrupted(f"run {rid} ({exp.name}) was not kept: a run is written once fully trained; "
+                          "the same command trains it again from the start") from None
     except Exception as exc:  # a bug or numerical failure: keep the traceback, exit 1
         summary = {"run_id": rid, "name": exp.name, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
                    "wall_time": time.perf_counter() - t0}
@@ -107,8 +109,11 @@ def _train(exp, rid: str, out: Path, quiet: bool, echo) -> RunResult:
     finally:
         if progress:
             progress.stop()
-    with HoldInterrupts():  # a finished run is published whole, even on Ctrl-C
-        folder = write_run(out, rid, output, config_yaml)
+    try:
+        with HoldInterrupts():  # a finished run is published whole, even on Ctrl-C
+            folder = write_run(out, rid, output, config_yaml)
+    except KeyboardInterrupt:  # held until it was written: it is there
+        raise Interrupted(f"run {rid} ({exp.name}) was kept: {run_dir(out, rid)}") from None
     echo(summary_line(output.summary))
     return RunResult(folder, output.summary["status"], output.summary, False)
 

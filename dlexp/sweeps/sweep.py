@@ -20,8 +20,9 @@ from pathlib import Path
 
 from ..config.load import resolved_dict
 from ..data.datasets import heavy_modules
-from ..errors import Problem, ResultError, StorageError, printable
-from .executors import Task, make_executor
+from ..errors import Interrupted, Problem, ResultError, StorageError, printable
+from ..labels import count
+from .executors import Task, make_executor, planned_epochs
 from ..results.locks import RunLock, clear_stale, describe, release_mine
 from ..results.store import (DONE_STATUSES, HoldInterrupts, atomic_write_files, atomic_write_text, clear_leftovers,
                              csv_table, json_text, read_json, run_dir, run_status, write_failed_run, write_run)
@@ -127,9 +128,9 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
             initial[rid] = st
             todo.append(Task(rid, p.exp, p.label))
     n, done = len(first), len(first) - len(todo) - failed_before
-    distinct = f" ({len(plan.points)} points)" if len(plan.points) != n else ""
-    head = f"sweep {plan.name}: " + (f"{done} of {n} runs{distinct} already done; training {len(todo)}" if done
-                                     else f"training {len(todo)} runs{distinct}")
+    distinct = f" ({count(len(plan.points), 'point')})" if len(plan.points) != n else ""
+    head = f"sweep {plan.name}: " + (f"{done} of {count(n, 'run')}{distinct} already done; training {len(todo)}"
+                                     if done else f"training {count(len(todo), 'run')}{distinct}")
     if damaged:
         head += f" ({damaged} damaged, trained again)"
     if failed_before:
@@ -146,9 +147,14 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
         ledger.write(force=True)
         if todo:
             n_jobs = jobs or _cpus()
-            ex = make_executor(executor, min(n_jobs, len(todo)), address=address,
-                               max_crash_retries=max_crash_retries, preload=_preloads(todo))
-            trained = _train(todo, initial, ledger, ex, out, quiet, echo)
+            progress = _Progress(todo, plan.name, quiet, echo)
+            try:
+                ex = make_executor(executor, min(n_jobs, len(todo)), address=address,
+                                   max_crash_retries=max_crash_retries, preload=_preloads(todo),
+                                   on_epochs=progress.epochs if progress.bar is not None else None)
+                trained = _train(todo, initial, ledger, ex, out, progress)
+            finally:
+                progress.stop()
     except BaseException as exc:
         # Ctrl-C or a refused write: record what is done, unless the disk refuses that too (then
         # manifest.json and summary.csv stay as last written; the run folders say the rest)
@@ -157,6 +163,8 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
         if isinstance(exc, StorageError):
             raise StorageError(exc.problems + [Problem(f"sweep {plan.name} stopped; the runs it finished are kept: "
                                                        "run the same command again to resume")]) from exc
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+            raise Interrupted(_kept(plan.name, [ledger.status.get(rid) for rid in first])) from None
         raise
     else:
         ledger.write(force=True)
@@ -169,13 +177,26 @@ def run_sweep(plan: SweepPlan, out: Path = Path("results"), *, jobs: int | None 
         counts[ledger.shown(rid)] = counts.get(ledger.shown(rid), 0) + 1
     failures = [{"point": p.values, "label": p.label, "run_id": rid, "error": ledger.summary[rid].get("error"),
                  "folder": str(run_dir(out, rid))} for rid, p in first.items() if ledger.status.get(rid) == "failed"]
-    echo(f"sweep {plan.name}: {n} runs · " + " · ".join(f"{v} {k}" for k, v in counts.items())
+    echo(f"sweep {plan.name}: {count(n, 'run')} · " + " · ".join(f"{v} {k}" for k, v in counts.items())
          + f" · {trained} trained in {time.perf_counter() - t0:.1f} s")
     if failures:
         echo("failed runs:")
         for f in failures:
             echo(f"  {f['label']} · run {f['run_id']}: {f['error']} (see {f['folder']}/traceback.txt)")
     return SweepResult(plan.name, ledger.folder, counts, failures, ledger.rows(), trained)
+
+
+def _kept(name: str, statuses: list) -> str:
+    """What an interrupted sweep kept: "sweep l2: 7 of 8 runs done; run the same command again to
+    resume" (the runs finished, before or now, are in their folders; the others start over)."""
+    done = sum(st in DONE_STATUSES for st in statuses)
+    failed = statuses.count("failed")
+    text = f"sweep {name}: {done} of {count(len(statuses), 'run')} done"
+    if failed:
+        text += f", {failed} failed"
+    if done + failed == len(statuses):
+        return text + "; nothing was left to train"
+    return text + "; run the same command again to resume"
 
 
 def _preloads(todo) -> list[str]:
@@ -190,10 +211,9 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, quiet: bool, echo) -> int:
+def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, progress: "_Progress") -> int:
     """Feed the executor, holding each run's lock while it trains; publish results as they come."""
     queue, deferred, held = deque(todo), {}, {}
-    progress = _Progress(len(todo), ledger.plan.name, quiet, echo)
     told = False
     trained = 0
     clean = False
@@ -209,9 +229,10 @@ def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, quiet: bool, ech
                 st = run_status(run_dir(out, task.rid))
                 if st in DONE_STATUSES or (st == "failed" and initial[task.rid] != "failed"):
                     lock.release()  # finished by another process meanwhile (or restored): take its result
-                    progress.advance(ledger.read(task.rid), None)
+                    progress.advance(task.rid, ledger.read(task.rid), None, None)
                     continue
                 held[task.rid] = lock
+                progress.start(task)
                 ex.submit(task)
             if ex.busy():
                 finished = ex.wait(timeout=0.5 if deferred else None)
@@ -220,7 +241,7 @@ def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, quiet: bool, ech
                 if deferred:
                     if not told:
                         holder = RunLock(out, next(iter(deferred))).holder()
-                        progress.print(f"waiting for {len(deferred)} run(s) that {describe(holder)} is training")
+                        progress.print(f"waiting for {count(len(deferred), 'run')} that {describe(holder)} is training")
                         told = True
                     time.sleep(0.25)
             for task, outcome in finished:
@@ -228,8 +249,8 @@ def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, quiet: bool, ech
                     status = _publish(out, task, outcome, ledger)
                     held.pop(task.rid).release()
                 trained += 1
-                progress.advance(status, f"failed: {task.label} · run {task.rid}: {outcome.error}"
-                                 if status == "failed" else None)
+                progress.advance(task.rid, status, f"failed: {task.label} · run {task.rid}: {outcome.error}"
+                                 if status == "failed" else None, outcome.extra.get("epochs", 0))
             for rid in [r for r in deferred if not RunLock(out, r).is_locked()]:
                 queue.append(deferred.pop(rid))
             ledger.write()
@@ -241,7 +262,6 @@ def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, quiet: bool, ech
             for lock in held.values():
                 lock.release()
             release_mine(out)
-            progress.stop()
     return trained
 
 
@@ -260,32 +280,80 @@ def _publish(out: Path, task, outcome, ledger: _Ledger) -> str:
 
 
 class _Progress:
-    """done/failed/total with ETA on stderr (rich); failures printed as they happen."""
+    """The sweep's progress on stderr (rich): epochs trained of those planned, at whose pace the
+    ETA is reckoned (runs differ in length: a count of runs says little until many are done),
+    runs done and failed; below it one line per run being trained, at its epoch. Failures are
+    printed as they happen. `epochs` may be called from an executor's thread."""
 
-    def __init__(self, total: int, name: str, quiet: bool, echo):
+    def __init__(self, todo, name: str, quiet: bool, echo):
         # rich here, not at the top, for start-up time: `dlexp sweep -q` never draws a bar
         from rich.console import Console
 
-        self.echo, self.failed, self.bar = echo, 0, None
+        self.echo, self.failed, self.finished, self.bar = echo, 0, 0, None
+        self.runs = len(todo)
+        self.planned = {t.rid: planned_epochs(t.exp) for t in todo}
+        self.active: dict[str, tuple] = {}   # run id → (its line's task, epochs so far)
+        self.done_epochs = 0                 # of the runs finished
+        self.lock = threading.Lock()
         console = Console(stderr=True)
         if quiet or not console.is_terminal:  # a bar only where a person watches it
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[failed]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                            TimeRemainingColumn(), console=console, transient=True)
-        self.task = self.bar.add_task(f"sweep {name}", total=total, failed="")
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), TextColumn("{task.fields[count]}"),
+                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                            transient=True)
+        self.task = self.bar.add_task(_escape(f"sweep {name}"), total=sum(self.planned.values()),
+                                      count=self._count())
         self.bar.start()
 
-    def advance(self, status: str, message: str | None) -> None:
-        if status == "failed":
-            self.failed += 1
-        if message and self.bar is not None:  # the final report lists failures for logs
+    def _count(self) -> str:
+        text = f"{self.finished}/{count(self.runs, 'run')}"
+        return text + (f" · {self.failed} failed" if self.failed else "")
+
+    def start(self, task) -> None:
+        """`task` went to a worker: a line for it, at epoch 0."""
+        if self.bar is None:
+            return
+        with self.lock:
+            line = self.bar.add_task(_escape("  " + _cut(task.label or task.rid, 28)), total=self.planned[task.rid],
+                                     count="")
+            self.active[task.rid] = (line, 0)
+
+    def epochs(self, rid: str, n: int) -> None:
+        """Run `rid` has trained `n` epochs so far (of all its members)."""
+        if self.bar is None:
+            return
+        with self.lock:
+            if rid not in self.active:  # a late report of a run already finished
+                return
+            line, _ = self.active[rid]
+            self.active[rid] = (line, n)
+            self.bar.update(line, completed=n, count=f"epoch {n}/{self.planned[rid]}")
+            self._update()
+
+    def _update(self, **fields) -> None:
+        done = self.done_epochs + sum(n for _, n in self.active.values())
+        self.bar.update(self.task, completed=done, count=self._count(), **fields)
+
+    def advance(self, rid: str, status: str, message: str | None, epochs: int | None) -> None:
+        """Run `rid` is done, after `epochs` epochs (None: finished by another process, no work
+        of ours: its epochs leave the total)."""
+        with self.lock:
+            self.finished += 1
+            self.failed += status == "failed"
+            if self.bar is None:
+                return
+            planned = self.planned.get(rid, 0)
+            if rid in self.active:
+                self.bar.remove_task(self.active.pop(rid)[0])
+            # early stopping, divergence or a failure ended it sooner: what it did not train
+            # leaves the total, so the ETA is of the epochs still to come
+            trained = 0 if epochs is None else min(epochs, planned)
+            self.done_epochs += trained
+            self._update(total=self.bar.tasks[0].total - (planned - trained))
+        if message:  # the final report lists failures for logs
             self.print(message)
-        if self.bar is not None:
-            self.bar.update(self.task, advance=1, failed=f"{self.failed} failed" if self.failed else "")
 
     def print(self, text: str) -> None:
         if self.bar is not None:
@@ -296,3 +364,14 @@ class _Progress:
     def stop(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _escape(text: str) -> str:
+    """Text shown as it is in a rich column: no markup, no escape sequences."""
+    from rich.markup import escape
+
+    return escape(printable(text))
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
