@@ -110,26 +110,33 @@ class Mnist1dConfig(Section):
 
 
 class DataConfig(Section):
-    name: Literal[tuple(DATASETS)] = "moons"  # type: ignore[valid-type]
+    name: Literal[tuple(DATASETS)] = Field(  # type: ignore[valid-type]
+        "moons", description="the dataset: synthetic, scikit-learn's bundled sets, mnist1d, or your own csv / npz file")
     n_samples: int = Field(400, ge=4, description="samples generated (synthetic data only)")
     noise: float = Field(0.2, ge=0.0, description="noise level of synthetic data")
     seed: Seed = Field(0, description="generation and split seed (separate from the training seed)")
     train_size: Union[int, float, None] = Field(0.6, description="int count or fraction of the data; "
                                                                  "null = every row not in val or test (the "
                                                                  "default with val_path/test_path files)")
-    val_size: Union[int, float] = 0.2
-    test_size: Union[int, float] = 0.2
-    standardize: bool = True
+    val_size: Union[int, float] = Field(0.2, description="int count or fraction of the data held out for "
+                                                         "validation (the curves, early stopping)")
+    test_size: Union[int, float] = Field(0.2, description="int count or fraction of the data held out for the "
+                                                          "final test figures")
+    standardize: bool = Field(True, description="features (and regression targets) to zero mean, unit std, "
+                                                "fitted on the training split")
     poly_degree: int = Field(1, ge=1, le=12, description="polynomial feature expansion")
     label_noise: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of training labels corrupted")
-    task: Literal["auto", "classification", "regression"] = "auto"
-    n_features: Optional[int] = Field(None, ge=1)
-    n_informative: Optional[int] = Field(None, ge=1)
-    n_redundant: Optional[int] = Field(None, ge=0)
-    n_classes: Optional[int] = Field(None, ge=2)
-    class_sep: float = Field(1.0, gt=0.0)
-    flip_y: float = Field(0.0, ge=0.0, le=1.0)
-    path: Optional[str] = None
+    task: Literal["auto", "classification", "regression"] = Field(
+        "auto", description="auto: the dataset's own, or for a file decided from its target (text or a few "
+                            "whole numbers: classes)")
+    n_features: Optional[int] = Field(None, ge=1, description="input columns (blobs, classification, regression)")
+    n_informative: Optional[int] = Field(None, ge=1, description="informative inputs (classification, regression)")
+    n_redundant: Optional[int] = Field(None, ge=0, description="inputs that mix informative ones (classification)")
+    n_classes: Optional[int] = Field(None, ge=2, description="classes (blobs, classification, spirals)")
+    class_sep: float = Field(1.0, gt=0.0, description="distance between classes (classification)")
+    flip_y: float = Field(0.0, ge=0.0, le=1.0, description="fraction of labels drawn at random, in every split "
+                                                           "(classification)")
+    path: Optional[str] = Field(None, description="the data file (csv or npz), relative to the config")
     target: Union[int, str, None] = Field(None, description="the target column's name; with header: false "
                                                           "also its index (negative: from the end)")
     header: bool = Field(True, description="false: the CSV files have no header row; columns are x0, x1, …")
@@ -148,8 +155,8 @@ class DataConfig(Section):
                              "value; a categorical column takes its most frequent category")
     na_values: list[str] = Field(default_factory=lambda: list(NA_VALUES),
                                  description="CSV cells read as missing (\"\" is an empty cell)")
-    val_path: Optional[str] = None
-    test_path: Optional[str] = None
+    val_path: Optional[str] = Field(None, description="a CSV file used whole as the validation split")
+    test_path: Optional[str] = Field(None, description="a CSV file used whole as the test split")
     mnist1d: Optional[Mnist1dConfig] = Field(None, description="mnist1d's generator (make_dataset's "
                                                               "arguments); filled in when data.name is mnist1d")
 
