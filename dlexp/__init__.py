@@ -1,7 +1,34 @@
-"""dlexp: a command-line laboratory for under- and overfitting studies.
+"""dlexp: a command-line laboratory for under- and overfitting studies, and its Python API.
+
+    import dlexp
+    run = dlexp.run("configs/quickstart.yaml")
+    run.metrics, run.plot(), dlexp.diagnose(run)
 
 Importing the package is cheap on purpose: `dlexp --help` must not pull in numpy,
-scikit-learn or matplotlib. Import the submodules you need.
+scikit-learn or matplotlib. The API (dlexp/api.py) and the error types are loaded on first
+use of their names.
 """
 
 __version__ = "0.3.0"
+
+_API = ("run", "sweep", "load", "diagnose", "Run", "Sweep", "Model", "Diagnosis", "TrainingFailed",
+        "DEFAULT_THRESHOLDS")
+_ERRORS = ("DlexpError", "ConfigError", "DataError", "UsageError", "ResultError", "ResourceError", "StorageError",
+           "Interrupted")
+__all__ = [*_API, *_ERRORS, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    if name in _ERRORS:
+        from . import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'dlexp' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config.schema import DataConfig, ModelConfig
+from ..data.columns import as_rows
 from ..data.datasets import load_dataset, make_cv_folds
 from ..errors import ConfigError, ResultError, UsageError
 from ..nn.model import MLP, dense_arrays, state_key
@@ -93,20 +94,85 @@ def rebuilt_dataset(data_json: str, fold: int | None = None, k: int | None = Non
     return load_dataset(cfg)  # the resolved config's file paths are absolute
 
 
-def decision_plane(run) -> Plane:
-    """The Plane of a finished run (results.Run); UsageError if its data is not 2-D classification."""
-    if run.summary.get("task") != "classification":
-        raise UsageError(f"{run.label}: decision boundaries need a classification task; this run is "
-                         f"{run.summary.get('task', 'unknown')}")
-    member = (run.members() or [run])[0]  # the model Run.model() returns
+def member_dataset(run):
+    """(the member whose model Run.model() returns, its rebuilt Dataset) of a finished run."""
+    member = (run.members() or [run])[0]
     config = member.config
     data = dict(config.get("data") or {})
     data["seed"] = member.summary.get("data_seed", data.get("seed", 0))
     fold, k = member.summary.get("fold"), (config.get("eval") or {}).get("cv")
     try:
-        ds = rebuilt_dataset(json.dumps(data, sort_keys=True), fold, k)
+        return member, rebuilt_dataset(json.dumps(data, sort_keys=True), fold, k)
     except (TypeError, ValueError) as exc:  # a data section that no longer validates
         raise ResultError(f"{member.folder}/config.yaml: cannot rebuild the dataset ({exc})") from None
+
+
+@dataclass
+class Predictor:
+    """A finished run's model behind its own fitted data transform: raw inputs → predictions.
+
+    Inputs are rows of the run's raw feature columns (`inputs`, as in its data file), or a table
+    with those columns by name; they go through the transform its data went through (encoding,
+    imputation, polynomial features, standardization), and regression outputs are scaled back
+    to the target's units.
+    """
+
+    model: MLP
+    dataset: object  # data.datasets.Dataset, rebuilt from the config
+    dtype: np.dtype
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.dataset.inputs or [])
+
+    @property
+    def classes(self) -> list[str] | None:
+        return self.dataset.class_names
+
+    def outputs(self, X) -> np.ndarray:
+        """Eval-mode outputs (M, n_out): logits, or regression predictions in the target's units."""
+        t = self.dataset.transform
+        rows = as_rows(X, self.inputs, t.encoder.plan if t.encoder is not None else None)
+        out = self.model.predict(t(rows).astype(self.dtype)).astype(np.float64)
+        if self.dataset.target_std is not None:
+            out = out * self.dataset.target_std + self.dataset.target_mean
+        return out
+
+    def probabilities(self, X) -> np.ndarray:
+        """Class probabilities (M, C): the softmax of the logits, as the loss reads them."""
+        if self.dataset.task != "classification":
+            raise UsageError("predict_proba needs a classification run; this one is a regression")
+        z = self.outputs(X)
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, X) -> np.ndarray:
+        """Class labels (M,) as the data named them (whole numbers as ints), or targets (M, K)."""
+        if self.dataset.task != "classification":
+            out = self.outputs(X)
+            return out[:, 0] if out.shape[1] == 1 else out
+        names = np.array(self.classes)
+        picked = names[np.argmax(self.outputs(X), axis=1)]
+        whole = all(c.lstrip("-").isdigit() for c in self.classes)
+        return picked.astype(np.int64) if whole else picked
+
+
+def predictor(run) -> Predictor:
+    """The Predictor of a finished run (results.Run): for repeats and CV, the first member's."""
+    member, ds = member_dataset(run)
+    config = member.config
+    model = model_from_state(member.model(), config, source=f"{member.folder}/model.npz")
+    return Predictor(model, ds, np.dtype((config.get("train") or {}).get("dtype", "float32")))
+
+
+def decision_plane(run) -> Plane:
+    """The Plane of a finished run (results.Run); UsageError if its data is not 2-D classification."""
+    if run.summary.get("task") != "classification":
+        raise UsageError(f"{run.label}: decision boundaries need a classification task; this run is "
+                         f"{run.summary.get('task', 'unknown')}")
+    member, ds = member_dataset(run)
+    config, data = member.config, member.config.get("data") or {}
     t = ds.transform  # the run's own: plane points go through it exactly as its data did
     if t.categorical:  # one-hot indicators are no plane to sweep a grid over
         raise UsageError(f"{run.label}: decision boundaries need 2 numeric features; {data.get('name')} has "
