@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_hex
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle, StepPatch
 
@@ -17,7 +17,7 @@ from dlexp.figures import curves as figures
 from dlexp.cli import main
 from dlexp.errors import UsageError
 from dlexp.figures.curves import compare_figure
-from dlexp.figures.style import STOP_COLOR, TRAIN_COLOR, VAL_COLOR, auto_xscale
+from dlexp.figures.style import PALETTE, STOP_COLOR, TRAIN_COLOR, VAL_COLOR, auto_xscale, fig_title
 from dlexp.analysis.inference import decision_plane, predict_from_state
 from dlexp.figures.model import ZERO_COLOR, activations_figure
 from dlexp.labels import point_labels
@@ -169,10 +169,12 @@ def test_curves_of_repeats_and_folds_draw_mean_and_std_band(plot_results, name, 
 
 # ---- compare ------------------------------------------------------------------------------------
 
-def test_compare_shows_runs_per_epoch_and_per_second(plot_results):
+def test_compare_shows_runs_per_epoch_and_per_second_on_request(plot_results):
     t = target(plot_results, "optimizers")
     assert default_kind(t) == "compare"
-    fig = make_figure(t)
+    (per_epoch,) = make_figure(t).axes  # the time panel is mostly timer noise: only on request
+    assert per_epoch.get_xlabel() == "epoch"
+    fig = make_figure(t, per_second=True)
     per_epoch, per_second = fig.axes
     # The times are measured, so whether one run took ten times longer (a log axis, tested with
     # scripted times below) depends on the machine: only the label must agree with the scale.
@@ -223,13 +225,56 @@ def timed_run(name, seconds_per_epoch, epochs=5):
 
 
 def test_compare_puts_time_on_a_log_axis_when_one_run_takes_ten_times_longer():
-    fig = compare_figure([timed_run("full batch", 0.001), timed_run("batch 1", 0.05)])
+    fig = compare_figure([timed_run("full batch", 0.001), timed_run("batch 1", 0.05)], per_second=True)
     per_epoch, per_second = fig.axes
     assert per_epoch.get_xscale() == "linear"
     assert per_second.get_xscale() == "log" and per_second.get_xlabel() == "training time (s, cumulative, log scale)"
-    fig = compare_figure([timed_run("a", 0.01), timed_run("b", 0.02)])
+    fig = compare_figure([timed_run("a", 0.01), timed_run("b", 0.02)], per_second=True)
     assert fig.axes[1].get_xscale() == "linear"
     check_layout(fig)
+
+
+def gid_lines(ax, gid):
+    return [l for l in ax.get_lines() if l.get_gid() == gid]
+
+
+def test_compare_marks_best_epochs_and_early_stops_in_contrast_to_the_lines(plot_results):
+    """A star in its line's own colour vanishes into the line: the stars are edged in black, the
+    early stop a black bar on the val line at the epoch training ended; no run in the legend grey."""
+    p = plot_results
+    t = target(p, p.single, p.nobn)
+    single, nobn = t.runs
+    assert single.summary["stopped_early"] and not nobn.summary.get("stopped_early")
+    fig = make_figure(t, "compare")
+    (ax,) = fig.axes
+    stars = gid_lines(ax, "best-epoch")
+    assert len(stars) == 2
+    solid = [l for l in ax.get_lines() if l.get_linestyle() == "-" and len(l.get_xdata()) > 1]
+    for star, line, run in zip(stars, solid, t.runs):
+        assert to_hex(star.get_markerfacecolor()) == to_hex(line.get_color())  # which run: its colour
+        assert to_hex(star.get_markeredgecolor()) == "#000000" and star.get_markeredgewidth() >= 1
+        assert star.get_xdata()[0] == run.summary["best_epoch"]
+        assert star.get_zorder() > line.get_zorder()
+    (stop,) = gid_lines(ax, "early-stop")
+    assert stop.get_xdata()[0] == single.summary["stopped_epoch"] and to_hex(stop.get_color()) == "#000000"
+    assert stop.get_ydata()[0] == pytest.approx(single.column("val_loss")[single.summary["stopped_epoch"] - 1])
+    assert fig_labels(fig) == ["l2-early", "no-bn", "train", "validation", "best epoch", "early stop"]
+    keys = {to_hex(h.get_color()) for h in fig.legends[0].legend_handles[2:4]}
+    assert keys.isdisjoint(to_hex(c) for c in PALETTE) and len(PALETTE) == len(set(PALETTE))
+    # no run in the train blue, the val orange or a grey, and every run colour readable as a title
+    for c in PALETTE:
+        r, g, b = to_rgb(c)
+        assert max(r, g, b) - min(r, g, b) > 0.2, c  # not a grey
+        assert c not in (TRAIN_COLOR, VAL_COLOR) and contrast(c) >= 3.3, c
+    # the edge's contrast holds over the longest compare too: no early stop, no bar, no legend key
+    fig = make_figure(target(p, "optimizers"), "compare")
+    assert not gid_lines(fig.axes[0], "early-stop") and "early stop" not in fig_labels(fig)
+
+
+def contrast(color) -> float:
+    """WCAG contrast ratio of `color` on white."""
+    lum = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(color)]
+    return 1.05 / (0.2126 * lum[0] + 0.7152 * lum[1] + 0.0722 * lum[2] + 0.05)
 
 
 def test_point_labels_flatten_nested_values_and_drop_what_all_runs_share():
@@ -603,8 +648,16 @@ def test_weights_small_multiples_one_column_per_run(plot_results):
         assert box.y0 > max(tops)
 
 
-def test_weights_of_six_runs_stay_legible(plot_results):
-    """Up to six runs: six columns whose titles (long labels wrap) never run into each other."""
+def pixels(fig):
+    """(width, height) of the figure as saved (choose.DPI)."""
+    from dlexp.figures.choose import DPI
+
+    return fig.get_figwidth() * DPI, fig.get_figheight() * DPI
+
+
+def test_weights_of_six_runs_wrap_into_rows_and_stay_legible(plot_results):
+    """Six runs: two rows of three (a figure within 2,000 px, 11 pt titles legible on a slide) whose
+    titles (long labels wrap) never run into each other."""
     runs = target(plot_results, "l1").runs
     points = [{"regularization": {"l1": 0.0, "l2": 0.0}}, {"regularization": {"l1": 1e-3, "l1_mode": "proximal"}},
               {"regularization": {"l1": 1e-2, "l1_mode": "proximal"}},
@@ -614,9 +667,17 @@ def test_weights_of_six_runs_stay_legible(plot_results):
     t = Target("study-sparsity", plot_results.out, runs, ["regularization"], True)
     fig = make_figure(t, "weights")
     assert len(fig.axes) == 2 * 6  # no λ panel: the sweep is not over one strength
-    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes[:6]]
+    assert pixels(fig)[0] <= 2000
+    # block by block: (layer 1, output layer) of runs 1-3, then of runs 4-6
+    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes[0:3] + fig.axes[6:9]]
     assert titles == ["l1=0, l2=0", "l1=1e-3, l1_mode=proximal", "l1=1e-2, l1_mode=proximal",
                       "l1=1e-2, l1_mode=subgradient", "l2=1e-3", "l2=1e-2"]
+    cells = [ax.get_subplotspec() for ax in fig.axes]
+    assert [c.rowspan.start for c in cells] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert [c.colspan.start for c in cells[6:9]] == [0, 1, 2]
+    # each row of runs has its own y labels; the layers share their x axis across the blocks
+    assert fig.axes[6].get_ylabel().startswith("layer 1") and fig.axes[9].get_ylabel().startswith("output layer")
+    assert fig.axes[0].get_shared_x_axes().joined(fig.axes[0], fig.axes[7])
     check_layout(fig)
 
 
@@ -698,7 +759,7 @@ def test_damaged_runs_are_skipped_with_a_warning(plot_results, capsys):
     err = capsys.readouterr().err
     assert "skipping" in err and "damaged" in err and "missing" in err
     assert len(t.runs) == 1
-    assert len(make_figure(t).axes) == 2
+    assert len(make_figure(t).axes) == 1  # compare: the per-epoch panel
 
 
 def test_a_kind_that_does_not_fit_is_a_usage_error(plot_results):
