@@ -291,7 +291,7 @@ def file_stem(target: Target, kind: str, metric: str | None = None) -> str:
     if metric not in (None, "loss") and kind in METRIC_KINDS:
         parts.append(metric)
     if target.subset:
-        parts.append(_slug(target.subset.replace(", ", "+")))
+        parts.append(_slug(target.subset))
     return "-".join(parts)
 
 
