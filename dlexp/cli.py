@@ -140,6 +140,9 @@ def results_folder(fn):
                         help="Results folder (run ids and sweep names are looked up in it).")(wrapper)
 
 
+where_option = click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
+                            help="Only the runs whose config has this value, e.g. --where model.hidden=[64] "
+                                 "(value parsed as YAML; repeat to narrow further).")
 set_option = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                           help="Override a config key, e.g. --set model.hidden=[8,8] (value parsed as YAML).")
 
@@ -241,24 +244,30 @@ def ls_command(results, as_json, wide):
 
 @command("plot")
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
-@click.option("--kind", type=Choice(["curves", "compare", "validation", "learning", "boundary", "weights",
+@click.option("--kind", type=Choice(["curves", "compare", "validation", "learning", "scatter", "boundary", "weights",
                                            "activations"]), default=None,
-              help="Figure (default: curves for a run; learning for a sweep over data.train_size; validation for "
-                   "a sweep over a numeric key; compare otherwise or for several targets).")
+              help="Figure (default: curves for a run; learning for a sweep over data.train_size; scatter for a "
+                   "random search; validation for a sweep over a numeric key; compare otherwise or for several "
+                   "targets).")
 @click.option("--metric", type=Choice(["loss", "acc", "r2"]), default=None,
               help="What compare, validation and learning curves show (default: loss).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output FILE (default: <run or sweep folder>/<kind>.<format>; results/plots/ for several targets).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output FILE, or an existing folder to write the default file name into (default: <run or sweep "
+                   "folder>/<kind>[-<metric>].<format>; results/plots/ for several targets).")
 @click.option("--format", "fmt", type=Choice(["png", "svg", "pdf"]), default=None,
               help="File format (default: from --out's suffix, else png).")
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Results folder (run ids and sweep names are looked up in it).")
+@where_option
+@click.option("--per-second", is_flag=True, help="compare: add a panel against cumulative training time.")
 @report_errors
-def plot(targets, kind, metric, out, fmt, results):
+def plot(targets, kind, metric, out, fmt, results, where, per_second):
     """Draw a figure of runs or sweeps (folders, run ids, sweep names); prints the file written."""
     from .figures.choose import plot as draw
+    from .figures.subset import parse_where
 
-    click.echo(str(draw(targets, kind=kind, metric=metric, out=out, fmt=fmt, results=results)))
+    click.echo(str(draw(targets, kind=kind, metric=metric, out=out, fmt=fmt, results=results,
+                        where=parse_where(where), per_second=per_second)))
 
 
 @command("report")
@@ -269,12 +278,14 @@ def plot(targets, kind, metric, out, fmt, results):
               help="How figures are embedded: base64 PNG, or inline SVG (sharp at any zoom, larger file).")
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Results folder (run ids and sweep names are looked up in it).")
+@where_option
 @report_errors
-def report(targets, out, fmt, results):
+def report(targets, out, fmt, results, where):
     """Write one self-contained report.html (table, figures, configs) for a run or sweep; prints its path."""
+    from .figures.subset import parse_where
     from .report import report as write_report
 
-    click.echo(str(write_report(targets, out=out, results=results, fmt=fmt)))
+    click.echo(str(write_report(targets, out=out, results=results, fmt=fmt, where=parse_where(where))))
 
 
 @command("diagnose")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import __version__, labels
 from .errors import DlexpError, Problem, ResultError, StorageError, UsageError
-from .figures.choose import default_kind, figure_bytes, load_target, make_figure, swept_value
+from .figures.choose import default_kind, figure_bytes, file_stem, load_target, make_figure, swept_value
 from .results.reader import Run, warn
 from .results.store import atomic_write_text, file_name, read_json
 
@@ -32,11 +32,13 @@ CAPTIONS = {
                   "overfits: train good, validation worse. The star is the best validation point.",
     "learning": "Final train and validation figure vs the number of training examples. More data narrows the "
                 "gap between them — the first remedy for overfitting in the notes (§1.2.1).",
-    "compare": "Runs side by side: validation solid, train dashed, the star at each run's best epoch. The right "
-               "panel puts the same curves on cumulative training time, so a method that needs fewer epochs but "
-               "more time per epoch shows its real cost (notes §3).",
-    "boundary": "Predicted class regions over the (standardized) input plane, training points filled, validation "
-                "points hollow. A boundary that bends around single training points overfits; one too straight "
+    "compare": "Runs side by side: validation solid, train dashed, the black-edged star at each run's best epoch, "
+               "a black bar where early stopping ended a run (`dlexp plot --per-second` adds the same curves on "
+               "cumulative training time, the real cost of a method that needs fewer but slower epochs, notes §3).",
+    "scatter": "A random search: the final validation figure of every run against each sampled setting, on a log "
+               "axis where the setting was drawn log-uniformly. The star is the best run.",
+    "boundary": "Predicted class regions over the (standardized) input plane, training points filled and edged, "
+                "validation points hollow; repeats and CV folds draw the model of their first member. A boundary that bends around single training points overfits; one too straight "
                 "for curved classes underfits.",
     "weights": "Histograms of the Dense weights per layer (log counts). L1 drives many weights to (near) zero — a "
                "sparse model; L2 shrinks all of them without zeroing them (notes §2.2).",
@@ -44,7 +46,7 @@ CAPTIONS = {
                    "initialization). Without normalization they drift as the layers below change — internal "
                    "covariate shift (notes §4.1); BatchNorm keeps them steady.",
 }
-TITLES = {"curves": "Training curves", "validation": "Validation curve", "learning": "Learning curve",
+TITLES = {"curves": "Training curves", "validation": "Validation curve", "learning": "Learning curve", "scatter": "Random search",
           "compare": "Comparison", "boundary": "Decision boundaries", "weights": "Weights",
           "activations": "Internal covariate shift"}
 MAX_RUNS_FOR_MODEL_FIGURES = 8  # boundaries and histograms beyond this are unreadable
@@ -272,14 +274,16 @@ def build_report(target, fmt: str = "png") -> str:
             f"<style>{CSS}</style></head><body>\n" + "\n".join(b for b in body if b) + "\n</body></html>\n")
 
 
-def report(targets, out: Path | None = None, results: Path = Path("results"), fmt: str = "png") -> Path:
-    """Write the report for the targets; returns the file (default <target folder>/report.html)."""
+def report(targets, out: Path | None = None, results: Path = Path("results"), fmt: str = "png", where=()) -> Path:
+    """Write the report for the targets (the runs that hold `where`, figures.subset); returns the
+    file (default <target folder>/report.html, report-<subset>.html for a subset)."""
 
     if fmt not in ("png", "svg"):
         raise UsageError(f"unknown figure format {fmt!r} for a report; valid: png, svg")
-    target = load_target([targets] if isinstance(targets, (str, Path)) else targets, results)
+    target = load_target([targets] if isinstance(targets, (str, Path)) else targets, results, where)
     if out is None:
-        out = target.folder / ("report.html" if target.name else file_name(f"report-{target.slug}", ".html"))
+        stem = file_stem(target, "report")
+        out = target.folder / (f"{stem}.html" if target.name else file_name(f"{stem}-{target.slug}", ".html"))
     out = Path(out)
     page = build_report(target, fmt)
     try:

@@ -38,6 +38,9 @@ GALLERY = {
     "double-descent": ("validation", "loss", ["train_loss", "val_loss", "val_acc", "n_params"]),
 }
 
+# compare figures whose claim is about time, not epochs: batch GD's epochs are cheap, SGD's many steps are not
+PER_SECOND = {"batch-size"}
+
 
 def member_stat(run, fn) -> float | None:
     """Mean over the run's members (seeds) of fn(member)."""
@@ -111,7 +114,8 @@ def main(argv=None) -> int:
         sweep = Sweep.load(args.results / "sweeps" / plan.name)
         targets = [r.folder for r in sweep.runs if all(r.point.get(k) == v for k, v in select[0].items())] \
             if select else [plan.name]
-        path = plot(targets, kind=kind, metric=metric, out=args.out / f"{name}.png", results=args.results)
+        path = plot(targets, kind=kind, metric=metric, out=args.out / f"{name}.png", results=args.results,
+                    per_second=name in PER_SECOND)
         print(f"\n## {name} ({plan.name}: {len(sweep.runs)} points × {len(plan.spec.get('seeds', [0]))} seeds, "
               f"{time.perf_counter() - t0:.0f} s) → {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         print(" | ".join(["point", *keys, "diagnosis"]))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_hex
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle, StepPatch
 
@@ -17,7 +17,7 @@ from dlexp.figures import curves as figures
 from dlexp.cli import main
 from dlexp.errors import UsageError
 from dlexp.figures.curves import compare_figure
-from dlexp.figures.style import STOP_COLOR, TRAIN_COLOR, VAL_COLOR, auto_xscale
+from dlexp.figures.style import PALETTE, STOP_COLOR, TRAIN_COLOR, VAL_COLOR, auto_xscale, fig_title
 from dlexp.analysis.inference import decision_plane, predict_from_state
 from dlexp.figures.model import ZERO_COLOR, activations_figure
 from dlexp.labels import point_labels
@@ -169,10 +169,12 @@ def test_curves_of_repeats_and_folds_draw_mean_and_std_band(plot_results, name, 
 
 # ---- compare ------------------------------------------------------------------------------------
 
-def test_compare_shows_runs_per_epoch_and_per_second(plot_results):
+def test_compare_shows_runs_per_epoch_and_per_second_on_request(plot_results):
     t = target(plot_results, "optimizers")
     assert default_kind(t) == "compare"
-    fig = make_figure(t)
+    (per_epoch,) = make_figure(t).axes  # the time panel is mostly timer noise: only on request
+    assert per_epoch.get_xlabel() == "epoch"
+    fig = make_figure(t, per_second=True)
     per_epoch, per_second = fig.axes
     # The times are measured, so whether one run took ten times longer (a log axis, tested with
     # scripted times below) depends on the machine: only the label must agree with the scale.
@@ -223,13 +225,56 @@ def timed_run(name, seconds_per_epoch, epochs=5):
 
 
 def test_compare_puts_time_on_a_log_axis_when_one_run_takes_ten_times_longer():
-    fig = compare_figure([timed_run("full batch", 0.001), timed_run("batch 1", 0.05)])
+    fig = compare_figure([timed_run("full batch", 0.001), timed_run("batch 1", 0.05)], per_second=True)
     per_epoch, per_second = fig.axes
     assert per_epoch.get_xscale() == "linear"
     assert per_second.get_xscale() == "log" and per_second.get_xlabel() == "training time (s, cumulative, log scale)"
-    fig = compare_figure([timed_run("a", 0.01), timed_run("b", 0.02)])
+    fig = compare_figure([timed_run("a", 0.01), timed_run("b", 0.02)], per_second=True)
     assert fig.axes[1].get_xscale() == "linear"
     check_layout(fig)
+
+
+def gid_lines(ax, gid):
+    return [l for l in ax.get_lines() if l.get_gid() == gid]
+
+
+def test_compare_marks_best_epochs_and_early_stops_in_contrast_to_the_lines(plot_results):
+    """A star in its line's own colour vanishes into the line: the stars are edged in black, the
+    early stop a black bar on the val line at the epoch training ended; no run in the legend grey."""
+    p = plot_results
+    t = target(p, p.single, p.nobn)
+    single, nobn = t.runs
+    assert single.summary["stopped_early"] and not nobn.summary.get("stopped_early")
+    fig = make_figure(t, "compare")
+    (ax,) = fig.axes
+    stars = gid_lines(ax, "best-epoch")
+    assert len(stars) == 2
+    solid = [l for l in ax.get_lines() if l.get_linestyle() == "-" and len(l.get_xdata()) > 1]
+    for star, line, run in zip(stars, solid, t.runs):
+        assert to_hex(star.get_markerfacecolor()) == to_hex(line.get_color())  # which run: its colour
+        assert to_hex(star.get_markeredgecolor()) == "#000000" and star.get_markeredgewidth() >= 1
+        assert star.get_xdata()[0] == run.summary["best_epoch"]
+        assert star.get_zorder() > line.get_zorder()
+    (stop,) = gid_lines(ax, "early-stop")
+    assert stop.get_xdata()[0] == single.summary["stopped_epoch"] and to_hex(stop.get_color()) == "#000000"
+    assert stop.get_ydata()[0] == pytest.approx(single.column("val_loss")[single.summary["stopped_epoch"] - 1])
+    assert fig_labels(fig) == ["l2-early", "no-bn", "train", "validation", "best epoch", "early stop"]
+    keys = {to_hex(h.get_color()) for h in fig.legends[0].legend_handles[2:4]}
+    assert keys.isdisjoint(to_hex(c) for c in PALETTE) and len(PALETTE) == len(set(PALETTE))
+    # no run in the train blue, the val orange or a grey, and every run colour readable as a title
+    for c in PALETTE:
+        r, g, b = to_rgb(c)
+        assert max(r, g, b) - min(r, g, b) > 0.2, c  # not a grey
+        assert c not in (TRAIN_COLOR, VAL_COLOR) and contrast(c) >= 3.3, c
+    # the edge's contrast holds over the longest compare too: no early stop, no bar, no legend key
+    fig = make_figure(target(p, "optimizers"), "compare")
+    assert not gid_lines(fig.axes[0], "early-stop") and "early stop" not in fig_labels(fig)
+
+
+def contrast(color) -> float:
+    """WCAG contrast ratio of `color` on white."""
+    lum = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(color)]
+    return 1.05 / (0.2126 * lum[0] + 0.7152 * lum[1] + 0.0722 * lum[2] + 0.05)
 
 
 def test_point_labels_flatten_nested_values_and_drop_what_all_runs_share():
@@ -603,8 +648,16 @@ def test_weights_small_multiples_one_column_per_run(plot_results):
         assert box.y0 > max(tops)
 
 
-def test_weights_of_six_runs_stay_legible(plot_results):
-    """Up to six runs: six columns whose titles (long labels wrap) never run into each other."""
+def pixels(fig):
+    """(width, height) of the figure as saved (choose.DPI)."""
+    from dlexp.figures.choose import DPI
+
+    return fig.get_figwidth() * DPI, fig.get_figheight() * DPI
+
+
+def test_weights_of_six_runs_wrap_into_rows_and_stay_legible(plot_results):
+    """Six runs: two rows of three (a figure within 2,000 px, 11 pt titles legible on a slide) whose
+    titles (long labels wrap) never run into each other."""
     runs = target(plot_results, "l1").runs
     points = [{"regularization": {"l1": 0.0, "l2": 0.0}}, {"regularization": {"l1": 1e-3, "l1_mode": "proximal"}},
               {"regularization": {"l1": 1e-2, "l1_mode": "proximal"}},
@@ -614,9 +667,17 @@ def test_weights_of_six_runs_stay_legible(plot_results):
     t = Target("study-sparsity", plot_results.out, runs, ["regularization"], True)
     fig = make_figure(t, "weights")
     assert len(fig.axes) == 2 * 6  # no λ panel: the sweep is not over one strength
-    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes[:6]]
+    assert pixels(fig)[0] <= 2000
+    # block by block: (layer 1, output layer) of runs 1-3, then of runs 4-6
+    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes[0:3] + fig.axes[6:9]]
     assert titles == ["l1=0, l2=0", "l1=1e-3, l1_mode=proximal", "l1=1e-2, l1_mode=proximal",
                       "l1=1e-2, l1_mode=subgradient", "l2=1e-3", "l2=1e-2"]
+    cells = [ax.get_subplotspec() for ax in fig.axes]
+    assert [c.rowspan.start for c in cells] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert [c.colspan.start for c in cells[6:9]] == [0, 1, 2]
+    # each row of runs has its own y labels; the layers share their x axis across the blocks
+    assert fig.axes[6].get_ylabel().startswith("layer 1") and fig.axes[9].get_ylabel().startswith("output layer")
+    assert fig.axes[0].get_shared_x_axes().joined(fig.axes[0], fig.axes[7])
     check_layout(fig)
 
 
@@ -698,7 +759,7 @@ def test_damaged_runs_are_skipped_with_a_warning(plot_results, capsys):
     err = capsys.readouterr().err
     assert "skipping" in err and "damaged" in err and "missing" in err
     assert len(t.runs) == 1
-    assert len(make_figure(t).axes) == 2
+    assert len(make_figure(t).axes) == 1  # compare: the per-epoch panel
 
 
 def test_a_kind_that_does_not_fit_is_a_usage_error(plot_results):
@@ -761,3 +822,178 @@ def test_cli_plot_errors_exit_2(plot_results, args, message):
     args = [a.format(**{k: str(v) for k, v in vars(plot_results).items()}) for a in args]
     res = invoke("plot", *args, "--results", plot_results.out)
     assert res.exit_code == 2 and message in res.stderr and "Traceback" not in res.output
+
+
+# ---- issue 19: figures for slides ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def random_sweep(plot_results):
+    """A random search as `dlexp sweep` records one: a grid key beside two sampled ones, the
+    distributions in sweep.yaml (log-uniform lr, uniform dropout)."""
+    from conftest import plot_train
+
+    samples = [(0.0012, 0.05), (0.0347, 0.41), (0.0081, 0.22)]
+    points = []
+    for hidden in ([4], [8]):
+        for lr, rate in samples:
+            point = {"model.hidden": hidden, "optimizer.lr": lr, "model.dropout": rate}
+            folder = plot_train(plot_results.out, point)
+            points.append({"point": point, "run_id": folder.name, "status": "completed"})
+    folder = plot_results.out / "sweeps" / "random"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.json").write_text(json.dumps({"name": "random", "swept": list(points[0]["point"]),
+                                                      "points": points}))
+    (folder / "sweep.yaml").write_text("name: random\ngrid:\n  model.hidden: [[4], [8]]\nrandom:\n  samples: 3\n"
+                                       "  params:\n    optimizer.lr: {dist: loguniform, low: 1.0e-3, high: 0.1}\n"
+                                       "    model.dropout: {dist: uniform, low: 0.0, high: 0.5}\n")
+    return folder
+
+
+def test_a_random_search_defaults_to_a_scatter_per_sampled_key(plot_results, random_sweep):
+    t = target(plot_results, "random")
+    assert t.sampling == {"optimizer.lr": "loguniform", "model.dropout": "uniform"}
+    assert default_kind(t) == "scatter"
+    fig = make_figure(t)
+    lr, dropout = fig.axes
+    assert lr.get_xscale() == "log" and dropout.get_xscale() == "linear"  # as each key was sampled
+    assert lr.get_xlabel() == "learning rate (optimizer.lr) — sampled log-uniformly"
+    assert dropout.get_xlabel() == "dropout rate (model.dropout)"
+    assert lr.get_ylabel() == "final validation cross-entropy loss"
+    # one colour per grid value, a point per run; no 6-entry legend, no line key for lines not drawn
+    assert fig_labels(fig)[:2] == ["hidden=[4]", "hidden=[8]"] and len(fig_labels(fig)) == 3
+    assert fig_labels(fig)[2].startswith("best run (loss ")
+    assert not [l for l in fig_labels(fig) if "dashed" in l or "solid" in l]
+    points = [c for c in lr.collections if c.get_offsets().shape[0]]
+    assert sum(len(c.get_offsets()) for c in points) == 6
+    assert len({to_hex(c.get_facecolor()[0]) for c in points}) == 2
+    best = min(t.runs, key=lambda r: r.summary["val_loss"])
+    (star,) = [l for l in lr.get_lines() if l.get_label().startswith("best run")]
+    assert star.get_xdata()[0] == best.point["optimizer.lr"] and star.get_ydata()[0] == best.summary["val_loss"]
+    check_layout(fig)
+    # a validation curve of the same runs: ticks where matplotlib puts them, not at 0.0347 and 0.0081
+    fig = make_figure(t, "validation")
+    ticks = [tick.get_text() for tick in fig.axes[0].get_xticklabels()]
+    assert "0.0347" not in ticks and "0.0081" not in ticks
+    assert "train (dashed)" not in fig_labels(fig)  # every group is one point: no dashed line drawn
+
+
+def test_mixed_widths_and_depths_are_labelled_by_architecture(plot_results, tmp_path):
+    """[32, 32] is not 64 units in one layer: each architecture its own tick, ordered by size."""
+    runs = fake_runs([0.5, 0.3, 0.2, 0.1], [0.5, 0.35, 0.3, 0.45], metric="loss")
+    hidden = [[2], [8], [6, 6], [8, 8, 8]]
+    for run, h in zip(runs, hidden):
+        run.point["model.hidden"] = h
+        run.summary["run_id"] = run.folder.name
+    t = Target("cap", tmp_path, runs, ["model.hidden"], True)
+    import dlexp.figures.choose as choose
+
+    labels = {r.run_id: {"label": lab} for r, lab in zip(runs, ["underfitting", "good_fit", "good_fit", "overfitting"])}
+    original = choose.verdict
+    choose.verdict = lambda runs, swept, key=None: original(runs, swept, labels, key=key)
+    try:
+        fig = make_figure(t, "validation")
+    finally:
+        choose.verdict = original
+    (ax,) = fig.axes
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["2", "8", "6×2", "8×3"]
+    assert ax.get_xlabel() == "hidden layers (units × layers)" and ax.get_xscale() == "linear"
+    assert list(line_data(ax, "validation").get_xdata()) == [0, 1, 2, 3]
+    (star,) = [l for l in ax.get_lines() if l.get_label().startswith("best: ")]
+    assert star.get_label().startswith("best: 6×2 (loss 0.3")
+    assert [lab for lab, _, _ in shading(ax)] == ["underfitting", "good_fit", "overfitting"]
+    assert shading(ax)[1][1:] == (0.5, 2.5)  # good fit: [8] and [6, 6], half-way to their neighbours
+    check_layout(fig)
+
+
+def test_titles_break_between_phrases():
+    fig = Figure(figsize=(5, 4))  # 12 pt outside the dlexp style: 400 points of title
+    title = fig_title(fig, "study-learning-curve: learning curve (final loss vs training-set size)").get_text()
+    assert title.split("\n") == ["study-learning-curve: learning curve", "(final loss vs training-set size)"]
+    # a phrase wider than the figure still wraps, between its words
+    long = "x" * 10 + " " + " ".join(["word"] * 40)
+    assert all(line for line in fig_title(fig, long).get_text().split("\n"))
+
+
+def test_a_log_loss_axis_keeps_to_its_data():
+    """Losses from 4e-4 to 3.4 with the diagnosis names above them: the axis ends below 10² (the
+    names need less than a decade), and its ticks say so."""
+    runs = fake_runs(DD_TRAIN, DD_VAL)
+    labels = ["underfitting"] * 3 + ["overfitting"] * 8
+    fig = sweep_figure(runs, WIDTHS, "hidden width (units per layer)", verdict=verdict_of(runs, WIDTHS, labels, peak=3))
+    (ax,) = fig.axes
+    lo, hi = ax.get_ylim()
+    assert ax.get_yscale() == "log" and max(DD_VAL) < hi < 10 * max(DD_VAL) and lo < min(DD_TRAIN)
+    check_layout(fig)
+
+
+def test_boundary_draws_training_points_on_top_and_names_the_seed(plot_results):
+    p = plot_results
+    fig = make_figure(target(p, p.single, p.repeats, p.cv, p.poly), "boundary")
+    axes = visible(fig)
+    assert pixels(fig)[0] <= 2000 and [ax.get_subplotspec().rowspan.start for ax in axes] == [0, 0, 1, 1]
+    for ax in axes:
+        (train,) = [c for c in ax.collections if c.get_gid() == "training"]
+        (val,) = [c for c in ax.collections if c.get_gid() == "validation"]
+        assert train.get_zorder() > val.get_zorder()
+        assert train.get_sizes()[0] > 1.5 * val.get_sizes()[0]
+        assert {to_hex(c) for c in train.get_edgecolor()} == {"#000000"} and train.get_linewidths()[0] >= 0.6
+    titles = [ax.get_title().split("\n")[-1] for ax in axes]
+    assert titles == ["model of seed 0", "model of seed 0 (first of 2)", "model of fold 1, seed 0 (first of 3)",
+                      "model of seed 0"]
+
+
+def test_activations_of_many_runs_wrap_into_rows(plot_results):
+    p = plot_results
+    runs = [dataclasses.replace(Run.load(p.bn if i % 2 else p.nobn), summary={
+        **Run.load(p.bn if i % 2 else p.nobn).summary, "name": f"run {i}"}) for i in range(6)]
+    fig = activations_figure(runs)
+    assert len(fig.axes) == 12 and pixels(fig)[0] <= 2000
+    rows = [ax.get_subplotspec().rowspan.start for ax in fig.axes]
+    assert rows == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]  # (mean, std) of runs 1-3, then of runs 4-6
+    assert [fig.axes[i].get_ylabel() for i in (0, 3, 6, 9)] == ["mean of pre-activation", "std of pre-activation"] * 2
+    assert fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[8])  # the mean panels share y
+    check_layout(fig)
+
+
+def test_another_metric_gets_its_own_file_and_an_existing_folder_is_written_into(plot_results, tmp_path):
+    t = target(plot_results, "width")
+    assert output_path(t, "validation", None, None) == (plot_results.width / "validation.png", "png")
+    assert output_path(t, "validation", None, None, "acc") == (plot_results.width / "validation-acc.png", "png")
+    assert output_path(t, "curves", None, None, "acc")[0].name == "curves.png"  # curves draw every metric
+    path = plot(["width"], metric="acc", results=plot_results.out, out=tmp_path)
+    assert path == tmp_path / "validation-acc.png" and path.read_bytes().startswith(b"\x89PNG")
+    res = invoke("plot", "width", "--results", plot_results.out, "--out", tmp_path, "--format", "svg")
+    assert res.exit_code == 0 and Path(res.stdout.strip()) == tmp_path / "validation.svg"
+
+
+def test_where_plots_a_subset_of_a_sweep(plot_results, tmp_path):
+    t = load_target(["two-keys"], plot_results.out, where=[("regularization.l2", 0.01)])
+    assert [r.point["regularization.l2"] for r in t.runs] == [0.01, 0.01]
+    assert t.swept == ["model.hidden"] and t.subset == "regularization.l2=0.01"
+    fig = make_figure(t)
+    assert fig._suptitle.get_text().replace("\n", " ").startswith("two-keys (regularization.l2=0.01): validation curve")
+    assert fig_labels(fig)[:2] == ["train", "validation"]  # one pair: the other key no longer varies
+    res = invoke("plot", "two-keys", "--results", plot_results.out, "--where", "model.hidden=[16]",
+                 "--where", "regularization.l2=0")
+    assert res.exit_code == 0, res.output
+    assert Path(res.stdout.strip()) == plot_results.two_keys / "compare-model.hidden_16_regularization.l2_0.png"
+    res = invoke("report", "two-keys", "--results", plot_results.out, "--where", "model.hidden=[4]",
+                 "--out", tmp_path / "r.html")
+    assert res.exit_code == 0 and "hidden=[16]" not in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize("where, message", [
+    ("regularisation.l2=0", "--where regularisation.l2: no run has this key (did you mean 'regularization.l2'?)"),
+    ("model.hidden=[5]", "--where model.hidden=[5]: no run has this value; model.hidden is [16], [4]"),
+    ("model.hidden", "expected KEY=VALUE"),
+    ("model.hidden=[4", "the value is not YAML"),
+])
+def test_where_refuses_what_no_run_has_with_exit_2(plot_results, where, message):
+    for command in ("plot", "report"):
+        res = invoke(command, "two-keys", "--results", plot_results.out, "--where", where)
+        assert res.exit_code == 2 and message in res.stderr and "Traceback" not in res.output, res.output
+
+
+def test_per_second_fits_compare_only(plot_results):
+    res = invoke("plot", "width", "--results", plot_results.out, "--per-second")
+    assert res.exit_code == 2 and "--per-second adds a panel to compare figures" in res.stderr

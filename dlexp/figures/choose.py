@@ -1,6 +1,7 @@
 """`dlexp plot`: which figure fits a target, which swept value goes on the x axis, where it is saved.
 
-Defaults: a run → training curves; a sweep over `data.train_size` → learning curve; a sweep over
+Defaults: a run → training curves; a sweep over `data.train_size` → learning curve; a random
+search over continuous keys → a scatter of the final val figure against each; a sweep over
 a numeric key → validation curve; any other sweep, or several targets → comparison. A kind that
 does not fit the target is a UsageError (exit 2) that says what would fit. The drawing itself is
 in curves.py, sweeps.py and model.py; every figure function returns a matplotlib
@@ -12,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from ..errors import Problem, ResultError, StorageError, UsageError
 from ..results.reader import Run, Sweep, resolve, warn
@@ -21,17 +24,22 @@ from ..results.store import atomic_write_bytes, file_name
 from . import curves
 from . import model as model_figures
 from . import sweeps as sweep_figures
+from .subset import describe, select
 from .. import dotted
 from ..labels import point_labels
-from .style import METRIC_NAMES
+from .style import METRIC_NAMES, architecture
 from ..analysis.verdict import verdict
 from ..analysis.axis import REG_KEYS, SEED_KEYS, numeric_axis, swept_value, x_key as _x_key
 
-KINDS = ("curves", "compare", "validation", "learning", "boundary", "weights", "activations")
+KINDS = ("curves", "compare", "validation", "learning", "scatter", "boundary", "weights", "activations")
+METRIC_KINDS = ("compare", "validation", "learning", "scatter")  # the kinds --metric changes
 METRICS = ("loss", "acc", "r2")
 FORMATS = ("png", "svg", "pdf")
 DPI = 150
 MAX_PANELS = {"boundary": 12, "activations": 6}  # runs per figure that stay readable
+CONTINUOUS = ("uniform", "loguniform", "int")  # random dists whose samples share no grid
+
+
 @dataclass
 class Target:
     """What the plot command was pointed at: one run, one sweep, or several of either."""
@@ -42,9 +50,12 @@ class Target:
     swept: list[str]
     is_sweep: bool = False
     slug: str = ""  # several targets: what default file names carry
+    sampling: dict[str, str] = field(default_factory=dict)  # random key → its dist (sweep.yaml)
+    subset: str = ""  # --where, as the title names it
 
     def title(self, text: str) -> str:
-        return f"{self.name}: {text}" if self.name else text[:1].upper() + text[1:]
+        name = f"{self.name} ({self.subset})" if self.subset and self.name else self.name or self.subset
+        return f"{name}: {text}" if name else text[:1].upper() + text[1:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,9 +80,31 @@ def differing_keys(runs: list[Run]) -> list[str]:
     return diff
 
 
-def load_target(targets, results: Path = Path("results")) -> Target:
+def _sampling(folder: Path) -> dict[str, str]:
+    """{key: dist} of a random search, from the sweep.yaml the sweep wrote beside its manifest
+    ({} for a grid, or a sweep.yaml that cannot be read: the figure is then chosen by the values)."""
+    try:
+        spec = yaml.safe_load((folder / "sweep.yaml").read_text(encoding="utf-8")) or {}
+        params = (spec.get("random") or {}).get("params") or {}
+        return {str(k): str(d.get("dist")) for k, d in params.items() if isinstance(d, dict)}
+    except (OSError, UnicodeError, yaml.YAMLError, AttributeError):
+        return {}
+
+
+def load_target(targets, results: Path = Path("results"), where=()) -> Target:
     """Resolve run folders, run ids, sweep folders or sweep names; damaged ones are skipped with a
-    warning when there are others to plot."""
+    warning when there are others to plot. `where` ([(key, value)], subset.parse_where) keeps the
+    runs that hold each value; the keys left with one value are no longer swept."""
+    target = _load_target(targets, results)
+    if not where:
+        return target
+    runs = select(target.runs, where)
+    swept = [k for k in target.swept if len({repr(swept_value(r, k)) for r in runs}) > 1]
+    return dataclasses.replace(target, runs=runs, swept=swept, subset=describe(where),
+                               sampling={k: d for k, d in target.sampling.items() if k in swept})
+
+
+def _load_target(targets, results: Path) -> Target:
     targets = [str(t) for t in targets]
     if not targets:
         raise UsageError("name at least one run or sweep to plot (a folder, a run id or a sweep name)")
@@ -88,7 +121,7 @@ def load_target(targets, results: Path = Path("results")) -> Target:
         if isinstance(f, Sweep):
             if not f.runs:
                 raise UsageError(f"sweep {f.name}: no finished run to plot yet ({f.folder})")
-            return Target(f.name, f.folder, f.runs, f.swept, True)
+            return Target(f.name, f.folder, f.runs, f.swept, True, sampling=_sampling(f.folder))
         return Target(f.name, f.folder, [f], [])
     if not found:
         raise UsageError("nothing to plot: every target was skipped")
@@ -114,12 +147,40 @@ def _groups(target: Target, exclude: str) -> list[str]:
     return point_labels([{k: swept_value(r, k) for k in keys} for r in target.runs])
 
 
+def random_keys(target: Target) -> list[str]:
+    """The swept keys a random search drew from a continuous distribution (a number per run)."""
+    return [k for k in target.swept if target.sampling.get(k) in CONTINUOUS and numeric_axis(k, target.runs)]
+
+
 def default_kind(target: Target) -> str:
     if not target.is_sweep:
         return "curves" if len(target.runs) == 1 else "compare"
     if "data.train_size" in target.swept:
         return "learning"
+    if random_keys(target):
+        return "scatter"
     return "validation" if x_key(target) else "compare"
+
+
+def _architectures(runs: list[Run]) -> tuple[list[float], dict[float, str], dict[float, float]] | None:
+    """Hidden layers of mixed widths and depths ([4], [16], [32, 32], [128, 128, 128]): a position
+    per architecture, ordered by total units then depth, its tick label ("32×2"), and the position
+    of each total (the verdict's x). None when width or depth alone is the axis."""
+    hidden = [swept_value(r, "model.hidden") for r in runs]
+    if numeric_axis("model.hidden", runs)[1] != "hidden units (total)":
+        return None
+    order = sorted({tuple(h) for h in hidden}, key=lambda h: (sum(h), len(h)))
+    pos = {h: float(i) for i, h in enumerate(order)}
+    by_total: dict[float, float] = {}
+    for h in order:  # two architectures of one total: the verdict's point sits at the first
+        by_total.setdefault(float(sum(h)), pos[h])
+    return [pos[tuple(h)] for h in hidden], {pos[h]: architecture(list(h)) for h in order}, by_total
+
+
+def _on_positions(v, by_total: dict[float, float]):
+    """The verdict with its points moved from total units to the architectures' positions."""
+    move = lambda p: dataclasses.replace(p, x=by_total[p.x]) if p is not None else None
+    return dataclasses.replace(v, points=[move(p) for p in v.points], best=move(v.best), peak=move(v.peak))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,14 +192,17 @@ def _check_metric(metric: str, runs: list[Run]) -> None:
                          f"(valid: loss, {runs[0].metric})")
 
 
-def make_figure(target: Target, kind: str | None = None, metric: str | None = None):
-    """The matplotlib Figure of `kind` (default: the one that fits the target) for `target`."""
+def make_figure(target: Target, kind: str | None = None, metric: str | None = None, per_second: bool = False):
+    """The matplotlib Figure of `kind` (default: the one that fits the target) for `target`;
+    `per_second` adds compare's panel against training time."""
     kind = kind or default_kind(target)
     metric = metric or "loss"
     if kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}; valid: {', '.join(KINDS)}")
     if metric not in METRICS:
         raise UsageError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+    if per_second and kind != "compare":
+        raise UsageError(f"--per-second adds a panel to compare figures; this figure is {kind}: add --kind compare")
     runs, name = target.runs, target.name
     _check_metric(metric, runs)
     what = METRIC_NAMES[metric]
@@ -148,7 +212,8 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
                              "or name one run")
         return curves.curves_figure(runs[0])
     if kind == "compare":
-        return curves.compare_figure(runs, metric, title=target.title(f"train and validation {what}"))
+        return curves.compare_figure(runs, metric, title=target.title(f"train and validation {what}"),
+                                     per_second=per_second)
     if kind == "validation":
         key = x_key(target)
         if key is None:
@@ -156,9 +221,29 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
             raise UsageError(f"a validation curve needs a sweep over a numeric key (width, depth, l2, dropout, …); "
                              f"{name or 'the targets'} vary {swept}: use --kind compare")
         xs, label = numeric_axis(key, runs)
-        return sweep_figures.sweep_figure(runs, xs, label, metric, groups=_groups(target, key),
-                                    verdict=verdict(runs, target.swept, key=key),
-                                    title=target.title(f"validation curve (final {what} vs {label.split(' (')[0]})"))
+        v, categories = verdict(runs, target.swept, key=key), None
+        arch = _architectures(runs) if key == "model.hidden" else None
+        if arch:  # [32, 32] is not 64 units in one layer: each architecture its own tick
+            xs, categories, by_total = arch
+            v, label = _on_positions(v, by_total), "hidden layers (units × layers)"
+        return sweep_figures.sweep_figure(runs, xs, label, metric, groups=_groups(target, key), verdict=v,
+                                          categories=categories,
+                                          title=target.title(f"validation curve (final {what} vs {label.split(' (')[0]})"))
+    if kind == "scatter":
+        keys = random_keys(target) or [k for k in target.swept if k not in SEED_KEYS and numeric_axis(k, runs)]
+        if not keys:
+            raise UsageError(f"a scatter needs a sweep over numeric keys; {name or 'the targets'} vary "
+                             f"{', '.join(target.swept) or 'nothing'}: use --kind compare")
+        axes_of = []
+        for k in keys:
+            xs, label = numeric_axis(k, runs)
+            dist = target.sampling.get(k)
+            axes_of.append((xs, label + (" — sampled log-uniformly" if dist == "loguniform" else ""),
+                            None if dist not in CONTINUOUS else dist == "loguniform"))
+        others = [k for k in target.swept if k not in keys and k not in SEED_KEYS]
+        groups = point_labels([{k: swept_value(r, k) for k in others} for r in runs]) if others else None
+        return sweep_figures.scatter_figure(runs, axes_of, metric, groups=groups,
+                                            title=target.title(f"final validation {what} vs each swept key"))
     if kind == "learning":
         xs = [r.summary.get("n_train") for r in runs]
         if len({x for x in xs if x is not None}) < 2:
@@ -199,9 +284,23 @@ def save_figure(fig, path: Path, fmt: str = "png") -> Path:
     return path
 
 
-def output_path(target: Target, kind: str, out: Path | None, fmt: str | None) -> tuple[Path, str]:
-    """(file, format): --out if given (its suffix may give the format), else <target>/<kind>.<fmt>."""
-    suffix = out.suffix.lstrip(".").lower() if out is not None else ""
+def file_stem(target: Target, kind: str, metric: str | None = None) -> str:
+    """<kind>[-<metric>][-<subset>]: the loss figure keeps the plain <kind> name, an accuracy figure
+    or a --where subset gets a name of its own instead of overwriting it."""
+    parts = [kind]
+    if metric not in (None, "loss") and kind in METRIC_KINDS:
+        parts.append(metric)
+    if target.subset:
+        parts.append(_slug(target.subset))
+    return "-".join(parts)
+
+
+def output_path(target: Target, kind: str, out: Path | None, fmt: str | None,
+                metric: str | None = None) -> tuple[Path, str]:
+    """(file, format): --out if given (an existing folder: the default name inside it; else its
+    suffix may give the format), else <target>/<file_stem>.<fmt>."""
+    into = out is not None and Path(out).is_dir()
+    suffix = out.suffix.lstrip(".").lower() if out is not None and not into else ""
     if fmt is not None and fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     if out is not None and suffix and suffix not in FORMATS:
@@ -209,19 +308,21 @@ def output_path(target: Target, kind: str, out: Path | None, fmt: str | None) ->
     if fmt and suffix and fmt != suffix:
         raise UsageError(f"--out {out} ends in .{suffix} but --format is {fmt}")
     fmt = fmt or suffix or "png"
-    if out is None:
+    stem = file_stem(target, kind, metric)
+    if out is None or into:
         # several targets: <results>/plots/<kind>-<names>.<fmt>, however long the names
-        return target.folder / (f"{kind}.{fmt}" if target.name else file_name(f"{kind}-{target.slug}", f".{fmt}")), fmt
+        name = f"{stem}.{fmt}" if target.name else file_name(f"{stem}-{target.slug}", f".{fmt}")
+        return (Path(out) if into else target.folder) / name, fmt
     return (out if suffix else out.with_name(f"{out.name}.{fmt}")), fmt
 
 
 def plot(targets, kind: str | None = None, metric: str | None = None, out: Path | None = None,
-         fmt: str | None = None, results: Path = Path("results")) -> Path:
-    """Draw `kind` for the targets and save it; returns the file written."""
-    target = load_target(targets, results)
+         fmt: str | None = None, results: Path = Path("results"), where=(), per_second: bool = False) -> Path:
+    """Draw `kind` for the targets (the runs that hold `where`) and save it; returns the file written."""
+    target = load_target(targets, results, where)
     kind = kind or default_kind(target)
-    path, fmt = output_path(target, kind, out, fmt)
-    fig = make_figure(target, kind, metric)
+    path, fmt = output_path(target, kind, out, fmt, metric)
+    fig = make_figure(target, kind, metric, per_second)
     try:
         save_figure(fig, path, fmt)
     except StorageError as exc:

@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from ..errors import ResultError, UsageError
 from ..labels import number
 from ..results.reader import Run
-from .style import (BEST_COLOR, METRIC_NAMES, PENALTY_COLOR, STOP_COLOR, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE, auto_yscale, band_line, column,
+from .style import (BEST_COLOR, KEY_COLOR, METRIC_NAMES, PENALTY_COLOR, STOP_COLOR, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE, auto_yscale, band_line, column,
                    fig_title, fit_ylim, legend_below, new_figure, num, run_colors, run_labels, styled, usable,
                    ylabel)
 
@@ -87,22 +87,42 @@ def curves_figure(run: Run) -> Figure:
     return fig
 
 
-@styled
-def compare_figure(runs: list[Run], metric: str = "loss", title: str | None = None) -> Figure:
-    """Several runs: val (solid) and train (dashed) per epoch and per second of training.
+def _best_and_stop(run: Run, epochs, y) -> tuple[tuple | None, tuple | None]:
+    """(epoch, y) of the run's best epoch and of its early stop on the curve `y`, or None."""
+    ok = np.isfinite(y)
+    if run.status != "completed" or not ok.any():
+        return None, None
+    s = run.summary
+    best = num(s.get("best_epoch"))
+    # repeats and folds record no one stop epoch: their members stopped after epochs_run on average
+    stop = num(s.get("stopped_epoch") or (s.get("epochs_run") if s.get("n_members") else None)) \
+        if s.get("stopped_early") else math.nan
+    at = [(e, float(np.interp(e, epochs[ok], y[ok]))) if math.isfinite(e) else None for e in (best, stop)]
+    return at[0], at[1]
 
+
+@styled
+def compare_figure(runs: list[Run], metric: str = "loss", title: str | None = None,
+                   per_second: bool = False) -> Figure:
+    """Several runs: val (solid) and train (dashed) per epoch; with `per_second`, a second panel
+    against cumulative training time (on small nets mostly timer noise, so only on request).
+
+    Each run's best epoch is a star in its colour edged in black (a star in the line's own colour
+    vanishes into it), an early stop a black bar across the val line where training ended.
     Diverged runs keep their color but not the y scale: they leave through the top, marked ✕.
     """
     runs = usable(runs, "compare")
-    fig, axes = new_figure(2)
-    ax_e, ax_t = axes[0]
+    fig, axes = new_figure(2 if per_second else 1, width=5.2 if per_second else 8.0, height=3.9 if per_second else 4.4)
+    ax_e, ax_t = axes[0][0], (axes[0][1] if per_second else None)
     colors = run_colors(len(runs))
     names = run_labels(runs)
     ys, ys_ok, diverged, totals = [], [], [], []
+    marks = {"best": False, "stop": False}
     for run, color in zip(runs, colors):
         epochs = column(run, "epoch")
         times = column(run, "epoch_time")
         seconds = np.nancumsum(times) if times is not None else epochs * np.nan
+        panels = [(ax_e, epochs)] + ([(ax_t, seconds)] if per_second else [])
         for split in ("train", "val"):
             y = column(run, f"{split}_{metric}")
             if y is None:
@@ -111,31 +131,40 @@ def compare_figure(runs: list[Run], metric: str = "loss", title: str | None = No
             if run.status == "completed":
                 ys_ok.append(y)
             lw = 2.0 if split == "val" else 1.3
-            ax_e.plot(epochs, y, SPLIT_STYLE[split], color=color, lw=lw, marker="." if len(y) < 3 else None)
-            ax_t.plot(seconds, y, SPLIT_STYLE[split], color=color, lw=lw, marker="." if len(y) < 3 else None)
-            best = num(run.summary.get("best_epoch"))
-            ok = np.isfinite(y)
-            if split == "val" and run.status == "completed" and math.isfinite(best) and ok.any():
-                yb = np.interp(best, epochs[ok], y[ok])
-                ax_e.plot(best, yb, "*", ms=11, color=color, zorder=5)
-                ax_t.plot(np.interp(best, epochs, seconds), yb, "*", ms=11, color=color, zorder=5)
+            for ax, x in panels:
+                ax.plot(x, y, SPLIT_STYLE[split], color=color, lw=lw, marker="." if len(y) < 3 else None)
+            if split != "val":
+                continue
+            best, stop = _best_and_stop(run, epochs, y)
+            for ax, x in panels:
+                on = (lambda e: e) if x is epochs else (lambda e: float(np.interp(e, epochs, seconds)))
+                if stop is not None:
+                    ax.plot(on(stop[0]), stop[1], "|", ms=16, mew=2.6, color="black", zorder=6, gid="early-stop")
+                if best is not None:
+                    ax.plot(on(best[0]), best[1], "*", ms=15, color=color, mec="black", mew=1.1, zorder=7,
+                            gid="best-epoch")
+            marks["best"] |= best is not None
+            marks["stop"] |= stop is not None
         if run.status == "diverged":
             diverged.append((color, epochs[-1], seconds[-1]))
         timed = seconds[np.isfinite(seconds)]
         totals.append((timed.min(), timed.max()) if len(timed) else (math.nan, math.nan))  # first epoch, all
     task = runs[0].summary.get("task")
     name = METRIC_NAMES.get(metric, metric)
-    ax_e.set(xlabel="epoch", ylabel=ylabel(metric, task, runs=runs), title=f"{name} per epoch")
+    ax_e.set(xlabel="epoch", ylabel=ylabel(metric, task, runs=runs), title=f"{name} per epoch" if per_second else "")
     ax_e.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_t.set(xlabel="training time (s, cumulative)", ylabel=ylabel(metric, task, runs=runs),
-             title=f"{name} per second of training")
-    ax_t.xaxis.set_major_locator(MaxNLocator(nbins=5))
-    first, last = (np.array([t[k] for t in totals], float) for k in (0, 1))
-    if np.isfinite(last).all() and (first > 0).all() and last.max() / last.min() >= 8:
-        # one run takes ten times longer than another: on a linear axis the fast ones are a smudge at 0
-        ax_t.set_xscale("log")
-        ax_t.set_xlabel("training time (s, cumulative, log scale)")
+    if per_second:
+        ax_t.set(xlabel="training time (s, cumulative)", ylabel=ylabel(metric, task, runs=runs),
+                 title=f"{name} per second of training")
+        ax_t.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        first, last = (np.array([t[k] for t in totals], float) for k in (0, 1))
+        if np.isfinite(last).all() and (first > 0).all() and last.max() / last.min() >= 8:
+            # one run takes ten times longer than another: on a linear axis the fast ones are a smudge at 0
+            ax_t.set_xscale("log")
+            ax_t.set_xlabel("training time (s, cumulative, log scale)")
     for ax, i in ((ax_e, 1), (ax_t, 2)):
+        if ax is None:
+            continue
         if metric == "loss":
             auto_yscale(ax, ys_ok or ys)
         if diverged and ys_ok:
@@ -143,10 +172,13 @@ def compare_figure(runs: list[Run], metric: str = "loss", title: str | None = No
             for color, *x in diverged:
                 ax.plot(x[i - 1], 0.97, "X", ms=10, color=color, transform=ax.get_xaxis_transform(), clip_on=False)
     handles = [Line2D([], [], color=c, lw=2.2, label=label) for label, c in zip(names, colors)]
-    handles += [Line2D([], [], color="0.35", ls="--", label="train"), Line2D([], [], color="0.35", label="validation"),
-                Line2D([], [], color="0.35", marker="*", ls="", ms=10, label="best epoch")]
+    handles += [Line2D([], [], color=KEY_COLOR, ls="--", label="train"), Line2D([], [], color=KEY_COLOR, label="validation")]
+    if marks["best"]:
+        handles.append(Line2D([], [], color="white", marker="*", ls="", ms=13, mec="black", mew=1.1, label="best epoch"))
+    if marks["stop"]:
+        handles.append(Line2D([], [], color="black", marker="|", ls="", ms=13, mew=2.4, label="early stop"))
     if diverged:
-        handles.append(Line2D([], [], color="0.35", marker="X", ls="", ms=9, label="diverged (off the scale)"))
+        handles.append(Line2D([], [], color=KEY_COLOR, marker="X", ls="", ms=9, label="diverged (off the scale)"))
     legend_below(fig, handles)
     fig_title(fig, title or f"Comparison: train and validation {name}")
     return fig

@@ -26,7 +26,8 @@ from ..analysis.inference import decision_plane
 from ..nn.model import dense_arrays
 from ..labels import number
 
-MAX_RUNS = 6  # weight histograms: columns (runs) that stay legible side by side
+MAX_RUNS = 6  # weight histograms: runs that stay legible in one figure
+MAX_WIDTH = 13.3  # inches: 2,000 px at choose.DPI; wider small multiples wrap into rows of runs
 NEAR_ZERO = 1e-3  # |w| below this counts as near zero, as summary.json's weights.near_zero_fraction
 NEAR_TEXT = number(NEAR_ZERO, sci=True)  # "1e-3"
 COLUMN_CHARS = 24  # characters of a bold 11 pt title a 2.5-inch column holds
@@ -73,14 +74,20 @@ def weights_figure(runs: list[Run], reg_key: str | None = None, title: str | Non
     names = run_labels([r for r, _ in shown])
     colors = run_colors(len(shown))
     n_rows, n_cols = max(len(Ws) for _, Ws in shown), len(shown)
-    width = max(2.5 * n_cols + (3.9 if near else 0) + 0.6, 7.5)
-    fig = Figure(figsize=(width, 2.35 * n_rows + 1.3), layout="constrained")
-    gs = fig.add_gridspec(n_rows, n_cols + near, width_ratios=[1] * n_cols + ([1.45] if near else []))
-    grid = np.empty((n_rows, n_cols), dtype=object)
-    for i in range(n_rows):
-        for j in range(n_cols):
-            grid[i, j] = fig.add_subplot(gs[i, j], sharex=grid[i, 0] if j else None,
-                                         sharey=grid[i, 0] if j else None)
+    # runs per row of the figure: as many 2.5-inch columns as MAX_WIDTH holds beside the λ panel,
+    # the runs spread evenly over the rows (6 runs: 3 + 3, not 5 + 1)
+    fits = max(1, int((MAX_WIDTH - 0.6 - (3.9 if near else 0)) // 2.5))
+    blocks = math.ceil(n_cols / fits)
+    per_row = math.ceil(n_cols / blocks)
+    width = max(2.5 * per_row + (3.9 if near else 0) + 0.6, 7.5)
+    fig = Figure(figsize=(width, 2.35 * n_rows * blocks + 1.3), layout="constrained")
+    gs = fig.add_gridspec(n_rows * blocks, per_row + near, width_ratios=[1] * per_row + ([1.45] if near else []))
+    grid = np.empty((n_rows, n_cols), dtype=object)  # [layer, run], wherever the run's block puts it
+    for b in range(blocks):
+        for i in range(n_rows):
+            for j in range(b * per_row, min(n_cols, (b + 1) * per_row)):
+                grid[i, j] = fig.add_subplot(gs[b * n_rows + i, j % per_row], sharex=grid[i, 0] if j else None,
+                                             sharey=grid[i, 0] if j else None)
     for i in range(n_rows):
         # row i: hidden layer i of every run deep enough; the last row: every run's output layer
         last = i == n_rows - 1
@@ -107,15 +114,18 @@ def weights_figure(runs: list[Run], reg_key: str | None = None, title: str | Non
                     transform=ax.transAxes, ha="center", va="top", fontsize=10, color="0.15", zorder=6,
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
         shapes = sorted({"×".join(str(d) for d in W.shape) for _, W in cells})
-        first = cells[0][0]  # the first column with this layer carries the row's y axis
-        row = grid[i, first]
+        # the first run of each block with this layer carries the row's y axis
+        firsts = {min(j for j, _ in cells if j // per_row == b) for b in {j // per_row for j, _ in cells}}
+        row = grid[i, cells[0][0]]
         row.set_yscale("symlog", linthresh=1, linscale=0.4)
         row.set_ylim(0, top * 40)  # a decade and a half above the tallest bar: room for the text
-        row.set_ylabel(f"{_layer_name(i, n_rows)}\n({shapes[0] if len(shapes) == 1 else 'various shapes'})\ncount")
         row.yaxis.set_major_locator(matplotlib.ticker.SymmetricalLogLocator(linthresh=1, base=10))
+        for j in firsts:
+            grid[i, j].set_ylabel(f"{_layer_name(i, n_rows)}\n({shapes[0] if len(shapes) == 1 else 'various shapes'})"
+                                  "\ncount")
         for j in range(n_cols):
             ax = grid[i, j]
-            if j != first:
+            if j not in firsts:
                 ax.tick_params(labelleft=False)
             if not any(j == c for c, _ in cells):
                 ax.set_visible(False)  # this run has no such layer
@@ -129,7 +139,7 @@ def weights_figure(runs: list[Run], reg_key: str | None = None, title: str | Non
     handles = [Patch(color="0.55", alpha=0.75, label="weights ≠ 0 (one color per run)"),
                Patch(color=ZERO_COLOR, label="weights exactly 0")]
     if near:
-        ax = fig.add_subplot(gs[:, n_cols])
+        ax = fig.add_subplot(gs[:, per_row])
         xs = [num(r.point[reg_key] if reg_key in r.point else dotted.get(r.config, reg_key)) for r, _ in models]
         series, _ = series_by_x([r for r, _ in models], xs, [""] * len(models))
         gx, at = series.get("", ([], {}))
@@ -173,6 +183,24 @@ def _finite(a: np.ndarray, limit: float = 1e12) -> np.ndarray:
     return a
 
 
+def _activation_axes(n: int):
+    """(fig, axes[2, n], runs per row): a mean panel over a std panel for each of n runs, as many runs side by
+    side as MAX_WIDTH holds legibly (four), more wrapped into rows of runs spread evenly (5: 3 + 2).
+    Every panel shares the epoch axis; the mean panels share a y axis, and so do the std panels."""
+    blocks = math.ceil(n / 4)
+    per_row = math.ceil(n / blocks)
+    col = 4.6 if per_row <= 2 else min(4.2, MAX_WIDTH / per_row)
+    fig = Figure(figsize=(max(col * per_row, 7.5), 3.1 * 2 * blocks), layout="constrained")
+    gs = fig.add_gridspec(2 * blocks, per_row)
+    axes = np.empty((2, n), dtype=object)
+    for b in range(blocks):
+        for row in (0, 1):
+            for j in range(b * per_row, min(n, (b + 1) * per_row)):
+                axes[row][j] = fig.add_subplot(gs[2 * b + row, j % per_row], sharex=axes[0][0],
+                                               sharey=axes[row][0] if j else None)
+    return fig, axes, per_row
+
+
 @styled
 def activations_figure(runs: list[Run], title: str | None = None) -> Figure:
     """Mean and std of each hidden layer's pre-activation per epoch, one column per run.
@@ -185,8 +213,7 @@ def activations_figure(runs: list[Run], title: str | None = None) -> Figure:
     for run in runs:
         if all(run is not r for r, _, _ in found):
             warn(f"skipping {run.run_id} ({run.label}): no activations.csv")
-    fig, axes = new_figure(len(found), nrows=2, width=4.6 if len(found) <= 3 else 3.6, height=3.1, sharex=True,
-                           sharey="row")
+    fig, axes, per_row = _activation_axes(len(found))
     names = run_labels([r for r, _, _ in found])
     n_layers = max(len({int(r["layer"]) for r in rows}) for _, rows, _ in found)
     colors = [matplotlib.colormaps["viridis"](t) for t in np.linspace(0.0, 0.85, max(n_layers, 1))]
@@ -226,14 +253,18 @@ def activations_figure(runs: list[Run], title: str | None = None) -> Figure:
             norm = "?"
         axes[0][j].set_title(plain(names[j] if "norm=" in names[j] else f"{names[j]}\nnorm: {norm}"))
         axes[1][j].set_xlabel("epoch (0 = at initialization)")
+        if j % per_row:
+            for row in (0, 1):
+                axes[row][j].tick_params(labelleft=False)
         axes[1][j].xaxis.set_major_locator(MaxNLocator(integer=True))
     for row in (0, 1):
         values = kept[row] or [np.array([])]
         if not np.isfinite(np.concatenate(values)).any():  # every run diverged: their kept part
             values = [l.get_ydata() for ax in axes[row] for l in ax.get_lines() if l.get_label().startswith("hidden")]
         fit_ylim(axes[row][0], values)
-    axes[0][0].set_ylabel("mean of pre-activation")
-    axes[1][0].set_ylabel("std of pre-activation")
+    for j in range(0, len(found), per_row):  # the first panel of each row of runs
+        axes[0][j].set_ylabel("mean of pre-activation")
+        axes[1][j].set_ylabel("std of pre-activation")
     handles = [Line2D([], [], color=c, label=f"hidden layer {i + 1}") for i, c in enumerate(colors[:n_layers])]
     if any(l.get_color() == STOP_COLOR for ax in axes.ravel() for l in ax.get_lines()):
         handles.append(Line2D([], [], color=STOP_COLOR, marker="X", label="diverged (values beyond)"))
@@ -242,9 +273,30 @@ def activations_figure(runs: list[Run], title: str | None = None) -> Figure:
     return fig
 
 
+def _drawn_member(run: Run, plane) -> str:
+    """Which model a boundary panel draws: "seed 0", or "fold 1 of 3, seed 0" for CV; the member
+    of repeats or folds that the run's model comes from says so ("seed 0, first of 3")."""
+    s = plane.summary
+    seed = s.get("seed", _config_seed(run))
+    text = f"seed {seed}"
+    if s.get("fold") is not None:
+        text = f"fold {int(s['fold']) + 1}, {text}"
+    n = run.summary.get("n_members")
+    return f"model of {text} (first of {n})" if n else f"model of {text}"
+
+
+def _config_seed(run: Run):
+    try:
+        return run.config.get("seed", "?")
+    except ResultError:
+        return "?"
+
+
 @styled
 def boundary_figure(runs: list[Run], title: str | None = None, resolution: int = 200) -> Figure:
-    """Predicted class regions of 2-D classification runs, training (●) and validation (△) points."""
+    """Predicted class regions of 2-D classification runs, training (●, edged, on top) and validation
+    (△, smaller and paler: they outnumber the training points) points. A run of repeats or CV folds
+    draws the model its first member saved, and its panel says which seed or fold that is."""
     planes = []
     for run in runs:
         try:
@@ -253,8 +305,8 @@ def boundary_figure(runs: list[Run], title: str | None = None, resolution: int =
             warn(f"skipping {run.run_id}: {exc}")
     if not planes:
         raise UsageError("no run with readable weights to draw a decision boundary")
-    ncols = min(len(planes), 4)
-    nrows = math.ceil(len(planes) / ncols)
+    nrows = math.ceil(len(planes) / 3)  # at most 3 × 4.3 inches wide: within MAX_WIDTH
+    ncols = math.ceil(len(planes) / nrows)  # spread evenly: 4 runs are 2 + 2, not 3 + 1
     fig, axes = new_figure(ncols, nrows, width=4.3, height=4.1)
     flat = list(axes.ravel())
     n_classes = 2
@@ -271,23 +323,24 @@ def boundary_figure(runs: list[Run], title: str | None = None, resolution: int =
         if field.min() < levels[0] < field.max() or (k > 2 and cls.min() != cls.max()):
             ax.contour(gx, gy, field, levels=levels, colors="k", linewidths=1.3)
         colors = np.array(PALETTE)
-        ax.scatter(*p.X_train.T, c=colors[p.y_train % len(PALETTE)], s=18, edgecolors="white", linewidths=0.4)
-        ax.scatter(*p.X_val.T, facecolors="none", edgecolors=colors[p.y_val % len(PALETTE)], marker="^", s=26,
-                   linewidths=1.1)
+        ax.scatter(*p.X_val.T, facecolors="none", edgecolors=colors[p.y_val % len(PALETTE)], marker="^", s=20,
+                   linewidths=0.8, alpha=0.6, zorder=3, gid="validation")
+        ax.scatter(*p.X_train.T, c=colors[p.y_train % len(PALETTE)], s=46, edgecolors="black", linewidths=0.8,
+                   zorder=4, gid="training")
         unit = " (standardized)" if p.standardized else ""
         m = p.summary.get("metric", "acc")
         ax.set(xlabel=plain(f"{p.feature_names[0]}{unit}"), ylabel=plain(f"{p.feature_names[1]}{unit}"),
                xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]),
                title=plain(f"{name}\ntrain {m} {num(p.summary.get('train_' + m)):.2f} · "
-                           f"val {m} {num(p.summary.get('val_' + m)):.2f}"))
+                           f"val {m} {num(p.summary.get('val_' + m)):.2f}\n{_drawn_member(run, p)}"))
         ax.grid(False)
     for ax in flat[len(planes):]:
         ax.set_visible(False)
     names = planes[0][1].class_names
     handles = [Patch(color=PALETTE[c % len(PALETTE)], alpha=0.5, label=f"class {names[c] if c < len(names) else c}")
                for c in range(n_classes)]
-    handles += [Line2D([], [], marker="o", ls="", color="0.4", label="training points"),
-                Line2D([], [], marker="^", ls="", mfc="none", color="0.4", label="validation points"),
+    handles += [Line2D([], [], marker="o", ls="", color="0.4", mec="black", ms=7, label="training points"),
+                Line2D([], [], marker="^", ls="", mfc="none", color="0.4", alpha=0.6, label="validation points"),
                 Line2D([], [], color="k", lw=1.3, label="decision boundary")]
     legend_below(fig, handles)
     fig_title(fig, title or "Decision boundaries")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 
 import matplotlib
 import numpy as np
@@ -42,8 +43,11 @@ LABEL_SHADE = {"underfitting": "#6baed6", "overfitting": "#fb6a4a", "overconfide
 LABEL_HINT = {"underfitting": "train and val both poor", "overfitting": "train good, val worse",
               "overconfident": "val loss up, accuracy not down", "good_fit": "",
               "not_converged": "still improving", "diverged": "training blew up"}
-# Runs and classes (Dark2): none is the train blue or the val orange.
-PALETTE = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#d95f02")
+# Runs and classes (Dark2's hues, darkened where a bold title in them would be hard to read on white:
+# every one has a contrast of at least 3.3 : 1). None is the train blue, the val orange, or the grey
+# of the legend keys that stand for "train" and "validation" in every run's colour.
+PALETTE = ("#1b9e77", "#7570b3", "#e7298a", "#4d9221", "#a6761d", "#8e0152", "#01665e", "#b15928")
+KEY_COLOR = "0.35"  # legend keys that stand for a style (dashed = train), not for a run
 METRIC_NAMES = {"loss": "loss", "acc": "accuracy", "r2": "R²"}
 
 STYLE = {
@@ -97,32 +101,43 @@ def plain(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
+def _phrases(text: str) -> list[str]:
+    """`text` cut where a line may break without splitting a phrase: after "name:" and before a
+    bracket ("study-x: learning curve (final loss vs …)" → three phrases)."""
+    return [p for p in re.split(r"(?<=:) | (?=\()", text) if p]
+
+
 def fig_title(fig, text: str):
     """The figure's title, on as many lines as the figure's width needs (a long run name would
-    otherwise run off both edges), the lines about as long as each other; the words' widths are
-    measured in the title's font."""
+    otherwise run off both edges), the lines about as long as each other; lines break between
+    phrases where they can ("learning curve" is never cut in two), between words where a phrase
+    is wider than the figure. The words' widths are measured in the title's font."""
 
     font = FontProperties(size=matplotlib.rcParams["figure.titlesize"], weight=matplotlib.rcParams["figure.titleweight"])
-    words = text.split(" ")
 
-    def wrap(room: float) -> list[str]:
+    def width(line: str) -> float:
+        return TextToPath().get_text_width_height_descent(line, font, ismath=False)[0]
+
+    def wrap(units: list[str], room: float) -> list[str]:
         lines: list[str] = []
-        for word in words:
-            trial = f"{lines[-1]} {word}" if lines else word
-            if lines and TextToPath().get_text_width_height_descent(trial, font, ismath=False)[0] <= room:
+        for unit in units:
+            trial = f"{lines[-1]} {unit}" if lines else unit
+            if lines and width(trial) <= room:
                 lines[-1] = trial
             else:
-                lines.append(word)
+                lines.append(unit)
         return lines
 
     room = fig.get_figwidth() * 72 - 16  # points, a little margin on each side
-    lines = wrap(room)
+    # a phrase wider than the figure is cut into its words; the others stay whole
+    units = [u for p in _phrases(text) for u in (p.split(" ") if width(p) > room else [p])]
+    lines = wrap(units, room)
     if len(lines) > 1:  # as narrow as the same number of lines allows: no lone word on the last line
         lo, hi = 0.0, room
         for _ in range(16):
             mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if len(wrap(mid)) > len(lines) else (lo, mid)
-        lines = wrap(hi)
+            lo, hi = (mid, hi) if len(wrap(units, mid)) > len(lines) else (lo, mid)
+        lines = wrap(units, hi)
     return fig.suptitle(plain("\n".join(lines)))
 
 
@@ -153,7 +168,8 @@ def legend_below(fig, handles=None, max_cols: int = 6):
 def run_colors(n: int) -> list:
     if n <= len(PALETTE):
         return list(PALETTE[:n])
-    return [matplotlib.colormaps["viridis"](t) for t in np.linspace(0.0, 0.9, n)]
+    # viridis beyond 0.78 is a yellow-green that vanishes on white
+    return [matplotlib.colormaps["viridis"](t) for t in np.linspace(0.0, 0.78, n)]
 
 
 def num(v) -> float:
@@ -211,10 +227,16 @@ def auto_xscale(ax, xs) -> None:
         else:
             ax.set_xscale("log", base=base)
         ax.xaxis.set_minor_locator(NullLocator())
-        if len(u) <= 12:
+        if len(u) <= 12 and _round(u):
             ax.set_xticks(u, [number(v) for v in u])
-    elif len(u) <= 8:
+    elif len(u) <= 8 and _round(u):
         ax.set_xticks(u, [number(v) for v in u])
+
+
+def _round(values) -> bool:
+    """Values a person wrote (0.01, 32, 0.3), not drawn at random (0.00834200716): only those get a
+    tick each, whose labels would otherwise run into each other."""
+    return all(float(v).is_integer() or float(f"{v:.2g}") == v for v in values)
 
 
 def auto_yscale(ax, arrays) -> None:
@@ -262,3 +284,12 @@ def fit_ylim(ax, arrays) -> None:
     else:
         pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 0.05
         ax.set_ylim(lo - pad, hi + pad)
+
+
+def architecture(hidden: list[int]) -> str:
+    """Hidden layers as a tick reads them: [16] → "16", [32, 32] → "32×2", [64, 32] → "64-32"."""
+    if not hidden:
+        return "none"
+    if len(set(hidden)) == 1:
+        return str(hidden[0]) if len(hidden) == 1 else f"{hidden[0]}×{len(hidden)}"
+    return "-".join(str(w) for w in hidden)

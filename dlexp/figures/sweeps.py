@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..errors import UsageError
-from .style import (BEST_COLOR, LABEL_HINT, LABEL_SHADE, METRIC_NAMES, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE,
+from .style import (BEST_COLOR, KEY_COLOR, LABEL_HINT, LABEL_SHADE, METRIC_NAMES, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE,
                       STOP_COLOR, auto_xscale, auto_yscale, band_line, fig_title, legend_below, new_figure,
                       num, run_colors, styled, ylabel)
 from ..analysis.verdict import Verdict
@@ -52,12 +52,14 @@ def _frac(ax, x) -> float:
     return ax.transAxes.inverted().transform(ax.transData.transform((x, 0)))[0]
 
 
-def _headroom(ax, share: float = 0.78) -> None:
+def _headroom(ax, share: float = 0.78, log_share: float = 0.86) -> None:
     """Raise the top y limit so that the data fill the lower `share` of the axes: the labels at
-    the top sit above the curves, never on them."""
+    the top sit above the curves, never on them. A log axis spanning decades needs less of its
+    height for the same labels, and a linear share would run it a decade or two past the data
+    (to 10² for losses below 5)."""
     lo, hi = ax.get_ylim()
     if ax.get_yscale() == "log" and lo > 0:
-        ax.set_ylim(lo, 10 ** (math.log10(lo) + (math.log10(hi) - math.log10(lo)) / share))
+        ax.set_ylim(lo, 10 ** (math.log10(lo) + (math.log10(hi) - math.log10(lo)) / log_share))
     else:
         ax.set_ylim(lo, lo + (hi - lo) / share)
 
@@ -121,11 +123,13 @@ def _gap_marks(ax, x, train, val, metric: str) -> None:
 
 @styled
 def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "loss", *, groups=None,
-                 verdict: Verdict | None = None, learning: bool = False, title: str | None = None) -> Figure:
+                 verdict: Verdict | None = None, learning: bool = False, title: str | None = None,
+                 categories: dict[float, str] | None = None) -> Figure:
     """Final train and val `metric` vs x (one line pair per group): a validation or learning curve.
 
     verdict: the sweep's diagnosis along x; with one group its labels shade the points and its
-    interpolation peak, if any, is named.
+    interpolation peak, if any, is named. categories: a tick label per x when the xs are only
+    positions (architectures: "32×2" is neither 64 units nor 2 layers alone).
     """
     groups = groups or [""] * len(runs)
     series, bad = series_by_x(runs, xs, groups)
@@ -147,12 +151,17 @@ def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "l
         val = stats["val"][:, 0]
         if np.isfinite(val).any() and not learning:
             i = int(best_of(val))
+            shown = categories[x[i]] if categories else number(x[i])
             ax.plot(x[i], val[i], "*", ms=17, color=BEST_COLOR if single else color, zorder=6, mec="white",
-                    label=f"best: {number(x[i])} ({METRIC_NAMES.get(metric, metric)} {val[i]:.3g})" if single else None)
+                    label=f"best: {shown} ({METRIC_NAMES.get(metric, metric)} {val[i]:.3g})" if single else None)
             curve = (x, val)
         if single and learning:
             gaps = [(x[j], stats["train"][j, 0], val[j]) for j in ({0, len(x) - 1} if len(x) > 1 else {0})]
-    auto_xscale(ax, [x for _, (gx, _) in series.items() for x in gx] + [x for x, _ in bad])
+    if categories:
+        ax.set_xticks(sorted(categories), [categories[x] for x in sorted(categories)])
+        ax.set_xlim(min(categories) - 0.5, max(categories) + 0.5)
+    else:
+        auto_xscale(ax, [x for _, (gx, _) in series.items() for x in gx] + [x for x, _ in bad])
     if gaps:  # room right of the last point for its gap label, off the curves
         lo, hi = ax.get_xlim()
         if ax.get_xscale() == "log" and lo > 0:
@@ -180,12 +189,63 @@ def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "l
             x, val = curve
             i = int(np.argmin(np.abs(x - verdict.peak.x)))
             _annotate_peak(ax, x[i], val[i], verdict.peak_name + (" (of the val loss)" if metric != "loss" else ""))
-    if not single:
-        ax.plot([], [], "--", color="0.35", label="train (dashed)")
-        ax.plot([], [], "-", color="0.35", label="validation (solid)")
+    if not single and any(len(gx) > 1 for gx, _ in series.values()):  # the keys only where lines are drawn
+        ax.plot([], [], "--", color=KEY_COLOR, label="train (dashed)")
+        ax.plot([], [], "-", color=KEY_COLOR, label="validation (solid)")
     ax.set(xlabel=xlabel, ylabel=ylabel(metric, task, final=True, runs=runs))
     legend_below(fig, max_cols=4)
     kind = "learning curve" if learning else "validation curve"
     what = METRIC_NAMES.get(metric, metric)
     fig_title(fig, title or f"{kind.capitalize()}: final {what} vs {xlabel.split(' (')[0]}")
+    return fig
+
+
+@styled
+def scatter_figure(runs: list[Run], axes_of: list[tuple[list[float], str, bool | None]], metric: str = "loss", *,
+                   groups=None, title: str | None = None) -> Figure:
+    """Final val `metric` of every run against each swept key, one panel per key: the figure of a
+    random search, whose points share no grid (a line through them would join unrelated runs).
+
+    axes_of: (x per run, axis label, log) per panel; log True/False as the key was sampled
+    (log-uniform or uniform), None to choose from the values. groups: a label per run (the grid
+    keys swept beside the random ones), one colour each. The best run is starred in every panel.
+    """
+    groups = groups or [""] * len(runs)
+    done = [i for i, r in enumerate(runs) if r.status == "completed" and math.isfinite(num(r.summary.get(f"val_{metric}")))]
+    if not done:
+        raise UsageError("no completed run to plot")
+    ncols = min(len(axes_of), 3)
+    nrows = math.ceil(len(axes_of) / ncols)
+    fig, grid = new_figure(ncols, nrows, width=4.6, height=3.8, sharey=True)
+    panels = list(grid.ravel())
+    names = list(dict.fromkeys(groups[i] for i in done))
+    colors = dict(zip(names, run_colors(len(names)))) if len(names) > 1 else {names[0]: SPLIT_COLOR["val"]}
+    val = np.array([num(r.summary.get(f"val_{metric}")) for r in runs])
+    best = max(done, key=lambda i: val[i] * (-1 if metric == "loss" else 1))
+    for ax, (xs, label, log) in zip(panels, axes_of):
+        x = np.array(xs, float)
+        for g in names:
+            at = [i for i in done if groups[i] == g]
+            ax.scatter(x[at], val[at], s=46, color=colors[g], edgecolors="white", linewidths=0.6, zorder=4,
+                       label=g or SPLIT_LABEL["val"])
+        ax.plot(x[best], val[best], "*", ms=17, color=BEST_COLOR, mec="black", mew=1.0, zorder=6,
+                label=f"best run ({METRIC_NAMES.get(metric, metric)} {val[best]:.3g})")
+        bad = [i for i, r in enumerate(runs) if i not in done]
+        if bad:
+            ax.plot(x[bad], [0.03] * len(bad), "X", color=STOP_COLOR, ms=9, ls="", transform=ax.get_xaxis_transform(),
+                    clip_on=False, label=", ".join(sorted({runs[i].status for i in bad})))
+        if log is None:
+            auto_xscale(ax, x[np.isfinite(x)])
+        elif log:
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+    for ax in panels[len(axes_of):]:
+        ax.set_visible(False)
+    for row in grid:
+        row[0].set_ylabel(ylabel(metric, runs[0].summary.get("task"), final=True, runs=runs).replace(
+            "final ", "final validation "))
+    if metric == "loss":
+        auto_yscale(panels[0], [val[done]])
+    legend_below(fig, max_cols=4)
+    fig_title(fig, title or f"Random search: final validation {METRIC_NAMES.get(metric, metric)} vs each swept key")
     return fig
