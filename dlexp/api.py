@@ -190,8 +190,9 @@ class Run:
 
     def plot(self, kind: str = "curves", ax=None, *, metric: str = "loss"):
         """Draw `kind` (curves, weights, activations, boundary) and return its matplotlib Axes
-        (the first one, for a figure of several panels); with `ax`, draw into that Axes."""
-        return _plot(self._run.folder, [self._run], kind, ax, metric)
+        (the first, of a figure of several panels; `.figure` is the whole figure). With `ax`,
+        curves draws its `metric` panel into that Axes."""
+        return _plot(self._run.folder, kind, ax, metric)
 
     def diagnose(self, **kw) -> "Diagnosis":
         return diagnose(self, results=self.folder.parent.parent, **kw)
@@ -239,10 +240,12 @@ class Sweep:
                 for r in self._sweep.runs]
         return pd.DataFrame(rows, columns=columns_of(rows, self.swept) if rows else self.swept)
 
-    def plot(self, kind: str | None = None, ax=None, *, metric: str = "loss"):
-        """Draw `kind` (default: the learning or validation curve, else a comparison) and return
-        its matplotlib Axes; with `ax`, draw into that Axes."""
-        return _plot(self.folder, None, kind, ax, metric)
+    def plot(self, kind: str | None = None, ax=None, *, metric: str = "loss", where: dict | None = None,
+             per_second: bool = False):
+        """Draw `kind` (default: the learning or validation curve, a random search's scatter,
+        else a comparison) and return its matplotlib Axes; with `ax`, draw into that Axes.
+        where: {dotted key: value}, the runs to draw (as `dlexp plot --where`)."""
+        return _plot(self.folder, kind, ax, metric, where, per_second)
 
     def diagnose(self, **kw) -> "Diagnosis":
         return diagnose(self, results=self.folder.parent.parent, **kw)
@@ -487,10 +490,21 @@ def _store(results: Path, blob: bytes, suffix: str) -> Path:
 # ---------------------------------------------------------------------------------------------
 # Figures and rich display
 
-def _plot(folder: Path, runs, kind, ax, metric):
+def _plot(folder: Path, kind, ax, metric, where: dict | None = None, per_second: bool = False, show: bool = True):
+    """Draw through figures.choose.draw. A figure of its own is handed to pyplot (with `show`),
+    so that a notebook shows it as it shows plt.subplots' figures."""
     from .figures.choose import draw
 
-    return draw([str(folder)], kind, metric, ax=ax, results=folder.parent.parent)
+    drawn = draw([str(folder)], kind, metric, ax=ax, results=folder.parent.parent,
+                 where=list((where or {}).items()), per_second=per_second)
+    if ax is None and show:
+        import matplotlib.pyplot as plt
+
+        try:
+            plt.figure(drawn.figure)  # pyplot adopts a Figure made without it (matplotlib >= 3.8)
+        except (TypeError, ValueError, AttributeError):
+            pass  # older matplotlib: drawn.figure is still the whole figure to show or save
+    return drawn
 
 
 def _figure_png(obj, kind) -> str:
@@ -498,8 +512,7 @@ def _figure_png(obj, kind) -> str:
     try:
         import matplotlib.pyplot as plt
 
-        ax = obj.plot(kind) if kind else obj.plot()
-        fig = ax.figure
+        fig = _plot(obj.folder, kind, None, "loss", show=False).figure
         fig.set_dpi(60)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=60)

@@ -192,10 +192,21 @@ def _check_metric(metric: str, runs: list[Run]) -> None:
                          f"(valid: loss, {runs[0].metric})")
 
 
-def make_figure(target: Target, kind: str | None = None, metric: str | None = None, per_second: bool = False):
+ONE_PANEL = ("curves", "compare", "validation", "learning")  # kinds that draw into a given Axes
+
+
+def make_figure(target: Target, kind: str | None = None, metric: str | None = None, per_second: bool = False,
+                ax=None):
     """The matplotlib Figure of `kind` (default: the one that fits the target) for `target`;
-    `per_second` adds compare's panel against training time."""
+    `per_second` adds compare's panel against training time. With `ax` (the Python API), the
+    figure's one panel is drawn into that Axes (curves: the `metric` panel) and its figure is
+    returned."""
     kind = kind or default_kind(target)
+    if ax is not None and kind not in ONE_PANEL:
+        raise UsageError(f"{kind} draws a figure of its own panels; ax= fits {', '.join(ONE_PANEL)} (without ax, "
+                         "plot() returns the first panel, and .figure the whole figure)")
+    if ax is not None and per_second:
+        raise UsageError("per_second adds a second panel, which does not fit into one Axes")
     metric = metric or "loss"
     if kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}; valid: {', '.join(KINDS)}")
@@ -210,10 +221,10 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
         if len(runs) != 1:
             raise UsageError(f"curves draws one run; {name or 'the targets'} hold {len(runs)}: use --kind compare, "
                              "or name one run")
-        return curves.curves_figure(runs[0])
+        return curves.curves_figure(runs[0], ax=ax, metric=metric)
     if kind == "compare":
         return curves.compare_figure(runs, metric, title=target.title(f"train and validation {what}"),
-                                     per_second=per_second)
+                                     per_second=per_second, ax=ax)
     if kind == "validation":
         key = x_key(target)
         if key is None:
@@ -227,7 +238,7 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
             xs, categories, by_total = arch
             v, label = _on_positions(v, by_total), "hidden layers (units × layers)"
         return sweep_figures.sweep_figure(runs, xs, label, metric, groups=_groups(target, key), verdict=v,
-                                          categories=categories,
+                                          categories=categories, ax=ax,
                                           title=target.title(f"validation curve (final {what} vs {label.split(' (')[0]})"))
     if kind == "scatter":
         keys = random_keys(target) or [k for k in target.swept if k not in SEED_KEYS and numeric_axis(k, runs)]
@@ -255,7 +266,7 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
         runs = [runs[i] for i in keep]
         groups = [g for i, g in enumerate(_groups(target, "data.train_size")) if i in keep]
         return sweep_figures.sweep_figure(runs, [float(xs[i]) for i in keep], "training examples (n_train)", metric,
-                                    groups=groups, learning=True,
+                                    groups=groups, learning=True, ax=ax,
                                     title=target.title(f"learning curve (final {what} vs training-set size)"))
     if kind in MAX_PANELS and len(runs) > MAX_PANELS[kind]:
         warn(f"{name or 'targets'}: {kind} draws the first {MAX_PANELS[kind]} of {len(runs)} runs")
@@ -269,6 +280,14 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
         return model_figures.weights_figure(runs, reg, title=target.title("Dense weights per layer"))
     return model_figures.activations_figure(runs, title=target.title("internal covariate shift: pre-activations "
                                                                 "on a fixed probe batch"))
+
+
+def draw(targets, kind: str | None = None, metric: str | None = None, *, ax=None, results: Path = Path("results"),
+         where=(), per_second: bool = False):
+    """Draw `kind` for the targets into `ax`, or into a Figure of its own; the Axes drawn (of a
+    figure of several panels, the first)."""
+    fig = make_figure(load_target(targets, results, where), kind, metric, per_second, ax=ax)
+    return ax if ax is not None else fig.axes[0]
 
 
 def figure_bytes(fig, fmt: str = "png") -> bytes:

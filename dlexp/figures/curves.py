@@ -16,9 +16,9 @@ from matplotlib.ticker import MaxNLocator
 from ..errors import ResultError, UsageError
 from ..labels import number
 from ..results.reader import Run
-from .style import (BEST_COLOR, KEY_COLOR, METRIC_NAMES, PENALTY_COLOR, STOP_COLOR, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE, auto_yscale, band_line, column,
-                   fig_title, fit_ylim, legend_below, new_figure, num, run_colors, run_labels, styled, usable,
-                   ylabel)
+from .style import (BEST_COLOR, KEY_COLOR, METRIC_NAMES, PENALTY_COLOR, STOP_COLOR, SPLIT_COLOR, SPLIT_LABEL,
+                    SPLIT_STYLE, auto_yscale, band_line, column, fig_title, finish_panel, fit_ylim, legend_below,
+                    new_figure, num, panel_fontsize, plain, run_colors, run_labels, styled, usable, ylabel)
 
 
 def _mark_epochs(axes, s: dict, epochs, val_loss) -> None:
@@ -49,41 +49,43 @@ def _penalty_title(run: Run) -> str:
 
 
 @styled
-def curves_figure(run: Run) -> Figure:
-    """Train vs val loss and metric per epoch; best epoch, early stop; penalty panel if any."""
+def curves_figure(run: Run, ax=None, metric: str = "loss") -> Figure:
+    """Train vs val loss and metric per epoch; best epoch, early stop; penalty panel if any.
+    With `ax`, the `metric` panel alone, drawn into that Axes."""
     epochs = column(run, "epoch")
     if epochs is None:
         raise UsageError(f"{run.folder}: no training history to plot (status {run.status})")
     s, task = run.summary, run.summary.get("task")
     penalty = column(run, "penalty")
-    has_penalty = penalty is not None and bool(np.any(penalty > 0))
-    panels = ["loss", run.metric] + (["penalty"] if has_penalty else [])
-    fig, axes = new_figure(len(panels))
+    has_penalty = penalty is not None and bool(np.any(penalty > 0)) and ax is None
+    panels = ["loss", run.metric] + (["penalty"] if has_penalty else []) if ax is None else [metric]
+    fig, axes = new_figure(len(panels), ax=ax)
     axes = list(axes[0])
-    for ax, what in zip(axes, panels[:2]):
+    for panel, what in zip(axes, panels[:2]):
         ys = []
         for split in ("train", "val"):
             y = column(run, f"{split}_{what}")
             if y is not None:
-                band_line(ax, epochs, y, column(run, f"{split}_{what}_std"), SPLIT_COLOR[split], SPLIT_STYLE[split],
-                          SPLIT_LABEL[split], marker="o" if len(y) < 3 else None)
+                band_line(panel, epochs, y, column(run, f"{split}_{what}_std"), SPLIT_COLOR[split],
+                          SPLIT_STYLE[split], SPLIT_LABEL[split], marker="o" if len(y) < 3 else None)
                 ys.append(y)
-        ax.set(xlabel="epoch", ylabel=ylabel(what, task, runs=[run]), title=METRIC_NAMES.get(what, what))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        panel.set(xlabel="epoch", ylabel=ylabel(what, task, runs=[run]), title=METRIC_NAMES.get(what, what))
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
         if what == "loss":
-            auto_yscale(ax, ys)
+            auto_yscale(panel, ys)
     if has_penalty:
         band_line(axes[2], epochs, penalty, column(run, "penalty_std"), PENALTY_COLOR, "-", "penalty (not in train loss)")
         axes[2].set(xlabel="epoch", ylabel="penalty", title=_penalty_title(run))
         axes[2].xaxis.set_major_locator(MaxNLocator(integer=True))
-    _mark_epochs(axes, s, epochs, column(run, "val_loss"))
+    _mark_epochs(axes, s, epochs, column(run, "val_loss") if panels[0] == "loss" else None)
     if np.nanmax(epochs) - np.nanmin(epochs) < 2:  # a run of one or two epochs: whole epochs around it
-        for ax in axes:
-            ax.set_xlim(np.nanmin(epochs) - 1, np.nanmax(epochs) + 1)
-    legend_below(fig)  # the panels share the styles: one legend under them
+        for panel in axes:
+            panel.set_xlim(np.nanmin(epochs) - 1, np.nanmax(epochs) + 1)
     n = s.get("n_members")
     over = f" (mean ± std of {n} {'CV folds' if s.get('kind') == 'cv' else 'seeds'})" if n else ""
-    fig_title(fig, f"{run.label}: training curves{over}")
+    # the panels share the styles: one legend under them
+    finish_panel(fig, ax, f"{run.label}: training curves{over}" if ax is None
+                 else f"{run.label}: {METRIC_NAMES.get(metric, metric)}{over}")
     return fig
 
 
@@ -103,7 +105,7 @@ def _best_and_stop(run: Run, epochs, y) -> tuple[tuple | None, tuple | None]:
 
 @styled
 def compare_figure(runs: list[Run], metric: str = "loss", title: str | None = None,
-                   per_second: bool = False) -> Figure:
+                   per_second: bool = False, ax=None) -> Figure:
     """Several runs: val (solid) and train (dashed) per epoch; with `per_second`, a second panel
     against cumulative training time (on small nets mostly timer noise, so only on request).
 
@@ -112,7 +114,8 @@ def compare_figure(runs: list[Run], metric: str = "loss", title: str | None = No
     Diverged runs keep their color but not the y scale: they leave through the top, marked ✕.
     """
     runs = usable(runs, "compare")
-    fig, axes = new_figure(2 if per_second else 1, width=5.2 if per_second else 8.0, height=3.9 if per_second else 4.4)
+    fig, axes = new_figure(2 if per_second else 1, width=5.2 if per_second else 8.0, height=3.9 if per_second else 4.4,
+                           ax=ax)
     ax_e, ax_t = axes[0][0], (axes[0][1] if per_second else None)
     colors = run_colors(len(runs))
     names = run_labels(runs)
@@ -179,6 +182,12 @@ def compare_figure(runs: list[Run], metric: str = "loss", title: str | None = No
         handles.append(Line2D([], [], color="black", marker="|", ls="", ms=13, mew=2.4, label="early stop"))
     if diverged:
         handles.append(Line2D([], [], color=KEY_COLOR, marker="X", ls="", ms=9, label="diverged (off the scale)"))
-    legend_below(fig, handles)
-    fig_title(fig, title or f"Comparison: train and validation {name}")
+    title = title or f"Comparison: train and validation {name}"
+    if ax is None:
+        legend_below(fig, handles)
+        fig_title(fig, title)
+    else:  # a caller's Axes: the legend and title inside it
+        ax.legend(handles=handles, labels=[plain(h.get_label()) for h in handles], fontsize=panel_fontsize(ax),
+                  framealpha=0.8)
+        ax.set_title(plain(title), fontsize="medium")
     return fig

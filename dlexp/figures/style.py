@@ -69,10 +69,33 @@ def styled(fn):
     return wrapper
 
 
-def new_figure(ncols: int, nrows: int = 1, width: float = 5.2, height: float = 3.9, **kw):
+def new_figure(ncols: int, nrows: int = 1, width: float = 5.2, height: float = 3.9, ax=None, **kw):
+    """(Figure, axes (nrows, ncols)); with `ax` (one panel drawn into a caller's Axes, as the
+    Python API does), that Axes' figure and the Axes alone."""
+    if ax is not None:
+        return ax.figure, np.array([[ax]], dtype=object)
     # at least 7.5 inches wide: room for the title and a legend beside a single panel
     fig = Figure(figsize=(max(width * ncols, 7.5), height * nrows), layout="constrained")
     return fig, fig.subplots(nrows, ncols, squeeze=False, **kw)
+
+
+def finish_panel(fig, ax, title: str, max_cols: int = 6) -> None:
+    """The legend and the title: the figure's (legend_below, fig_title), or within `ax` when the
+    panel was drawn into a caller's Axes, whose figure is theirs to lay out."""
+    if ax is None:
+        legend_below(fig, max_cols=max_cols)
+        fig_title(fig, title)
+        return
+    handles, names = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, [plain(n) for n in names], fontsize=panel_fontsize(ax), framealpha=0.8)
+    ax.set_title(plain(title), fontsize="medium")
+
+
+def panel_fontsize(ax) -> str:
+    """A legend's font size for a caller's Axes: smaller in a narrow panel (a grid of them)."""
+    inches = ax.get_position().width * ax.figure.get_figwidth()
+    return "x-small" if inches < 4.5 else "small"
 
 
 def run_labels(runs: list[Run]) -> list[str]:

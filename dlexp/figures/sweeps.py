@@ -18,7 +18,7 @@ from matplotlib.patches import Rectangle
 
 from ..errors import UsageError
 from .style import (BEST_COLOR, KEY_COLOR, LABEL_HINT, LABEL_SHADE, METRIC_NAMES, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE,
-                      STOP_COLOR, auto_xscale, auto_yscale, band_line, fig_title, legend_below, new_figure,
+                      STOP_COLOR, auto_xscale, auto_yscale, band_line, fig_title, finish_panel, legend_below, new_figure,
                       num, run_colors, styled, ylabel)
 from ..analysis.verdict import Verdict
 from ..results.reader import Run
@@ -124,7 +124,7 @@ def _gap_marks(ax, x, train, val, metric: str) -> None:
 @styled
 def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "loss", *, groups=None,
                  verdict: Verdict | None = None, learning: bool = False, title: str | None = None,
-                 categories: dict[float, str] | None = None) -> Figure:
+                 categories: dict[float, str] | None = None, ax=None) -> Figure:
     """Final train and val `metric` vs x (one line pair per group): a validation or learning curve.
 
     verdict: the sweep's diagnosis along x; with one group its labels shade the points and its
@@ -135,7 +135,8 @@ def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "l
     series, bad = series_by_x(runs, xs, groups)
     if not series:
         raise UsageError("no completed run to plot")
-    fig, axes = new_figure(1, width=7.4, height=4.6)
+    given = ax  # a caller's Axes (the Python API), or None: a figure of our own
+    fig, axes = new_figure(1, width=7.4, height=4.6, ax=given)
     ax = axes[0][0]
     single = len(series) == 1
     colors = run_colors(len(series))
@@ -193,10 +194,9 @@ def sweep_figure(runs: list[Run], xs: list[float], xlabel: str, metric: str = "l
         ax.plot([], [], "--", color=KEY_COLOR, label="train (dashed)")
         ax.plot([], [], "-", color=KEY_COLOR, label="validation (solid)")
     ax.set(xlabel=xlabel, ylabel=ylabel(metric, task, final=True, runs=runs))
-    legend_below(fig, max_cols=4)
     kind = "learning curve" if learning else "validation curve"
     what = METRIC_NAMES.get(metric, metric)
-    fig_title(fig, title or f"{kind.capitalize()}: final {what} vs {xlabel.split(' (')[0]}")
+    finish_panel(fig, given, title or f"{kind.capitalize()}: final {what} vs {xlabel.split(' (')[0]}", max_cols=4)
     return fig
 
 
