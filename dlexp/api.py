@@ -119,9 +119,12 @@ def diagnose(target, *, results="results", thresholds: dict | None = None, save:
     overrides of DEFAULT_THRESHOLDS. With `save` the labels are recorded in the result files, as
     the CLI records them."""
     folder = target.folder if isinstance(target, (Run, Sweep)) else target
+    for k in thresholds or {}:
+        if k not in DEFAULT_THRESHOLDS:
+            raise UsageError(f"thresholds: unknown name {k!r}{did_you_mean(k, DEFAULT_THRESHOLDS)}; valid: "
+                             f"{', '.join(DEFAULT_THRESHOLDS)}")
     items = [f"{k}={v}" for k, v in (thresholds or {}).items()]
-    if items:
-        thresholds_from(items)  # unknown names: a UsageError naming the valid ones
+    thresholds_from(items)  # values that are no numbers: its UsageError
     groups = diagnose_targets([str(folder)], Path(results), items, save=save)
     if not groups:
         raise UsageError(f"{folder}: nothing to diagnose")
