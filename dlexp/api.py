@@ -61,7 +61,7 @@ def run(config, *, data=None, results="results", force: bool = False, set: dict 
     the config's, as (X, y), {"train": (X, y), "val": (X, y), "test": (X, y)}, or
     (DataFrame, "target column"); it is written once under <results>/data/, named by the digest
     of its content, so the same data gives the same run id and a repeated call reuses the run.
-    quiet: no progress bar and no summary line.
+    quiet: no summary line (and, in a terminal, no progress bar; a notebook shows none).
     """
     from .sweeps.run import run_loaded
 
@@ -71,14 +71,14 @@ def run(config, *, data=None, results="results", force: bool = False, set: dict 
         items.update(data_overrides(data, results))
     exp = _experiment(config, items)
     echo = (lambda *_: None) if quiet else _echo
-    result = run_loaded(exp, results, force=force, quiet=quiet, echo=echo)
+    result = run_loaded(exp, results, force=force, quiet=not _bar(quiet), echo=echo)
     found = Run(reader.Run.load(result.folder))
     if found.status == "failed":
         raise TrainingFailed(found)
     return found
 
 
-def sweep(spec, *, grid: dict | None = None, name: str | None = None, jobs: int | None = None,
+def sweep(spec, *, grid: dict | None = None, name: str | None = None, data=None, jobs: int | None = None,
           executor: str = "local", address: str | None = None, results="results", retry_failed: bool = False,
           quiet: bool = False, set: dict | None = None, **overrides) -> "Sweep":
     """Train every point of a sweep not yet done and return its Sweep (resumable, as the CLI's).
@@ -86,12 +86,15 @@ def sweep(spec, *, grid: dict | None = None, name: str | None = None, jobs: int 
     spec: a spec file's path, a mapping or YAML text (base:, grid: and/or random:); or a config
     (path or mapping) with grid={"dotted.key": [values, …]}. jobs: runs at once (default: the
     CPUs; 1 = in this process); executor: "local" or "dask" (address: the scheduler's).
-    Runs that fail are in the Sweep (status "failed"); nothing is raised for them.
+    data: in-memory data for every point, as `run` takes it. Runs that fail are in the Sweep
+    (status "failed"); nothing is raised for them.
     """
     from .sweeps.spec import load_spec, spec_from_python
     from .sweeps.sweep import run_sweep
 
     items = {**(set or {}), **overrides}
+    if data is not None:
+        items.update(data_overrides(data, Path(results)))
     if grid is not None:
         spec = {"name": name or _default_name(spec, "-sweep"), "base": _base_of(spec), "grid": dict(grid)}
     if isinstance(spec, (str, Path)) and _is_file(spec):
@@ -102,7 +105,7 @@ def sweep(spec, *, grid: dict | None = None, name: str | None = None, jobs: int 
         plan = spec_from_python(str(spec) if isinstance(spec, Path) else spec, name=name, overrides=items)
     echo = (lambda *_: None) if quiet else _echo
     result = run_sweep(plan, Path(results), jobs=jobs, executor=executor, address=address,
-                       retry_failed=retry_failed, quiet=quiet, echo=echo)
+                       retry_failed=retry_failed, quiet=not _bar(quiet), echo=echo)
     return Sweep(reader.Sweep.load(result.folder))
 
 
@@ -550,6 +553,11 @@ def _figures(s: dict) -> str:
     m = s.get("metric", "acc")
     shown = [f"{k} {labels.figure(s[k])}" for k in ("val_loss", f"val_{m}", f"test_{m}") if labels.is_number(s.get(k))]
     return (" · " + ", ".join(shown)) if shown else ""
+
+
+def _bar(quiet: bool) -> bool:
+    """A progress bar in a terminal only: a notebook shows the summary lines, not a live display."""
+    return not quiet and sys.stderr.isatty()
 
 
 def _echo(message: str) -> None:
