@@ -263,5 +263,7 @@ def test_the_example_notebook_runs(tmp_path):
     client.execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3  # the figures were drawn
-    assert any("text/html" in o.get("data", {}) for o in outputs)  # a DataFrame or a run's card
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    cards = [o for o in outputs if "data:image/png" in o.get("data", {}).get("text/html", "")]
+    assert len(figures) == 2 and len(cards) == 1  # sweep.plot(), the two axes, and the run's card
+    assert sum("dataframe" in o.get("data", {}).get("text/html", "") for o in outputs) == 3
