@@ -11,8 +11,8 @@ use of their names.
 
 __version__ = "0.3.0"
 
-_API = ("run", "sweep", "load", "diagnose", "Run", "Sweep", "Model", "Diagnosis", "TrainingFailed",
-        "DEFAULT_THRESHOLDS")
+_API = ("run", "sweep", "load", "diagnose", "table", "ls", "plot", "report", "Run", "Sweep", "Model", "Diagnosis",
+        "TrainingFailed", "DEFAULT_THRESHOLDS")
 _ERRORS = ("DlexpError", "ConfigError", "DataError", "UsageError", "ResultError", "ResourceError", "StorageError",
            "Interrupted")
 __all__ = [*_API, *_ERRORS, "__version__"]

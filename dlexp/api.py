@@ -135,6 +135,47 @@ def diagnose(target, *, results="results", thresholds: dict | None = None, save:
     return Diagnosis([(Run(r), d) for r, d in found], v)
 
 
+def table(*targets, results="results"):
+    """One row per run of the targets (runs, sweeps; as `dlexp table` takes them) as a DataFrame:
+    [name,] swept keys, run_id, status, the final figures."""
+    import pandas as pd
+
+    from .analysis.tables import collect_rows
+
+    rows, lead = collect_rows([_target(t) for t in targets], Path(results))
+    return pd.DataFrame(rows, columns=columns_of(rows, lead) if rows else lead)
+
+
+def ls(*, results="results") -> dict:
+    """The results folder as `dlexp ls` lists it: {"runs": DataFrame, "sweeps": DataFrame}."""
+    import pandas as pd
+
+    from .analysis.tables import list_results
+
+    listing = list_results(Path(results))
+    return {kind: pd.DataFrame(rows) for kind, rows in listing.items()}
+
+
+def plot(*targets, kind: str | None = None, ax=None, metric: str = "loss", where: dict | None = None,
+         per_second: bool = False, results="results"):
+    """A figure of several runs or sweeps (compare by default), as `dlexp plot A B` draws it;
+    the Axes drawn, as Run.plot returns it."""
+    return _plot([_target(t) for t in targets], kind, ax, metric, where, per_second, results=Path(results))
+
+
+def report(*targets, out=None, where: dict | None = None, results="results") -> Path:
+    """Write `dlexp report`'s self-contained HTML page for the targets; the file written."""
+    from .report import report as write_report
+
+    return write_report([_target(t) for t in targets], out=Path(out) if out else None, results=Path(results),
+                        where=list((where or {}).items()))
+
+
+def _target(t) -> str:
+    """A target as the readers take it: a Run's or Sweep's folder, else the id, name or path."""
+    return str(t.folder) if isinstance(t, (Run, Sweep)) else str(t)
+
+
 # ---------------------------------------------------------------------------------------------
 # Results
 
@@ -325,6 +366,16 @@ class Diagnosis:
         """A sweep's verdict (best point, what lies either side), as in <sweep>/diagnosis.json."""
         return verdict_dict(self._verdict) if self._verdict is not None else None
 
+    def next_spec(self) -> dict:
+        """The follow-up sweep spec `dlexp diagnose --emit` writes: over the best run's top
+        remedies, or its swept key refined around it; run it with dlexp.sweep(spec)."""
+        from .analysis.verdict import next_study
+
+        study = next_study([(r._run, d) for r, d in self._found], self._verdict)
+        if isinstance(study, str):
+            raise UsageError(f"no follow-up: {study}")
+        return study.spec
+
     def table(self):
         """One row per run: its swept values, run_id, label and short reason (a DataFrame)."""
         import pandas as pd
@@ -496,13 +547,17 @@ def _store(results: Path, blob: bytes, suffix: str) -> Path:
 # ---------------------------------------------------------------------------------------------
 # Figures and rich display
 
-def _plot(folder: Path, kind, ax, metric, where: dict | None = None, per_second: bool = False, show: bool = True):
-    """Draw through figures.choose.draw. A figure of its own is handed to pyplot (with `show`),
-    so that a notebook shows it as it shows plt.subplots' figures."""
+def _plot(targets, kind, ax, metric, where: dict | None = None, per_second: bool = False, show: bool = True,
+          results: Path | None = None):
+    """Draw through figures.choose.draw (`targets`: a folder, or a list of targets). A figure of
+    its own is handed to pyplot (with `show`), so that a notebook shows it as it shows
+    plt.subplots' figures."""
     from .figures.choose import draw
 
-    drawn = draw([str(folder)], kind, metric, ax=ax, results=folder.parent.parent,
-                 where=list((where or {}).items()), per_second=per_second)
+    if isinstance(targets, Path):  # a run's or sweep's folder: <results>/runs|sweeps/<name>
+        targets, results = [str(targets)], targets.parent.parent
+    drawn = draw(targets, kind, metric, ax=ax, results=results, where=list((where or {}).items()),
+                 per_second=per_second)
     if ax is None and show:
         import matplotlib.pyplot as plt
 
@@ -564,5 +619,5 @@ def _echo(message: str) -> None:
     print(message, file=sys.stdout)
 
 
-__all__ = ["run", "sweep", "load", "diagnose", "Run", "Sweep", "Model", "Diagnosis", "TrainingFailed",
-           "DEFAULT_THRESHOLDS"]
+__all__ = ["run", "sweep", "load", "diagnose", "table", "ls", "plot", "report", "Run", "Sweep", "Model", "Diagnosis",
+           "TrainingFailed", "DEFAULT_THRESHOLDS"]

@@ -325,33 +325,26 @@ def diagnose(targets, verbose, as_json, emit, thresholds, no_save, results):
 
 def _emit_follow_up(emit: Path, groups) -> None:
     """--emit: the follow-up of the best run of the first target (lowest val loss)."""
-    from .analysis.diagnose import refine_spec, write_follow_up, write_refine
-    from .analysis.verdict import pick_for_emit
+    from .analysis.diagnose import write_refine, write_spec_of
+    from .analysis.verdict import next_study
     from .errors import ConfigError
     from .sweeps.spec import load_spec
 
     sweep, found, v = groups[0]
-    chosen = pick_for_emit(found)
-    if chosen is None:
-        echo_err(f"nothing to emit: no diagnosed run has a val loss ({emit} not written)")
+    study = next_study(found, v)
+    if isinstance(study, str):
+        echo_err(f"nothing to emit: {study} ({emit} not written)")
         return
-    run, d = chosen
-    if d["remedies"]:
-        write_follow_up(emit, run, d)
-        what = f"its top remedies ({d['label']})"
+    if study.refined:
+        write_refine(emit, study.run, study.diagnosis, study.spec, sweep.name)
     else:
-        spec = refine_spec(run, v) if v is not None else None
-        if spec is None:
-            echo_err(f"nothing to emit: the best run {run.run_id} is a {d['label']} with nothing to remedy, "
-                     f"and no swept value to refine around it ({emit} not written)")
-            return
-        write_refine(emit, run, d, spec, sweep.name)
-        what = f"{next(iter(spec['grid']))} refined around it ({d['label']})"
+        write_spec_of(emit, study.run, study.diagnosis, study.spec)
     try:  # what `dlexp sweep` will read must load
         load_spec(emit)
     except ConfigError as exc:
         raise ConfigError([f"the follow-up spec {emit} does not load: {p}" for p in exc.problems]) from None
-    echo_err(f"follow-up of {run.run_id}, the best run, over {what} written to {emit}; run it with: dlexp sweep {emit}")
+    echo_err(f"follow-up of {study.run.run_id}, the best run, over {study.what} written to {emit}; run it with: "
+             f"dlexp sweep {emit}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -211,6 +211,29 @@ def test_diagnose_gives_what_the_cli_gives(results):
         dlexp.diagnose(sweep, thresholds={"overfit_rsie": 0.2})
 
 
+def test_every_cli_reader_has_a_python_twin(results):
+    """table, ls, plot of several targets, report and diagnose --emit, as the README's studies use them."""
+    a = dlexp.run(QUICK, results=results, quiet=True)
+    b = dlexp.run(QUICK, results=results, quiet=True, **{"model.hidden": [2]})
+    sweep = dlexp.sweep(QUICK, grid={"model.hidden": [[1], [16]]}, name="twin", results=results, jobs=1, quiet=True)
+    t = dlexp.table(a, b.id, "twin", results=results)
+    assert list(t.columns[:3]) == ["name", "model.hidden", "run_id"] and len(t) == 4
+    listing = dlexp.ls(results=results)
+    assert set(listing["runs"]["run_id"]) >= {a.id, b.id} and list(listing["sweeps"]["name"]) == ["twin"]
+    _, ax = plt.subplots()
+    assert dlexp.plot(a, b, ax=ax, results=results) is ax and len(ax.get_lines()) >= 4  # compare: 2 runs × 2 splits
+    page = dlexp.report("twin", results=results)
+    assert page == sweep.folder / "report.html" and "<html" in page.read_text()
+    spec = dlexp.diagnose(sweep).next_spec()
+    follow = dlexp.sweep(spec, results=results, jobs=1, quiet=True)
+    cli = invoke("diagnose", "twin", "--results", results, "--emit", results / "next.yaml")
+    assert cli.exit_code == 0, cli.output
+    import yaml
+
+    assert yaml.safe_load((results / "next.yaml").read_text()) == spec and follow.swept == list(spec["grid"])
+    plt.close("all")
+
+
 # --- figures and rich display ---------------------------------------------------------------------
 
 def test_plot_draws_into_a_given_axes_and_returns_it(results):

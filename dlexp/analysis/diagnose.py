@@ -702,6 +702,11 @@ def write_follow_up(path: Path, run, d: dict) -> Path:
     spec = follow_up_spec(run, d)
     if not spec["grid"]:
         raise UsageError(f"{run.run_id} is {d['label']}: no remedy to sweep, nothing written to {path}")
+    return write_spec_of(path, run, d, spec)
+
+
+def write_spec_of(path: Path, run, d: dict, spec: dict) -> Path:
+    """Write `spec`, follow_up_spec's sweep over the remedies of `run`, to `path` with its notes."""
     notes = [f"# {r['note']}\n" for r in d["remedies"] if r.get("note") and r["key"] in spec["grid"]]
     head = (f"# Follow-up of run {run.run_id} ({d['label']}: {d['reason']}).\n" + "".join(notes)
             + f"# Written by `dlexp diagnose --emit`; run it with: dlexp sweep {path}\n")

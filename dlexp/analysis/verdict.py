@@ -22,7 +22,7 @@ from ..labels import figure, plural, value
 from ..results.reader import Run, Sweep, resolve_all, warn
 from ..results.store import json_text, write_json
 from .axis import CAPACITY, SEED_KEYS, numeric_axis, swept_value, x_key
-from .diagnose import RULES, diagnose_run, record, record_sweep_csv, thresholds_from
+from .diagnose import RULES, diagnose_run, follow_up_spec, record, record_sweep_csv, refine_spec, thresholds_from
 from .remedies import finite
 
 PEAK_NOISE = 0.2  # a rise (fall) of the val curve smaller than this share of its range is noise
@@ -242,6 +242,37 @@ def pick_for_emit(results: list[tuple]) -> tuple | None:
     """The run to follow up: the best point (lowest val loss) of the diagnosed runs."""
     cands = [(r, d) for r, d in results if finite(r.summary.get("val_loss"))]
     return min(cands, key=lambda rd: rd[0].summary["val_loss"]) if cands else None
+
+
+@dataclass
+class NextStudy:
+    """The follow-up of a diagnosis: a sweep spec over the best run's top remedies, or, for a
+    best run with nothing to remedy, over its swept key refined around it."""
+
+    run: Run
+    diagnosis: dict
+    spec: dict
+    what: str  # "its top remedies (overfitting)", "model.hidden refined around it (good_fit)"
+    refined: bool
+
+
+def next_study(found: list[tuple], v: "Verdict | None") -> "NextStudy | str":
+    """The NextStudy of the diagnosed runs `found` (with their sweep's verdict `v`), or why there
+    is none (a sentence)."""
+    chosen = pick_for_emit(found)
+    if chosen is None:
+        return "no diagnosed run has a val loss"
+    run, d = chosen
+    if d["remedies"]:
+        spec = follow_up_spec(run, d)
+        if spec["grid"]:
+            return NextStudy(run, d, spec, f"its top remedies ({d['label']})", False)
+        return f"the best run {run.run_id} is a {d['label']} whose remedies name no values to sweep"
+    spec = refine_spec(run, v) if v is not None else None
+    if spec is None:
+        return (f"the best run {run.run_id} is a {d['label']} with nothing to remedy, and no swept value to refine "
+                "around it")
+    return NextStudy(run, d, spec, f"{next(iter(spec['grid']))} refined around it ({d['label']})", True)
 
 
 def json_report(groups: list[tuple]) -> str:
