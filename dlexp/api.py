@@ -165,7 +165,7 @@ def plot(*targets, kind: str | None = None, ax=None, metric: str = "loss", where
 
 def report(*targets, out=None, where: dict | None = None, results="results") -> Path:
     """Write `dlexp report`'s self-contained HTML page for the targets; the file written."""
-    from .report import report as write_report
+    from .html_report import report as write_report
 
     return write_report([_target(t) for t in targets], out=Path(out) if out else None, results=Path(results),
                         where=list((where or {}).items()))

@@ -283,7 +283,7 @@ def plot(targets, kind, metric, out, fmt, results, where, per_second):
 def report(targets, out, fmt, results, where):
     """Write one self-contained report.html (table, figures, configs) for a run or sweep; prints its path."""
     from .figures.subset import parse_where
-    from .report import report as write_report
+    from .html_report import report as write_report
 
     click.echo(str(write_report(targets, out=out, results=results, fmt=fmt, where=parse_where(where))))
 

@@ -290,3 +290,15 @@ def test_the_example_notebook_runs(tmp_path):
     cards = [o for o in outputs if "data:image/png" in o.get("data", {}).get("text/html", "")]
     assert len(figures) == 2 and len(cards) == 1  # sweep.plot(), the two axes, and the run's card
     assert sum("dataframe" in o.get("data", {}).get("text/html", "") for o in outputs) == 3
+
+
+def test_no_submodule_shadows_an_api_name():
+    """Importing a submodule binds it on the package: one named like an API function (report.py
+    and dlexp.report) would replace that function for everyone after the first import."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(dlexp.__path__):
+        importlib.import_module(f"dlexp.{info.name}")
+    for name in ("run", "sweep", "load", "diagnose", "table", "ls", "plot", "report"):
+        assert callable(getattr(dlexp, name)) and getattr(dlexp, name).__module__ == "dlexp.api", name

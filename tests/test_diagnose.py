@@ -522,7 +522,7 @@ def test_cli_bad_targets_and_damaged_runs(sweep_results, tmp_path):
 def test_the_report_of_a_diagnosed_sweep_states_its_verdict(sweep_results, tmp_path):
     import shutil
 
-    from dlexp.report import report
+    from dlexp.html_report import report
 
     out = tmp_path / "results"
     shutil.copytree(sweep_results, out)

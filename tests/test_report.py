@@ -7,9 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from dlexp import report as report_module
+from dlexp import html_report as report_module
 from dlexp.cli import main
-from dlexp.report import report
+from dlexp.html_report import report
 
 
 def fewer_figures(monkeypatch, *kinds):

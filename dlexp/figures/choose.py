@@ -26,7 +26,7 @@ from . import model as model_figures
 from . import sweeps as sweep_figures
 from .subset import describe, select
 from .. import dotted
-from ..labels import point_labels
+from ..labels import plural, point_labels
 from .style import METRIC_NAMES, architecture
 from ..analysis.verdict import verdict
 from ..analysis.axis import REG_KEYS, SEED_KEYS, numeric_axis, swept_value, x_key as _x_key
@@ -192,6 +192,14 @@ def _check_metric(metric: str, runs: list[Run]) -> None:
                          f"(valid: loss, {runs[0].metric})")
 
 
+def _varies(target: Target) -> str:
+    """What the target varies, in words: "study-l2 varies regularization.l2", "quickstart varies
+    nothing", "the targets vary model.hidden"."""
+    who = target.name or "the targets"
+    verb = plural(1 if target.name else 2, "varies", "vary")
+    return f"{who} {verb} {', '.join(target.swept) or 'nothing'}"
+
+
 ONE_PANEL = ("curves", "compare", "validation", "learning")  # kinds that draw into a given Axes
 
 
@@ -219,8 +227,8 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
     what = METRIC_NAMES[metric]
     if kind == "curves":
         if len(runs) != 1:
-            raise UsageError(f"curves draws one run; {name or 'the targets'} hold {len(runs)}: use --kind compare, "
-                             "or name one run")
+            raise UsageError(f"curves draws one run; {name or 'the targets'} "
+                             f"{plural(1 if name else 2, 'holds', 'hold')} {len(runs)}: use --kind compare, or name one run")
         return curves.curves_figure(runs[0], ax=ax, metric=metric)
     if kind == "compare":
         return curves.compare_figure(runs, metric, title=target.title(f"train and validation {what}"),
@@ -228,9 +236,8 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
     if kind == "validation":
         key = x_key(target)
         if key is None:
-            swept = ", ".join(target.swept) or "nothing"
             raise UsageError(f"a validation curve needs a sweep over a numeric key (width, depth, l2, dropout, …); "
-                             f"{name or 'the targets'} vary {swept}: use --kind compare")
+                             f"{_varies(target)}: use --kind compare")
         xs, label = numeric_axis(key, runs)
         v, categories = verdict(runs, target.swept, key=key), None
         arch = _architectures(runs) if key == "model.hidden" else None
@@ -243,8 +250,7 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
     if kind == "scatter":
         keys = random_keys(target) or [k for k in target.swept if k not in SEED_KEYS and numeric_axis(k, runs)]
         if not keys:
-            raise UsageError(f"a scatter needs a sweep over numeric keys; {name or 'the targets'} vary "
-                             f"{', '.join(target.swept) or 'nothing'}: use --kind compare")
+            raise UsageError(f"a scatter needs a sweep over numeric keys; {_varies(target)}: use --kind compare")
         axes_of = []
         for k in keys:
             xs, label = numeric_axis(k, runs)
