@@ -232,6 +232,27 @@ def test_label_noise_changes_exactly_that_fraction_of_train_labels_only():
     np.testing.assert_array_equal(noisy.y_train, again.y_train)
 
 
+def test_random_label_noise_draws_labels_anew_and_may_keep_them():
+    """UDL notebook 8.3's noise and Zhang et al.'s random labels: the corrupted labels are drawn
+    from all classes, so about 1/C of them keep their class; mode other moves every one."""
+    clean = load(name="digits")
+    n = round(0.5 * len(clean.y_train))
+    drawn = load(name="digits", label_noise=0.5, label_noise_mode="random")
+    moved = load(name="digits", label_noise=0.5)
+    assert np.count_nonzero(moved.y_train != clean.y_train) == n
+    changed = np.count_nonzero(drawn.y_train != clean.y_train)
+    assert 0.8 * n < changed < n and abs(changed - 0.9 * n) < 4 * np.sqrt(n * 0.09)  # binomial, p = 9/10
+    assert np.array_equal(drawn.y_val, clean.y_val) and np.array_equal(drawn.y_test, clean.y_test)
+    every = load(name="digits", label_noise=1.0, label_noise_mode="random")
+    assert abs(np.mean(every.y_train == clean.y_train) - 0.1) < 0.05  # chance agreement with the truth
+    from dlexp.config.load import config_from_dict
+    from dlexp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data\.label_noise_mode: 'randm' is not valid; valid: other, random "
+                                          r"\(did you mean 'random'\?\)"):
+        config_from_dict({"data": {"name": "digits", "label_noise_mode": "randm"}})
+
+
 def test_label_noise_on_regression_data_is_a_data_error():
     data_error(r"data\.label_noise: .*regression", name="sine", label_noise=0.1)
 

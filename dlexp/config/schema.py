@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from ..data.columns import MISSING, NA_VALUES
-from ..data.datasets import DATASETS
+from ..data.datasets import DATASETS, LABEL_NOISE_MODES
 from ..errors import did_you_mean
 from ..nn.activations import ACTIVATIONS
 from ..nn.init import INITIALIZERS
@@ -125,7 +125,10 @@ class DataConfig(Section):
     standardize: bool = Field(True, description="features (and regression targets) to zero mean, unit std, "
                                                 "fitted on the training split")
     poly_degree: int = Field(1, ge=1, le=12, description="polynomial feature expansion")
-    label_noise: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of training labels corrupted")
+    label_noise: float = Field(0.0, ge=0.0, le=1.0, description="fraction of training labels corrupted")
+    label_noise_mode: Literal[LABEL_NOISE_MODES] = Field(  # type: ignore[valid-type]
+        "other", description="other: a corrupted label moves to another class; random: it is drawn anew from all "
+                             "classes, so it may stay (UDL notebook 8.3, Zhang et al. 2017's random labels)")
     task: Literal["auto", "classification", "regression"] = Field(
         "auto", description="auto: the dataset's own, or for a file decided from its target (text or a few "
                             "whole numbers: classes)")

@@ -567,15 +567,23 @@ def _mean_std(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
+LABEL_NOISE_MODES = ("other", "random")  # data.label_noise_mode: what a corrupted label becomes
+
+
 def _corrupt(cfg, raw: Dataset):
-    """round(label_noise · N) training labels, chosen at random, each moved to another class."""
+    """round(label_noise · N) training labels, chosen at random, each moved to another class
+    (mode other) or drawn anew from all C classes (mode random: a share 1/C of them keeps its
+    label, so about label_noise · (1 − 1/C) of the labels change)."""
     if raw.task == REGRESSION:
         raise DataError(Problem(f"label noise needs class labels, but {raw.name} is a regression "
                                 "dataset (add noise with data.noise)", key="data.label_noise"))
     y, C = raw.y_train.copy(), raw.n_classes
     rng = np.random.default_rng([cfg.seed, 2])
     flip = rng.choice(len(y), round(cfg.label_noise * len(y)), replace=False)
-    y[flip] = (y[flip] + rng.integers(1, C, len(flip))) % C  # a shift of 1..C-1: another class
+    if cfg.label_noise_mode == "random":
+        y[flip] = rng.integers(0, C, len(flip))
+    else:
+        y[flip] = (y[flip] + rng.integers(1, C, len(flip))) % C  # a shift of 1..C-1: another class
     return y
 
 
