@@ -222,6 +222,7 @@ def test_every_cli_reader_has_a_python_twin(results):
     assert set(listing["runs"]["run_id"]) >= {a.id, b.id} and list(listing["sweeps"]["name"]) == ["twin"]
     _, ax = plt.subplots()
     assert dlexp.plot(a, b, ax=ax, results=results) is ax and len(ax.get_lines()) >= 4  # compare: 2 runs × 2 splits
+    assert ax.get_legend() is not None and ax.figure._suptitle is None  # inside the Axes, not over the figure
     page = dlexp.report("twin", results=results)
     assert page == sweep.folder / "report.html" and "<html" in page.read_text()
     spec = dlexp.diagnose(sweep).next_spec()

@@ -114,8 +114,9 @@ def compare_figure(runs: list[Run], metric: str = "loss", title: str | None = No
     Diverged runs keep their color but not the y scale: they leave through the top, marked ✕.
     """
     runs = usable(runs, "compare")
+    given = ax  # a caller's Axes (the Python API), or None: a figure of our own
     fig, axes = new_figure(2 if per_second else 1, width=5.2 if per_second else 8.0, height=3.9 if per_second else 4.4,
-                           ax=ax)
+                           ax=given)
     ax_e, ax_t = axes[0][0], (axes[0][1] if per_second else None)
     colors = run_colors(len(runs))
     names = run_labels(runs)
@@ -183,11 +184,11 @@ def compare_figure(runs: list[Run], metric: str = "loss", title: str | None = No
     if diverged:
         handles.append(Line2D([], [], color=KEY_COLOR, marker="X", ls="", ms=9, label="diverged (off the scale)"))
     title = title or f"Comparison: train and validation {name}"
-    if ax is None:
+    if given is None:
         legend_below(fig, handles)
         fig_title(fig, title)
     else:  # a caller's Axes: the legend and title inside it
-        ax.legend(handles=handles, labels=[plain(h.get_label()) for h in handles], fontsize=panel_fontsize(ax),
-                  framealpha=0.8)
-        ax.set_title(plain(title), fontsize="medium")
+        given.legend(handles=handles, labels=[plain(h.get_label()) for h in handles], fontsize=panel_fontsize(given),
+                     framealpha=0.8)
+        given.set_title(plain(title), fontsize="medium")
     return fig
