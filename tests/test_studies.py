@@ -347,3 +347,43 @@ def test_double_descent_with_label_noise():
     assert clearly_below(fig(peak, "val_acc"), fig(wide, "val_acc"))
     # the peak is where the network (nearly) fits every noisy training label
     assert max(fig(peak, "train_loss")) < 0.05 * min(fig(small, "train_loss"))
+
+
+# ---- (j)-(l) published results, reproduced on MNIST-1D -----------------------------------------------
+
+def first_epoch(member, column: str, level: float) -> int:
+    """The first epoch whose `column` reaches `level` (a member run's metrics); a large number if none."""
+    return next((row["epoch"] for row in member.metrics if row[column] >= level), 10**9)
+
+
+def test_mnist1d_table_a_linear_model_near_32_percent_an_mlp_far_above():
+    r = study("mnist1d-table", {"model.hidden": [[], [100, 100]]}, {"train.epochs": 30}, seeds=[0, 1, 2])
+    linear, mlp = fig(r["[]"], "test_acc"), fig(r["[100, 100]"], "test_acc")
+    assert 0.27 < statistics.fmean(linear) < 0.37, linear  # published: 32 %
+    assert clearly_below(linear, mlp), show("test acc linear vs MLP", linear, mlp)
+    assert statistics.fmean(mlp) > 0.55, mlp  # published (with a residual connection): 68 %
+
+
+DOUBLE_DESCENT_FAST = {"data.mnist1d.num_samples": 2000, "data.val_size": 100}  # 900 training rows
+
+
+def test_mnist1d_double_descent_peaks_where_the_noisy_labels_are_first_fitted():
+    r = study("mnist1d-double-descent", {"model.hidden": [[6, 6], [22, 22], [100, 100]]}, DOUBLE_DESCENT_FAST)
+    small, peak, wide = r["[6, 6]"], r["[22, 22]"], r["[100, 100]"]
+    loss = lambda m: fig(m, "test_loss")  # noqa: E731
+    assert clearly_below(loss(small), loss(peak)), show("test loss [6, 6] vs [22, 22]", loss(small), loss(peak))
+    assert clearly_below(loss(wide), loss(peak)), show("test loss [100, 100] vs [22, 22]", loss(wide), loss(peak))
+    assert clearly_below(fig(peak, "test_acc"), fig(wide, "test_acc"))  # the second descent, in accuracy too
+    # the peak is where the network first fits every training label, the 15 % noisy ones included
+    assert min(fig(peak, "train_acc")) > 0.99 and max(fig(small, "train_acc")) < 0.6
+
+
+def test_mnist1d_random_labels_are_memorised_but_later_and_without_generalizing():
+    r = study("mnist1d-random-labels", {"data.label_noise": [0.0, 1.0]},
+              {"data.mnist1d.num_samples": 2000, "train.epochs": 40})
+    true, random = r[0.0], r[1.0]
+    assert min(fig(random, "train_acc")) > 0.97  # every random label fitted, or nearly
+    assert max(fig(random, "val_acc")) < 0.16 < min(fig(true, "val_acc"))  # chance is 10 %
+    fit_true = [first_epoch(m, "train_acc", 0.95) for m in true]
+    fit_random = [first_epoch(m, "train_acc", 0.95) for m in random]
+    assert clearly_below(fit_true, fit_random), show("epochs to fit 95 %: true vs random labels", fit_true, fit_random)
