@@ -36,6 +36,9 @@ GALLERY = {
     "batchnorm-lr": ("activations", None, ["n_diverged", "train_loss", "val_acc", "drift"], {"optimizer.lr": 0.5}),
     "norm-batch-size": ("validation", "loss", ["train_loss", "val_loss", "val_acc"]),
     "double-descent": ("validation", "loss", ["train_loss", "val_loss", "val_acc", "n_params"]),
+    "mnist1d-table": ("compare", "acc", ["train_acc", "val_acc", "test_acc", "n_params"]),
+    "mnist1d-double-descent": ("validation", "acc", ["train_acc", "test_acc", "test_loss", "n_params"]),
+    "mnist1d-random-labels": ("compare", "acc", ["train_acc", "val_acc", "test_acc", "fit_epoch"]),
 }
 
 # compare figures whose claim is about time, not epochs: batch GD's epochs are cheap, SGD's many steps are not
@@ -65,9 +68,16 @@ def drift(run) -> float | None:
     return statistics.fmean(cvs) if cvs else None
 
 
+def fit_epoch(run) -> float | None:
+    """The first epoch whose train accuracy reaches 95 % (random labels: how long memorising takes)."""
+    return next((float(r["epoch"]) for r in run.metrics if (r.get("train_acc") or 0) >= 0.95), None)
+
+
 def figure(run, key: str):
     if key == "rises":
         return member_stat(run, rises)
+    if key == "fit_epoch":
+        return member_stat(run, fit_epoch)
     if key == "drift":
         return member_stat(run, drift)
     node = run.summary
