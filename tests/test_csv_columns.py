@@ -199,7 +199,8 @@ def test_a_column_of_many_distinct_texts_is_refused_unless_listed(tmp_path):
     rows = "".join(f"id{i},{i % 3},{i % 2}\n" for i in range(60))
     path = write(tmp_path, "name,x,y\n" + rows)
     msg = error(path, rf"d\.csv:2: data\.path: column 'name': 60 distinct text values such as 'id0', 'id1', "
-                      rf"'id10', …: more than the {MAX_AUTO_CATEGORIES}", target="y")
+                      rf"'id10', …, more than the {MAX_AUTO_CATEGORIES} that data.categorical: auto one-hot "
+                      rf"encodes", target="y")
     assert "add it to data.drop, or list it in data.categorical" in msg
     listed = load(path, target="y", categorical=["name"])
     assert listed.n_features == 1 + len(listed.X_train)  # x, and one indicator per training row's name

@@ -235,9 +235,9 @@ def _kinds(cfg, names, p: _Parsed, t: Table, key: str) -> tuple[list[int], list[
         distinct = np.unique(present)
         if len(distinct) > MAX_AUTO_CATEGORIES:
             problems.append(Problem(
-                f"column '{names[j]}': {len(distinct)} distinct text values such as {_examples(distinct)}: "
-                f"more than the {MAX_AUTO_CATEGORIES} a column is one-hot encoded with unasked (an "
-                f"identifier or free text?); add it to data.drop, or list it in data.categorical to encode "
+                f"column '{names[j]}': {len(distinct)} distinct text values such as {_examples(distinct)}, "
+                f"more than the {MAX_AUTO_CATEGORIES} that data.categorical: auto one-hot encodes (an "
+                f"identifier or free text?): add it to data.drop, or list it in data.categorical to encode "
                 f"it anyway", key=key, file=str(t.path), line=int(t.lines[np.argmax(p.text[:, j])])))
         else:
             categorical.append(int(j))
