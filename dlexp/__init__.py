@@ -11,8 +11,10 @@ use of their names.
 
 __version__ = "0.3.0"
 
-_API = ("run", "sweep", "load", "diagnose", "table", "ls", "plot", "report", "Run", "Sweep", "Model", "Diagnosis",
-        "TrainingFailed", "DEFAULT_THRESHOLDS")
+# dlexp.api.__all__, named here so that `import dlexp` need not load the API (tests/test_api.py
+# checks the two agree)
+_API = ("run", "sweep", "load", "diagnose", "table", "ls", "plot", "report", "schema",
+        "Run", "Sweep", "Model", "Diagnosis", "TrainingFailed", "DEFAULT_THRESHOLDS")
 _ERRORS = ("DlexpError", "ConfigError", "DataError", "UsageError", "ResultError", "ResourceError", "StorageError",
            "Interrupted")
 __all__ = [*_API, *_ERRORS, "__version__"]

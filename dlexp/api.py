@@ -171,6 +171,13 @@ def report(*targets, out=None, where: dict | None = None, results="results") -> 
                         where=list((where or {}).items()))
 
 
+def schema() -> dict:
+    """The config's JSON Schema, as `dlexp schema` prints it (for editors' YAML completion)."""
+    from .config.schema import config_schema
+
+    return config_schema()
+
+
 def _target(t) -> str:
     """A target as the readers take it: a Run's or Sweep's folder, else the id, name or path."""
     return str(t.folder) if isinstance(t, (Run, Sweep)) else str(t)
@@ -383,11 +390,15 @@ class Diagnosis:
         return pd.DataFrame([{**r.point, "run_id": r.id, "name": r.name, "label": d["label"],
                               "reason": d.get("short")} for r, d in self._found])
 
-    def __str__(self) -> str:
-        text = "\n".join(format_text(r._run, d) for r, d in self._found)
+    def text(self, verbose: bool = False) -> str:
+        """`dlexp diagnose`'s text; verbose: `-v`'s (the full reason, the evidence, every remedy)."""
+        text = "\n".join(format_text(r._run, d, verbose=verbose) for r, d in self._found)
         if self._verdict is not None:
             text += "\n" + self._verdict.text()
         return text
+
+    def __str__(self) -> str:
+        return self.text()
 
     def __repr__(self) -> str:
         return f"Diagnosis({self.label}: {labels.count(len(self._found), 'run')})"
@@ -619,5 +630,5 @@ def _echo(message: str) -> None:
     print(message, file=sys.stdout)
 
 
-__all__ = ["run", "sweep", "load", "diagnose", "table", "ls", "plot", "report", "Run", "Sweep", "Model", "Diagnosis",
-           "TrainingFailed", "DEFAULT_THRESHOLDS"]
+__all__ = ["run", "sweep", "load", "diagnose", "table", "ls", "plot", "report", "schema",
+           "Run", "Sweep", "Model", "Diagnosis", "TrainingFailed", "DEFAULT_THRESHOLDS"]

@@ -206,7 +206,8 @@ def test_diagnose_gives_what_the_cli_gives(results):
     assert list(d.table()["label"]) == [by_cli[r.id] for r, _ in d.runs]
     one = dlexp.diagnose(sweep.runs[0])
     assert one.label == by_cli[sweep.runs[0].id] and one.reason and isinstance(one.remedies, list)
-    assert one.label in str(one)
+    assert one.label in str(one) and len(one.text(verbose=True)) > len(str(one))
+    assert dlexp.schema()["properties"]["data"] and "model" in dlexp.schema()["properties"]
     with pytest.raises(dlexp.UsageError, match=r"thresholds: unknown name 'overfit_rsie' \(did you mean 'overfit_rise'"):
         dlexp.diagnose(sweep, thresholds={"overfit_rsie": 0.2})
 
@@ -301,5 +302,8 @@ def test_no_submodule_shadows_an_api_name():
 
     for info in pkgutil.iter_modules(dlexp.__path__):
         importlib.import_module(f"dlexp.{info.name}")
-    for name in ("run", "sweep", "load", "diagnose", "table", "ls", "plot", "report"):
+    import dlexp.api
+
+    assert set(dlexp._API) == set(dlexp.api.__all__)
+    for name in ("run", "sweep", "load", "diagnose", "table", "ls", "plot", "report", "schema"):
         assert callable(getattr(dlexp, name)) and getattr(dlexp, name).__module__ == "dlexp.api", name
