@@ -302,8 +302,8 @@ def test_no_submodule_shadows_an_api_name():
 
     for info in pkgutil.iter_modules(dlexp.__path__):
         importlib.import_module(f"dlexp.{info.name}")
-    import dlexp.api
+    from dlexp import api
 
-    assert set(dlexp._API) == set(dlexp.api.__all__)
+    assert set(dlexp._API) == set(api.__all__)
     for name in ("run", "sweep", "load", "diagnose", "table", "ls", "plot", "report", "schema"):
         assert callable(getattr(dlexp, name)) and getattr(dlexp, name).__module__ == "dlexp.api", name
