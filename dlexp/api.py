@@ -135,14 +135,14 @@ def diagnose(target, *, results="results", thresholds: dict | None = None, save:
     return Diagnosis([(Run(r), d) for r, d in found], v)
 
 
-def table(*targets, results="results"):
+def table(*targets, where: dict | None = None, results="results"):
     """One row per run of the targets (runs, sweeps; as `dlexp table` takes them) as a DataFrame:
-    [name,] swept keys, run_id, status, the final figures."""
+    [name,] swept keys, run_id, status, the final figures. where: {dotted key: value}."""
     import pandas as pd
 
     from .analysis.tables import collect_rows
 
-    rows, lead = collect_rows([_target(t) for t in targets], Path(results))
+    rows, lead = collect_rows([_target(t) for t in targets], Path(results), list((where or {}).items()))
     return pd.DataFrame(rows, columns=columns_of(rows, lead) if rows else lead)
 
 

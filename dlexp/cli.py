@@ -41,7 +41,7 @@ EXAMPLES = {
               "dlexp sweep configs/studies/l2.yaml --dry-run"],
     "table": ["dlexp table study-l2",
               "dlexp table study-l2 --sort val_loss --wide",
-              "dlexp table study-l2 --format markdown --columns l2,val_acc,gap"],
+              "dlexp table lr-dropout-random --where model.hidden=[64] --format markdown"],
     "ls": ["dlexp ls", "dlexp ls --results elsewhere/ --json"],
     "plot": ["dlexp plot study-l2", "dlexp plot study-l2 --kind compare --metric acc --out l2.svg"],
     "report": ["dlexp report study-l2", "dlexp report study-l2 --format svg --out l2.html"],
@@ -221,13 +221,15 @@ def sweep(spec, grids, sets, name, jobs, executor, address, retry_failed, max_cr
 @click.option("--columns", default=None, metavar="A,B,…", help="Columns to show, in this order.")
 @click.option("--wide", is_flag=True,
               help="text: every column and whole run ids, however wide the terminal (default: what fits it).")
+@where_option
 @results_folder
 @report_errors
-def table(targets, fmt, sort, columns, wide, results):
+def table(targets, fmt, sort, columns, wide, where, results):
     """Summary table of runs and sweeps: run folders or ids, sweep folders or names."""
+    from .analysis.subset import parse_where
     from .analysis.tables import show_table
 
-    show_table(targets, results, fmt, sort, columns, wide=wide)
+    show_table(targets, results, fmt, sort, columns, wide=wide, where=parse_where(where))
 
 
 @command("ls")
@@ -264,7 +266,7 @@ def ls_command(results, as_json, wide):
 def plot(targets, kind, metric, out, fmt, results, where, per_second):
     """Draw a figure of runs or sweeps (folders, run ids, sweep names); prints the file written."""
     from .figures.choose import plot as draw
-    from .figures.subset import parse_where
+    from .analysis.subset import parse_where
 
     click.echo(str(draw(targets, kind=kind, metric=metric, out=out, fmt=fmt, results=results,
                         where=parse_where(where), per_second=per_second)))
@@ -282,7 +284,7 @@ def plot(targets, kind, metric, out, fmt, results, where, per_second):
 @report_errors
 def report(targets, out, fmt, results, where):
     """Write one self-contained report.html (table, figures, configs) for a run or sweep; prints its path."""
-    from .figures.subset import parse_where
+    from .analysis.subset import parse_where
     from .html_report import report as write_report
 
     click.echo(str(write_report(targets, out=out, results=results, fmt=fmt, where=parse_where(where))))

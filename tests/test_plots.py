@@ -21,6 +21,7 @@ from dlexp.figures.style import PALETTE, STOP_COLOR, TRAIN_COLOR, VAL_COLOR, aut
 from dlexp.analysis.inference import decision_plane, predict_from_state
 from dlexp.figures.model import ZERO_COLOR, activations_figure
 from dlexp.labels import point_labels
+from dlexp.analysis.axis import ARCHITECTURES
 from dlexp.figures.choose import (Target, default_kind, load_target, make_figure, numeric_axis, output_path, plot,
                          save_figure)
 from dlexp.results.reader import Run
@@ -455,7 +456,7 @@ def test_validation_curve_shades_each_point_with_its_label_and_leaves_disputed_o
     runs = fake_runs(U_TRAIN, U_VAL)
     labels = ["underfitting", "underfitting", "good_fit", "good_fit", "good_fit", "overfitting", None, "overfitting"]
     v = verdict_of(runs, U_WIDTHS, labels)
-    fig = sweep_figure(runs, U_WIDTHS, "hidden units (total)", verdict=v)
+    fig = sweep_figure(runs, U_WIDTHS, "hidden width (units per layer)", verdict=v)
     (ax,) = fig.axes
     spans = shading(ax)
     assert [lab for lab, _, _ in spans] == ["underfitting", "good_fit", "overfitting", "overfitting"]
@@ -524,7 +525,10 @@ def test_numeric_axis_reads_widths_depths_rates_and_full_batches():
     assert numeric_axis("model.hidden", runs("model.hidden", [[8], [32]])) == ([8.0, 32.0], "hidden width (units per layer)")
     assert numeric_axis("model.hidden", runs("model.hidden", [[8, 8], [16, 16]]))[0] == [8.0, 16.0]
     assert numeric_axis("model.hidden", runs("model.hidden", [[8], [8, 8, 8]])) == ([1.0, 3.0], "depth (hidden layers)")
-    assert numeric_axis("model.hidden", runs("model.hidden", [[8, 4], [16, 2]])) == ([12.0, 18.0], "hidden units (total)")
+    # mixed widths and depths: a position per architecture, by total units then depth; [8] and
+    # [4, 4] are two points, not one of 8 units
+    assert numeric_axis("model.hidden", runs("model.hidden", [[8, 4], [16, 2]])) == ([0.0, 1.0], ARCHITECTURES)
+    assert numeric_axis("model.hidden", runs("model.hidden", [[4, 4], [8], [2]]))[0] == [2.0, 1.0, 0.0]
     assert numeric_axis("model.dropout", runs("model.dropout", [0.0, {"rate": 0.5, "mode": "classic"}]))[0] == [0.0, 0.5]
     assert numeric_axis("train.batch_size", runs("train.batch_size", [8, "full"]))[0] == [8.0, 50.0]
     assert numeric_axis("optimizer.name", runs("optimizer.name", ["sgd", "adam"])) is None
@@ -980,6 +984,11 @@ def test_where_plots_a_subset_of_a_sweep(plot_results, tmp_path):
     res = invoke("report", "two-keys", "--results", plot_results.out, "--where", "model.hidden=[4]",
                  "--out", tmp_path / "r.html")
     assert res.exit_code == 0 and "hidden=[16]" not in (tmp_path / "r.html").read_text()
+    res = invoke("table", "two-keys", "--results", plot_results.out, "--where", "regularization.l2=0.01",
+                 "--format", "json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert len(rows) == 2 and {r["regularization.l2"] for r in rows} == {0.01}
 
 
 @pytest.mark.parametrize("where, message", [
@@ -989,7 +998,7 @@ def test_where_plots_a_subset_of_a_sweep(plot_results, tmp_path):
     ("model.hidden=[4", "the value is not YAML"),
 ])
 def test_where_refuses_what_no_run_has_with_exit_2(plot_results, where, message):
-    for command in ("plot", "report"):
+    for command in ("plot", "report", "table"):
         res = invoke(command, "two-keys", "--results", plot_results.out, "--where", where)
         assert res.exit_code == 2 and message in res.stderr and "Traceback" not in res.output, res.output
 

@@ -28,15 +28,27 @@ def swept_value(run: Run, key: str):
     return run.point[key] if key in run.point else dotted.get(run.config, key)
 
 
+ARCHITECTURES = "hidden layers (units × layers)"  # the axis of mixed widths and depths
+
+
+def architectures(values) -> list[tuple]:
+    """The distinct hidden-layer lists of `values`, in the order of their positions on an
+    architecture axis: by total units, then by depth."""
+    return sorted({tuple(v) for v in values}, key=lambda h: (sum(h), len(h)))
+
+
 def _hidden_axis(values) -> tuple[list[float], str] | None:
-    """Width when every list is one repeated width, depth when only the length varies, else total."""
+    """Width when every list is one repeated width, depth when only the length varies; else one
+    position per architecture (0, 1, 2, … in `architectures` order): [32, 32] is neither 64 units
+    in one layer nor two layers alone, and [8] and [4, 4] are two points, not one of 8 units."""
     if not all(isinstance(v, list) for v in values):
         return None
     if len({len(v) for v in values}) == 1 and all(len(set(v)) <= 1 for v in values):
         return [float(v[0]) if v else 0.0 for v in values], "hidden width (units per layer)"
     if len({w for v in values for w in v}) <= 1:
         return [float(len(v)) for v in values], "depth (hidden layers)"
-    return [float(sum(v)) for v in values], "hidden units (total)"
+    position = {h: float(i) for i, h in enumerate(architectures(values))}
+    return [position[tuple(v)] for v in values], ARCHITECTURES
 
 
 def _rate(v):

@@ -17,6 +17,7 @@ from ..results.locks import live_locks
 from ..results.reader import Sweep, resolve_all
 from ..results.store import check_run, csv_table, json_text, read_json
 from ..results.summary import FIGURES, cell_text, columns_of, summary_row
+from .subset import describe, select
 
 FORMATS = ("text", "markdown", "csv", "json")
 # What text and markdown show unless --columns says otherwise (csv and json show every column).
@@ -27,18 +28,23 @@ COMPACT = ("name", "run_id", "status", "epochs_run", "best_epoch", "train_loss",
 # ---------------------------------------------------------------------------------------------
 # dlexp table
 
-def collect_rows(targets, out: Path) -> tuple[list[dict], list[str]]:
-    """Rows of every run named by `targets` (run folders or ids, sweep folders or names)."""
+def collect_rows(targets, out: Path, where=()) -> tuple[list[dict], list[str]]:
+    """Rows of every run named by `targets` (run folders or ids, sweep folders or names); with
+    `where` ([(key, value)], subset.parse_where) only the runs that hold it."""
 
     rows, swept, named = [], [], len(targets) > 1
-    for found in resolve_all(targets, out):
+    found_all = resolve_all(targets, out)
+    kept = {id(r) for r in select([r for f in found_all for r in (f.runs if isinstance(f, Sweep) else [f])],
+                                  list(where))} if where else None
+    for found in found_all:
         if isinstance(found, Sweep):
             swept += [k for k in found.swept if k not in swept]
             rows += [summary_row(r.summary, r.point, r.run_id, name=found.name if named else None)
-                     for r in found.runs]
+                     for r in found.runs if kept is None or id(r) in kept]
         else:
             named = True
-            rows.append(summary_row(found.summary, {}, found.run_id, name=found.name))
+            if kept is None or id(found) in kept:
+                rows.append(summary_row(found.summary, {}, found.run_id, name=found.name))
     if named:
         for r in rows:
             r.setdefault("name", "")
@@ -264,14 +270,15 @@ def _escape(text: str) -> str:
 
 
 def show_table(targets, out: Path = Path("results"), fmt: str = "text", sort: str | None = None,
-               columns: str | None = None, file=None, wide: bool = False, width: int | None = None) -> int:
+               columns: str | None = None, file=None, wide: bool = False, width: int | None = None,
+               where=()) -> int:
     """`dlexp table`: print the runs of `targets`; returns how many rows were shown.
 
     Text fits `width` (default: the terminal's; see print_text) unless `wide` or `columns` asks
     for columns by name: then every one of them is shown, whatever the width."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
-    rows, lead = collect_rows(targets, out)
+    rows, lead = collect_rows(targets, out, where)
     if not rows:  # every target skipped (warned above) or not finished yet
         raise UsageError("nothing to show: " + ", ".join(map(str, targets))
                          + f" {labels.plural(len(targets), 'holds', 'hold')} no readable finished run")
@@ -281,6 +288,7 @@ def show_table(targets, out: Path = Path("results"), fmt: str = "text", sort: st
     file = file or sys.stdout
     if fmt == "text":
         title = ", ".join(str(t) for t in targets) if len(targets) == 1 else ""
+        title += f" ({describe(where)})" if where and title else ""
         print_text(rows, shown, title, file, UNLIMITED if wide or columns else width)
     else:
         file.write(render(rows, shown, fmt))

@@ -24,12 +24,12 @@ from ..results.store import atomic_write_bytes, file_name
 from . import curves
 from . import model as model_figures
 from . import sweeps as sweep_figures
-from .subset import describe, select
+from ..analysis.subset import describe, select
 from .. import dotted
 from ..labels import plural, point_labels
 from .style import METRIC_NAMES, architecture
 from ..analysis.verdict import verdict
-from ..analysis.axis import REG_KEYS, SEED_KEYS, numeric_axis, swept_value, x_key as _x_key
+from ..analysis.axis import ARCHITECTURES, REG_KEYS, SEED_KEYS, architectures, numeric_axis, swept_value, x_key as _x_key
 
 KINDS = ("curves", "compare", "validation", "learning", "scatter", "boundary", "weights", "activations")
 METRIC_KINDS = ("compare", "validation", "learning", "scatter")  # the kinds --metric changes
@@ -162,25 +162,13 @@ def default_kind(target: Target) -> str:
     return "validation" if x_key(target) else "compare"
 
 
-def _architectures(runs: list[Run]) -> tuple[list[float], dict[float, str], dict[float, float]] | None:
-    """Hidden layers of mixed widths and depths ([4], [16], [32, 32], [128, 128, 128]): a position
-    per architecture, ordered by total units then depth, its tick label ("32×2"), and the position
-    of each total (the verdict's x). None when width or depth alone is the axis."""
+def _architectures(runs: list[Run]) -> dict[float, str] | None:
+    """The tick labels ("32×2") of an architecture axis (analysis.axis: a position per hidden-layer
+    list); None when width or depth alone is the axis."""
     hidden = [swept_value(r, "model.hidden") for r in runs]
-    if numeric_axis("model.hidden", runs)[1] != "hidden units (total)":
+    if numeric_axis("model.hidden", runs)[1] != ARCHITECTURES:
         return None
-    order = sorted({tuple(h) for h in hidden}, key=lambda h: (sum(h), len(h)))
-    pos = {h: float(i) for i, h in enumerate(order)}
-    by_total: dict[float, float] = {}
-    for h in order:  # two architectures of one total: the verdict's point sits at the first
-        by_total.setdefault(float(sum(h)), pos[h])
-    return [pos[tuple(h)] for h in hidden], {pos[h]: architecture(list(h)) for h in order}, by_total
-
-
-def _on_positions(v, by_total: dict[float, float]):
-    """The verdict with its points moved from total units to the architectures' positions."""
-    move = lambda p: dataclasses.replace(p, x=by_total[p.x]) if p is not None else None
-    return dataclasses.replace(v, points=[move(p) for p in v.points], best=move(v.best), peak=move(v.peak))
+    return {float(i): architecture(list(h)) for i, h in enumerate(architectures(hidden))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,10 +228,8 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
                              f"{_varies(target)}: use --kind compare")
         xs, label = numeric_axis(key, runs)
         v, categories = verdict(runs, target.swept, key=key), None
-        arch = _architectures(runs) if key == "model.hidden" else None
-        if arch:  # [32, 32] is not 64 units in one layer: each architecture its own tick
-            xs, categories, by_total = arch
-            v, label = _on_positions(v, by_total), "hidden layers (units × layers)"
+        if key == "model.hidden":  # [32, 32] is not 64 units in one layer: each architecture its own tick
+            categories = _architectures(runs)
         return sweep_figures.sweep_figure(runs, xs, label, metric, groups=_groups(target, key), verdict=v,
                                           categories=categories, ax=ax,
                                           title=target.title(f"validation curve (final {what} vs {label.split(' (')[0]})"))
