@@ -276,3 +276,17 @@ def test_ls_fits_the_terminal(repeated):
     assert max(len(line) for line in lines) <= 80
     assert sum("completed" in line for line in lines) == 4  # 3 sweep runs + the long one, one line each
     assert any("a-name-much" in line and "…" in line for line in lines)
+
+
+@pytest.mark.parametrize("mean, std, shown", [
+    (4.546, 1.61, "4.5 ± 1.6"),          # a spread starting with 1 or 2: two digits
+    (0.8173, 0.0083, "0.817 ± 0.008"),   # else one; the mean to the spread's last digit
+    (412.3, 12.4, "412 ± 12"),
+    (1.0, 0.004, "1.000 ± 0.004"),
+    (123.456, 0.0012, "123.5 ± 0.0012"),  # at most four digits of the mean
+    (2.543e-08, 7e-08, "2.54e-08 ± 7e-08"),  # far below a unit: scientific notation
+])
+def test_a_spread_is_shown_as_an_error_bar_is_read(mean, std, shown):
+    from dlexp.analysis.tables import _fitted_cell
+
+    assert _fitted_cell({"val_loss": mean, "val_loss_std": std}, "val_loss") == shown

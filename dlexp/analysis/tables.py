@@ -141,9 +141,20 @@ LEAD_FLOOR = 24  # a name column is cut to no less than this to make room for th
 SHORT_ID = 8  # of a run id's 12 hex digits, as many as a text table shows (any unique prefix resolves)
 
 
-def _spread(std: float) -> str:
-    """A standard deviation to one significant digit, as an error bar is read: 0.0083 → 0.008."""
-    return f"{std:.0f}" if std >= 10 else f"{std:.1g}"
+def _with_spread(v: float, std: float) -> str:
+    """A mean and its spread as an error bar is read: the spread to two significant digits when
+    its first is 1 or 2, else to one; the mean to the same decimal place (at most four
+    significant digits): 4.546 ± 1.61 → 4.5 ± 1.6, 0.8173 ± 0.0083 → 0.817 ± 0.008, 412.3 ±
+    12.4 → 412 ± 12."""
+    first = math.floor(math.log10(std))
+    places = (1 if f"{std:.1e}"[0] in "12" else 0) - first  # decimal places of the spread's last digit
+    if places > 6 or abs(v) >= 1e6:  # far below a unit (2.5e-08 ± 7e-08) or huge: scientific notation
+        return f"{v:.3g} ± {std:.2g}"
+    places = max(0, places)
+    mean = f"{v:.{places}f}"
+    if len(mean.replace("-", "").replace(".", "").lstrip("0")) > 4:  # the spread is tiny beside the mean
+        mean = f"{v:.4g}"
+    return f"{mean} ± {std:.{places}f}"
 
 
 def _fitted_cell(row: dict, col: str) -> str:
@@ -155,7 +166,7 @@ def _fitted_cell(row: dict, col: str) -> str:
     text = f"{v:.4g}"
     if f"{v - std:.4g}" == text == f"{v + std:.4g}":
         return text
-    return f"{text} ± {_spread(std)}"
+    return _with_spread(v, std)
 
 
 def _headers(columns: list[str]) -> dict[str, str]:
