@@ -283,7 +283,7 @@ def test_ls_fits_the_terminal(repeated):
     (0.8173, 0.0083, "0.817 ± 0.008"),   # else one; the mean to the spread's last digit
     (412.3, 12.4, "412 ± 12"),
     (1.0, 0.004, "1.000 ± 0.004"),
-    (123.456, 0.0012, "123.5 ± 0.0012"),  # at most four digits of the mean
+    (123.456, 0.0012, "123.5"),          # a spread below the fourth digit shown is left out
     (2.543e-08, 7e-08, "2.54e-08 ± 7e-08"),  # far below a unit: scientific notation
 ])
 def test_a_spread_is_shown_as_an_error_bar_is_read(mean, std, shown):
