@@ -74,6 +74,37 @@ def test_same_summary_with_jobs_1_jobs_2_and_dask(tmp_path):
                for m in models)
 
 
+def test_dask_workers_tell_the_driver_the_epochs_they_train(tmp_path):
+    """Sweep progress in epochs on a cluster too: a worker puts (run id, epochs) on a Dask queue
+    that the driver reads; the first report goes out at the first epoch."""
+    distributed = pytest.importorskip("distributed")
+    import threading
+
+    from dlexp.config.load import config_from_dict
+    from dlexp.sweeps.executors import DaskExecutor, Task
+
+    exp = config_from_dict({"name": "t", "data": {"name": "xor", "n_samples": 60}, "model": {"hidden": [4]},
+                            "train": {"epochs": 30, "batch_size": 8}})
+    told, heard = [], threading.Event()
+
+    def on_epochs(rid, n):
+        told.append((rid, n))
+        heard.set()
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as cluster:
+        ex = DaskExecutor(cluster.scheduler_address, on_epochs=on_epochs)
+        try:
+            ex.submit(Task("r1", exp, "t"))
+            (done,) = ex.wait(timeout=120)
+            assert done[1].error is None and done[1].extra["epochs"] == 30
+            assert heard.wait(timeout=60), "no epoch report reached the driver"
+        finally:
+            ex.shutdown()
+    assert told[0] == ("r1", 1) and all(rid == "r1" and 1 <= n <= 30 for rid, n in told)
+    assert [n for _, n in told] == sorted(n for _, n in told)  # in order
+
+
 def _dask_cli(name: str) -> list[str]:
     script = Path(sys.executable).with_name("dask")
     found = str(script) if script.exists() else shutil.which("dask")

@@ -409,7 +409,7 @@ class DaskExecutor:
     and gives up with KilledWorker); that is reported as a failed run.
     """
 
-    def __init__(self, address: str | None):
+    def __init__(self, address: str | None, on_epochs=None):
         try:
             from distributed import Client
         except ImportError:
@@ -426,6 +426,25 @@ class DaskExecutor:
         self.futures: dict = {}
         self.crash_rid = os.environ.get(CRASH_HOOK) or None
         self._threads, self._checked = 0, -1e9
+        # epochs trained, told by the workers through a Dask queue of (run id, epochs) items that
+        # a thread here reads: a few per second per run, so the scheduler is not flooded
+        self.on_epochs, self.topic, self._listening = on_epochs, None, False
+        if on_epochs is not None:
+            from distributed import Queue
+
+            self.topic = f"dlexp-epochs-{os.getpid()}-{time.time_ns()}"
+            self._queue = Queue(self.topic, client=self.client)
+            self._listening = True
+            self._listener = threading.Thread(target=self._listen, name="dlexp-dask-epochs", daemon=True)
+            self._listener.start()
+
+    def _listen(self) -> None:
+        while self._listening:
+            try:
+                rid, n = self._queue.get(timeout=POLL_SECONDS)
+            except Exception:  # nothing yet (a timeout), or the client closing at shutdown
+                continue
+            self.on_epochs(rid, n)  # a late report of a finished run: the progress display drops it
 
     def __repr__(self) -> str:
         return f"DaskExecutor({self.address!r})"
@@ -444,7 +463,7 @@ class DaskExecutor:
         return len(self.futures)
 
     def submit(self, task: Task) -> None:
-        fut = self.client.submit(run_task, task.exp, self.crash_rid, True, pure=False,
+        fut = self.client.submit(_dask_task, task.exp, self.crash_rid, task.rid, self.topic, pure=False,
                                  key=f"dlexp-{task.rid}-{time.time_ns()}")
         self.futures[fut] = task
 
@@ -468,12 +487,32 @@ class DaskExecutor:
         return results
 
     def shutdown(self, cancel: bool = False) -> None:
+        self._listening = False
         try:
             if cancel and self.futures:
                 self.client.cancel(list(self.futures))
         finally:
             self.futures.clear()
+            if self.topic is not None:
+                self._listener.join(timeout=2 * POLL_SECONDS)
             self.client.close()
+
+
+def _dask_task(exp, crash_rid: str | None, rid: str, topic: str | None) -> Outcome:
+    """run_task on a Dask worker; with `topic`, the epochs trained go to the driver's queue, at
+    most every POLL_SECONDS (and the last at once)."""
+    report = None
+    if topic is not None:
+        from distributed import Queue
+
+        queue, last = Queue(topic), [-1e9]
+
+        def report(n: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= POLL_SECONDS:
+                last[0] = now
+                queue.put((rid, n))
+    return run_task(exp, crash_rid, True, on_epochs=report)
 
 
 def make_executor(kind: str, jobs: int, *, address: str | None = None, max_crash_retries: int = 2,
@@ -481,7 +520,7 @@ def make_executor(kind: str, jobs: int, *, address: str | None = None, max_crash
     """The executor for `--executor kind --jobs N` (a pool only when it can run two tasks at once);
     `preload`: modules a local pool's workers should start with; `on_epochs(rid, n)`: see above."""
     if kind == "dask":
-        return DaskExecutor(address)
+        return DaskExecutor(address, on_epochs)
     if kind != "local":
         raise UsageError(f"unknown executor {kind!r}; valid: local, dask")
     return InProcessExecutor(on_epochs) if jobs <= 1 else PoolExecutor(jobs, max_crash_retries, preload, on_epochs)
