@@ -11,7 +11,8 @@ Workers call `run_task`, which runs `experiment.execute` and returns an `Outcome
 or the error with its traceback, and the epochs it trained. The parent (the sweep's driver) alone
 writes result files. Given `on_epochs(rid, n)`, an executor tells the driver how many epochs each
 run in flight has trained so far: in this process at every epoch, from a pool's workers through
-shared memory read a few times a second, from Dask only once a run is done.
+shared memory read a few times a second, from Dask workers through a Dask queue (a few reports a
+second per run).
 """
 
 from __future__ import annotations
