@@ -37,7 +37,7 @@ GALLERY = {
     "norm-batch-size": ("validation", "loss", ["train_loss", "val_loss", "val_acc"]),
     "double-descent": ("validation", "loss", ["train_loss", "val_loss", "val_acc", "n_params"]),
     "mnist1d-table": ("compare", "acc", ["train_acc", "val_acc", "test_acc", "n_params"]),
-    "mnist1d-double-descent": ("validation", "acc", ["train_acc", "test_acc", "test_loss", "n_params"]),
+    "mnist1d-double-descent": ("validation", "acc", ["train_acc", "val_acc", "test_acc", "test_loss", "n_params"]),
     "mnist1d-random-labels": ("compare", "acc", ["train_acc", "val_acc", "test_acc", "fit_epoch"]),
 }
 
