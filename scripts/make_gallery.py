@@ -36,6 +36,12 @@ GALLERY = {
     "batchnorm-lr": ("activations", None, ["n_diverged", "train_loss", "val_acc", "drift"], {"optimizer.lr": 0.5}),
     "norm-batch-size": ("validation", "loss", ["train_loss", "val_loss", "val_acc"]),
     "double-descent": ("validation", "loss", ["train_loss", "val_loss", "val_acc", "n_params"]),
+    # issue 20: the notes' last claims
+    "ensemble": ("averaging", None, ["val_loss", "ensemble_val_loss", "test_loss", "ensemble_test_loss", "val_acc",
+                                     "ensemble_val_acc", "test_acc", "ensemble_test_acc"]),
+    "dropout-averaging": ("averaging", None, ["test_loss", "ensemble_test_loss", "test_acc", "ensemble_test_acc"]),
+    "init-scale": ("validation", "acc", ["n_diverged", "train_loss", "val_acc"]),
+    "feature-selection": ("inputs", None, ["weights.zero_fraction", "train_acc", "val_acc"]),
 }
 
 # compare figures whose claim is about time, not epochs: batch GD's epochs are cheap, SGD's many steps are not

@@ -289,8 +289,10 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
     if kind == "inputs":
         return model_figures.inputs_figure(runs, title=target.title("first-layer weights per input"))
     if kind == "averaging":
+        dropout = any(averaging_figures.averaging.has_dropout(r) for r in runs)
         return averaging_figures.averaging_figure(runs, title=target.title(
-            "dropout's weight scaling vs averaging thinned networks vs an ensemble"))
+            "dropout's weight scaling vs averaging thinned networks vs an ensemble" if dropout else
+            "the average of M trained networks (an ensemble) on the test split"))
     return model_figures.activations_figure(runs, title=target.title("internal covariate shift: pre-activations "
                                                                 "on a fixed probe batch"))
 
