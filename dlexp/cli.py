@@ -247,7 +247,7 @@ def ls_command(results, as_json, wide):
 @command("plot")
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
 @click.option("--kind", type=Choice(["curves", "compare", "validation", "learning", "scatter", "boundary", "weights",
-                                           "activations"]), default=None,
+                                           "inputs", "activations", "averaging"]), default=None,
               help="Figure (default: curves for a run; learning for a sweep over data.train_size; scatter for a "
                    "random search; validation for a sweep over a numeric key; compare otherwise or for several "
                    "targets).")

@@ -39,6 +39,12 @@ GALLERY = {
     "mnist1d-table": ("compare", "acc", ["train_acc", "val_acc", "test_acc", "n_params"]),
     "mnist1d-double-descent": ("validation", "acc", ["train_acc", "val_acc", "test_acc", "test_loss", "n_params"]),
     "mnist1d-random-labels": ("compare", "acc", ["train_acc", "val_acc", "test_acc", "fit_epoch"]),
+    # the notes' last claims
+    "ensemble": ("averaging", None, ["val_loss", "ensemble_val_loss", "test_loss", "ensemble_test_loss", "val_acc",
+                                     "ensemble_val_acc", "test_acc", "ensemble_test_acc"]),
+    "dropout-averaging": ("averaging", None, ["test_loss", "ensemble_test_loss", "test_acc", "ensemble_test_acc"]),
+    "init-scale": ("validation", "acc", ["n_diverged", "train_loss", "val_acc"]),
+    "feature-selection": ("inputs", None, ["weights.zero_fraction", "train_acc", "val_acc"]),
 }
 
 # compare figures whose claim is about time, not epochs: batch GD's epochs are cheap, SGD's many steps are not

@@ -577,3 +577,22 @@ def test_penalize_bias_puts_the_dense_biases_under_the_penalty(tmp_path):
             np.testing.assert_allclose(biased.state[k], v - 0.1 * 0.5 * b0[k], rtol=1e-5, atol=1e-7)
     extra = 0.25 * sum(float(np.sum(biased.state[k].astype(np.float64) ** 2)) for k in b0)
     assert biased.summary["penalty"] == pytest.approx(plain.summary["penalty"] + extra, rel=1e-5)
+
+
+def test_init_gain_scales_every_dense_weight_and_nothing_else():
+    """model.init_gain multiplies the init's W draws (the same draws: the rng stream is untouched);
+    biases, BatchNorm's γ and β keep their values. At its default 1.0 the run id of 0.1.0 stays."""
+    from dlexp.config.load import config_from_dict, run_id
+    from dlexp.nn.model import MLP
+
+    def model(gain, init="torch"):
+        return MLP(3, [5, 4], 2, init=init, init_gain=gain, norm="batchnorm", rng=np.random.default_rng(7),
+                   dtype=np.float64)
+
+    for init in ("he_normal", "torch"):
+        base, scaled = model(1.0, init).state_dict(), model(0.25, init).state_dict()
+        for key, v in base.items():
+            want = 0.25 * v if key.endswith(".W") and key.startswith("dense") else v
+            np.testing.assert_array_equal(scaled[key], want, err_msg=f"{init}: {key}")
+    assert run_id(config_from_dict({"name": "any", "model": {"init_gain": 1.0}})) == "9519da3f9d43"
+    assert run_id(config_from_dict({"name": "any", "model": {"init_gain": 0.1}})) != "9519da3f9d43"

@@ -387,3 +387,91 @@ def test_mnist1d_random_labels_are_memorised_but_later_and_without_generalizing(
     fit_true = [first_epoch(m, "train_acc", 0.95) for m in true]
     fit_random = [first_epoch(m, "train_acc", 0.95) for m in random]
     assert clearly_below(fit_true, fit_random), show("epochs to fit 95 %: true vs random labels", fit_true, fit_random)
+# ---- (c2) ensembles, (d2) dropout as averaging, (h3) init scale, (e3) L1 selects features ----------
+# (the notes' last claims)
+
+def _raw(name: str, changes: dict) -> dict:
+    """The study's inline base with dotted `changes` and the data seed of this test session."""
+    raw = copy.deepcopy(spec(name)["base"])
+    for k, v in {**changes, "data.seed": DATA_SEED}.items():
+        set_dotted(raw, k, copy.deepcopy(v))
+    return raw
+
+
+def test_an_ensemble_beats_its_average_member():
+    """Three ensembles of 8 overfitting networks: the averaged prediction's val loss lies below the
+    members' beyond both spreads (the members' over all 24 seeds, the ensembles' over the three)."""
+    s = spec("ensemble")
+    members, ensembles = [], []
+    for seed in s["grid"]["seed"]:
+        raw = _raw("ensemble", {"seed": seed, "train.epochs": 300})
+        train(raw)
+        ensembles.append(_CACHE[run_id(config_from_dict(raw))][1].summary)
+        members += train(raw)
+    for split in ("val", "test"):
+        ens, single = [e[f"ensemble_{split}_loss"] for e in ensembles], fig(members, f"{split}_loss")
+        assert clearly_below(ens, single), show(f"{split} loss, ensemble vs member", ens, single)
+
+
+def test_dropout_weight_scaling_picks_the_classes_the_average_of_thinned_networks_picks(tmp_path):
+    """Weight scaling (eval mode) and the Monte-Carlo average of 256 thinned networks agree on the
+    class of ≥ 95 % of the test rows; the MC average is less confident (lower loss) than weight
+    scaling, and averaging more masks lowers its loss."""
+    from dlexp.analysis.averaging import mc_curves, weight_scaling
+    from dlexp.results.reader import Run
+    from dlexp.results.store import write_run
+
+    assert 0.5 in spec("dropout-averaging")["grid"]["model.dropout.rate"]
+    raw = _raw("dropout-averaging", {"model.dropout.rate": 0.5})
+    raw["seeds"] = spec("dropout-averaging")["seeds"][:3]
+    exp = config_from_dict(raw)
+    train(raw)
+    run = Run.load(write_run(tmp_path, run_id(exp), _CACHE[run_id(exp)][1], dump_yaml(resolved_dict(exp))))
+    curves, scaled = mc_curves(run, masks=(1, 256)), weight_scaling(run)
+    assert min(c.agree[-1] for c in curves) >= 0.95, [c.agree for c in curves]
+    mc_loss, ws_loss = [c.loss[-1] for c in curves], [ws[0] for ws in scaled]
+    assert clearly_below(mc_loss, ws_loss), show("test loss, MC average vs weight scaling", mc_loss, ws_loss)
+    assert clearly_below(mc_loss, [c.loss[0] for c in curves])  # 256 masks vs one thinned network
+
+
+def test_batchnorm_makes_the_init_scale_matter_less():
+    """Gain 0.1: the plain net stays at chance (loss ln 2), the BatchNorm net trains; gain 10: the
+    plain net diverges, the BatchNorm net trains; BatchNorm's val accuracy at 0.1 and 10 is within
+    the spread of its accuracy at the standard scale."""
+    grid = spec("init-scale")["grid"]
+    runs = {}
+    for norm in ("none", "batchnorm"):
+        for gain in (0.1, 1.0, 10.0):
+            assert norm in grid["model.norm"] and gain in grid["model.init_gain"]
+            raw = _raw("init-scale", {"model.norm": norm, "model.init_gain": gain})
+            raw["seeds"] = spec("init-scale")["seeds"]
+            runs[norm, gain] = train(raw)
+    assert min(fig(runs["none", 0.1], "train_loss")) > 0.69  # ln 2 = 0.693: the constant predictor
+    assert all(m.summary["status"] == "diverged" for m in runs["none", 10.0])
+    bn_small, plain_small = fig(runs["batchnorm", 0.1], "train_loss"), fig(runs["none", 0.1], "train_loss")
+    assert clearly_below(bn_small, plain_small), show("train loss at gain 0.1, BN vs none", bn_small, plain_small)
+    for gain in (0.1, 10.0):
+        assert all(m.summary["status"] == "completed" for m in runs["batchnorm", gain])
+        acc, ref = fig(runs["batchnorm", gain], "val_acc"), fig(runs["batchnorm", 1.0], "val_acc")
+        assert min(acc) > 0.9 and not clearly_below(acc, ref), show(f"BN val acc, gain {gain} vs 1", acc, ref)
+
+
+def test_proximal_l1_cuts_the_irrelevant_inputs_out():
+    """irrelevant.csv: 3 informative inputs, then 9 of noise. Without a penalty every input keeps
+    a first-layer norm of the same order; under proximal L1 every informative input's norm stays
+    ≥ 20× every noise input's, at least 4 noise inputs are exactly 0 in every seed, no informative one."""
+    import numpy as np
+
+    base = spec("feature-selection")["base"]
+    none, prox = {"l1": 0.0, "l2": 0.0}, {"l1": 3.0e-2, "l1_mode": "proximal"}
+    norms = {}
+    for name, reg in (("none", none), ("prox", prox)):
+        assert reg in spec("feature-selection")["grid"]["regularization"]
+        raw = _raw("feature-selection", {"regularization": reg})
+        raw["data"]["path"] = str(STUDIES / base["data"]["path"])
+        raw["seeds"] = spec("feature-selection")["seeds"]
+        norms[name] = np.array([np.linalg.norm(m.state["dense0.W"], axis=1) for m in train(raw)])  # (seeds, 12)
+    informative, noise = slice(0, 3), slice(3, 12)
+    ratio = {k: v[:, noise].max(axis=1) / v[:, informative].min(axis=1) for k, v in norms.items()}
+    assert ratio["none"].min() > 0.4 and ratio["prox"].max() < 0.05, ratio
+    assert (norms["prox"][:, noise] == 0).all(axis=0).sum() >= 4 and (norms["prox"][:, informative] > 0).all()

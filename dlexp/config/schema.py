@@ -226,6 +226,9 @@ class ModelConfig(Section):
                                                     "layer (and its norm)")
     init: Literal[tuple(INITIALIZERS)] = Field("he_normal", description="weight initialisation; torch: "  # type: ignore[valid-type]
                                                "nn.Linear's default, W and b ~ U(±1/√fan_in); the others set b = 0")
+    init_gain: float = Field(1.0, gt=0.0,
+                             description="every Dense W of the init × this factor (biases as drawn): "
+                                         "< 1 shrinks the signal through depth, > 1 blows it up")
     norm: Literal[tuple(NORMS)] = Field("none", description="normalisation after each hidden Dense layer, "  # type: ignore[valid-type]
                                         "before its activation")
     norm_momentum: Optional[float] = Field(0.1, gt=0.0, le=1.0,

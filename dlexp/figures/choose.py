@@ -21,6 +21,7 @@ import yaml
 from ..errors import Problem, ResultError, StorageError, UsageError
 from ..results.reader import Run, Sweep, resolve, warn
 from ..results.store import atomic_write_bytes, file_name
+from . import averaging as averaging_figures
 from . import curves
 from . import model as model_figures
 from . import sweeps as sweep_figures
@@ -31,7 +32,8 @@ from .style import METRIC_NAMES, architecture
 from ..analysis.verdict import verdict
 from ..analysis.axis import ARCHITECTURES, REG_KEYS, SEED_KEYS, architectures, numeric_axis, swept_value, x_key as _x_key
 
-KINDS = ("curves", "compare", "validation", "learning", "scatter", "boundary", "weights", "activations")
+KINDS = ("curves", "compare", "validation", "learning", "scatter", "boundary", "weights", "inputs", "activations",
+         "averaging")
 METRIC_KINDS = ("compare", "validation", "learning", "scatter")  # the kinds --metric changes
 METRICS = ("loss", "acc", "r2")
 FORMATS = ("png", "svg", "pdf")
@@ -270,6 +272,13 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
         pure = target.is_sweep or all(k in REG_KEYS or k in SEED_KEYS for k in target.swept)
         reg = next((k for k in target.swept if pure and k in REG_KEYS and numeric_axis(k, runs)), None)
         return model_figures.weights_figure(runs, reg, title=target.title("Dense weights per layer"))
+    if kind == "inputs":
+        return model_figures.inputs_figure(runs, title=target.title("first-layer weights per input"))
+    if kind == "averaging":
+        dropout = any(averaging_figures.averaging.has_dropout(r) for r in runs)
+        return averaging_figures.averaging_figure(runs, title=target.title(
+            "dropout's weight scaling vs averaging thinned networks vs an ensemble" if dropout else
+            "the average of M trained networks (an ensemble) on the test split"))
     return model_figures.activations_figure(runs, title=target.title("internal covariate shift: pre-activations "
                                                                 "on a fixed probe batch"))
 

@@ -345,3 +345,61 @@ def boundary_figure(runs: list[Run], title: str | None = None, resolution: int =
     legend_below(fig, handles)
     fig_title(fig, title or "Decision boundaries")
     return fig
+
+
+def input_norms(run: Run) -> np.ndarray:
+    """‖W₁[i, :]‖₂ of each input i over the first Dense layer (in, out), one row per member: (members, in).
+    An input whose norm is 0 is cut out of the network: nothing it holds reaches a hidden unit."""
+    return np.array([np.linalg.norm(_dense(m.model())[0], axis=1) for m in (run.members() or [run])])
+
+
+@styled
+def inputs_figure(runs: list[Run], title: str | None = None) -> Figure:
+    """One panel per run (a row of them, wrapping): a bar per input of its first-layer weight norm
+    (mean over seeds, the seeds as dots), on a symlog axis so that exact zeros sit on the axis and
+    small norms stay visible; each panel counts the inputs whose norm is exactly 0 in every seed.
+    Inputs are named as the run's data names its features (rebuilt from config.yaml)."""
+    from ..analysis.inference import member_dataset
+
+    panels = []
+    for run in runs:
+        try:
+            panels.append((run, input_norms(run), member_dataset(run)[1].feature_names))
+        except ResultError as exc:
+            warn(f"skipping {run.run_id}: {exc}")
+    if not panels:
+        raise UsageError("no run with readable weights (model.npz)")
+    n_in = max(len(names) for _, _, names in panels)
+    per_row = max(1, min(len(panels), int(MAX_WIDTH // max(2.6, 0.32 * n_in + 1.0))))
+    rows = math.ceil(len(panels) / per_row)
+    width = max(2.6, 0.32 * n_in + 1.0)
+    fig = Figure(figsize=(max(width * per_row + 0.6, 7.5), 3.4 * rows + 1.2), layout="constrained")
+    axes = fig.subplots(rows, per_row, squeeze=False, sharey=True)
+    colors = run_colors(len(panels))
+    top = max(float(norms.max()) for _, norms, _ in panels) or 1.0
+    for k, ((run, norms, names), label) in enumerate(zip(panels, run_labels([r for r, _, _ in panels]))):
+        ax = axes[k // per_row, k % per_row]
+        x = np.arange(norms.shape[1])
+        cut = np.all(norms == 0, axis=0)  # zero in every seed: the input is out of the network
+        ax.bar(x, norms.mean(axis=0), color=colors[k], alpha=0.8, width=0.75)
+        for row in norms:
+            ax.plot(x, row, "o", color="black", markersize=2.5, zorder=4)
+        ax.plot(x[cut], np.zeros(cut.sum()), "x", color=ZERO_COLOR, markersize=7, mew=2, zorder=5)
+        ax.set_xticks(x, [plain(n) for n in names], rotation=60, ha="right", rotation_mode="anchor", fontsize=9)
+        ax.set_yscale("symlog", linthresh=0.01, linscale=0.5)
+        ax.set_ylim(0, top * 1.6)
+        ax.set_title(plain(textwrap.fill(label, int(width * 10), break_long_words=False)), color=colors[k],
+                     fontsize=11, fontweight="bold")
+        ax.text(0.98, 0.97, f"{int(cut.sum())} of {len(x)} inputs exactly 0", transform=ax.transAxes, ha="right",
+                va="top", fontsize=10, color="0.15",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
+        if k % per_row == 0:
+            ax.set_ylabel("‖first-layer weights‖₂ of the input")
+    for k in range(len(panels), rows * per_row):
+        axes[k // per_row, k % per_row].set_visible(False)
+    handles = [Patch(color="0.55", alpha=0.8, label="mean over seeds"),
+               Line2D([], [], ls="", marker="o", color="black", markersize=3, label="one seed"),
+               Line2D([], [], ls="", marker="x", color=ZERO_COLOR, mew=2, label="exactly 0 in every seed: input cut out")]
+    legend_below(fig, handles, max_cols=3)
+    fig_title(fig, title or "first-layer weights per input")
+    return fig

@@ -37,7 +37,7 @@ class MLP:
     """A stack of layers with named parameters; see the module docstring for the layout."""
 
     def __init__(self, n_in: int, hidden: list[int], n_out: int, *, activation: str = "relu",
-                 init: str = "he_normal", norm: str = "none", norm_momentum: float | None = 0.1,
+                 init: str = "he_normal", init_gain: float = 1.0, norm: str = "none", norm_momentum: float | None = 0.1,
                  dropout_rates: list[float] | None = None, dropout_mode: str = "inverted",
                  rng: np.random.Generator, dtype=np.float32):
         _choice("activation", activation, list(ACTIVATIONS), "model.activation")
@@ -53,6 +53,8 @@ class MLP:
 
         def dense(fan_in, fan_out):  # drawn from rng in layer order: W, then b (else b = 0)
             W = draw(rng, fan_in, fan_out, self.dtype)
+            if init_gain != 1.0:  # the draws stay the same: only their scale changes
+                W *= self.dtype.type(init_gain)
             b = draw_bias(rng, fan_in, fan_out, self.dtype) if draw_bias else np.zeros(fan_out, self.dtype)
             return Dense(W, b)
 
@@ -84,9 +86,9 @@ class MLP:
         The trainer and the readers of results both build it here, so a model.npz always loads
         into the layer stack that wrote it.
         """
-        return cls(n_in, list(m.hidden), n_out, activation=m.activation, init=m.init, norm=m.norm,
-                   norm_momentum=m.norm_momentum, dropout_rates=m.dropout_rates(), dropout_mode=m.dropout.mode,
-                   rng=rng, dtype=dtype)
+        return cls(n_in, list(m.hidden), n_out, activation=m.activation, init=m.init, init_gain=m.init_gain,
+                   norm=m.norm, norm_momentum=m.norm_momentum, dropout_rates=m.dropout_rates(),
+                   dropout_mode=m.dropout.mode, rng=rng, dtype=dtype)
 
     def _pack(self) -> None:
         """Make every parameter a view into one flat buffer, and every grad into another, Dense

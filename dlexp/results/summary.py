@@ -14,14 +14,17 @@ SPLITS = ("train", "val", "test")
 METRICS = ("acc", "r2")  # classification accuracy, regression R²
 # the loss and both metrics of every split, at the weights in model.npz
 SPLIT_FIGURES = tuple(f"{split}_{what}" for what in ("loss", *METRICS) for split in SPLITS)
+# repeats and CV: the members' averaged predictions scored as one model (training/ensemble.py), on
+# the splits every member predicted (val and test; CV folds: test only)
+ENSEMBLE_FIGURES = tuple(f"ensemble_{split}_{what}" for what in ("loss", *METRICS) for split in ("val", "test"))
 # figures averaged over the members of repeats and CV, each with a `<key>_std` partner
 AVERAGED = (*SPLIT_FIGURES, "gap", "metric_gap", "penalty", "best_epoch", "epochs_run", "epoch_time")
 # figures that readers do arithmetic on: a number or null, nothing else
 NUMBERS = ("epochs_run", "best_epoch", *SPLIT_FIGURES, "gap", "metric_gap", "penalty", "n_params",
-           "n_train", "n_val", "n_test", "wall_time", "epoch_time")
+           "n_train", "n_val", "n_test", "wall_time", "epoch_time", *ENSEMBLE_FIGURES)
 # the columns of a table row, in order; a `<name>_std` column follows each one that has it
 FIGURES = ("epochs_run", "best_epoch", "stopped_early", *SPLIT_FIGURES, "gap", "metric_gap",
-           "n_params", "wall_time", "weights.near_zero_fraction")
+           "n_params", "wall_time", "weights.near_zero_fraction", *ENSEMBLE_FIGURES)
 
 
 def diagnosis_label(d) -> str | None:

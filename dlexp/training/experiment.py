@@ -15,6 +15,7 @@ from ..config.load import run_id
 from ..data.datasets import load_dataset, make_cv_folds
 from ..errors import DataError, Problem
 from ..results.summary import AVERAGED
+from .ensemble import ensemble_figures, shared_splits
 from .resources import check_memory
 from .train import fit
 from ..config.schema import Experiment
@@ -54,6 +55,7 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
     plan = member_plan(exp)
     datasets: dict = {}
     outputs: list[tuple[str, RunOutput]] = []
+    predicted: list[tuple[dict, object]] = []  # (val/test outputs, dataset) of every member that did not diverge
     preprocessing: dict = {}  # what a CSV file's columns went through (the first member's split)
     for index, (label, seed, data_seed, fold) in enumerate(plan):
         if on_member is not None:
@@ -74,6 +76,8 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
             summary["fold"] = fold
         summary["data_seed"] = data_seed
         outputs.append((label, RunOutput(summary, res.metrics, res.state, res.activations)))
+        if res.summary["status"] != "diverged":
+            predicted.append((res.outputs, ds))
 
     rid = run_id(exp)
     header = {"run_id": rid, "name": exp.name, "dlexp_version": __version__,
@@ -86,6 +90,8 @@ def execute(exp: Experiment, on_epoch=None, on_member=None) -> RunOutput:
         return out
     kind = "cv" if exp.eval.cv else "repeats"
     summary = {**header, "kind": kind, **aggregate_summaries([o.summary for _, o in outputs])}
+    splits = shared_splits(bool(exp.eval.cv), {data_seed for _, _, data_seed, _ in plan})
+    summary.update(ensemble_figures(predicted, splits, summary["task"], summary["metric"]))
     summary["members"] = [label for label, _ in outputs]
     return RunOutput(summary, aggregate_metrics([o.metrics for _, o in outputs]), None, [], outputs)
 

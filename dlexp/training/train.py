@@ -29,6 +29,7 @@ from ..nn.schedules import SCHEDULES
 EVAL_CHUNK = 1024      # rows per forward pass when evaluating a split: activations stay in cache
 PROBE_SIZE = 256       # samples of the fixed probe batch for activation tracking
 SPLITS = ("train", "val", "test")
+ENSEMBLED = ("val", "test")  # the splits whose outputs a FitResult keeps
 
 
 @dataclass
@@ -39,6 +40,9 @@ class FitResult:
     metrics: list[dict]
     state: dict[str, np.ndarray]
     activations: list[dict] = field(default_factory=list)
+    # eval-mode outputs at the final weights, (N, n_out) per split in ENSEMBLED: logits or
+    # regression outputs, for the ensemble of repeats and folds (training/ensemble.py)
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def metric_name(task: str) -> str:
@@ -69,9 +73,14 @@ def evaluate(model: MLP, loss, X: np.ndarray, y: np.ndarray, task: str) -> tuple
     if task == "classification":
         metric = correct / n
     else:
-        sst = float(np.sum((y - y.mean(axis=0)) ** 2, dtype=np.float64))
-        metric = 1.0 - sse / sst if sst > 0 else (1.0 if sse == 0 else 0.0)
+        metric = r_squared(sse, y)
     return total / n, metric
+
+
+def r_squared(sse: float, y: np.ndarray) -> float:
+    """R² = 1 − SSE / SST of targets y (N, K), SST about their mean over the split."""
+    sst = float(np.sum((y - y.mean(axis=0)) ** 2, dtype=np.float64))
+    return 1.0 - sse / sst if sst > 0 else (1.0 if sse == 0 else 0.0)
 
 
 def fit(exp, ds, seed: int, on_epoch=None) -> FitResult:
@@ -332,7 +341,10 @@ def _finish(s: _Setup, log: _Log, seed: int, t_start: float) -> FitResult:
         "wall_time": time.perf_counter() - t_start,
         "weights": {k: _clean(v) for k, v in stats.items()},
     }
-    return FitResult(summary=summary, metrics=log.metrics, state=s.model.state_dict(), activations=log.activations)
+    with np.errstate(all="ignore"):
+        outputs = {split: s.model.predict(s.splits[split][0]) for split in ENSEMBLED}
+    return FitResult(summary=summary, metrics=log.metrics, state=s.model.state_dict(), activations=log.activations,
+                     outputs=outputs)
 
 
 def _activation_rows(model: MLP, probe: np.ndarray, epoch: int) -> list[dict]:
