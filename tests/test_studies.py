@@ -387,6 +387,8 @@ def test_mnist1d_random_labels_are_memorised_but_later_and_without_generalizing(
     fit_true = [first_epoch(m, "train_acc", 0.95) for m in true]
     fit_random = [first_epoch(m, "train_acc", 0.95) for m in random]
     assert clearly_below(fit_true, fit_random), show("epochs to fit 95 %: true vs random labels", fit_true, fit_random)
+
+
 # ---- (c2) ensembles, (d2) dropout as averaging, (h3) init scale, (e3) L1 selects features ----------
 # (the notes' last claims)
 
