@@ -281,13 +281,17 @@ def plot(targets, kind, metric, out, fmt, results, where, per_second):
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Results folder (run ids and sweep names are looked up in it).")
 @where_option
+@click.option("--static", is_flag=True, help="The page without scripts: tables and figures as images (the report "
+                                             "without plotly installed).")
 @report_errors
-def report(targets, out, fmt, results, where):
-    """Write one self-contained report.html (table, figures, configs) for a run or sweep; prints its path."""
+def report(targets, out, fmt, results, where, static):
+    """Write one self-contained report.html for a run or sweep: the dashboard's views, interactive
+    and offline (with plotly installed), or a static page; prints its path."""
     from .figures.subset import parse_where
     from .html_report import report as write_report
 
-    click.echo(str(write_report(targets, out=out, results=results, fmt=fmt, where=parse_where(where))))
+    click.echo(str(write_report(targets, out=out, results=results, fmt=fmt, where=parse_where(where),
+                                interactive=False if static else None)))
 
 
 @command("serve")

@@ -517,6 +517,7 @@
   }
 
   window.addEventListener("hashchange", render);
+  if (EMBEDDED && !location.hash) history.replaceState(null, "", EMBEDDED.start); // a report opens at its target
   render();
   if (!EMBEDDED) setInterval(poll, POLL_MS);
 })();
