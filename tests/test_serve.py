@@ -268,7 +268,8 @@ def test_the_report_without_plotly_is_the_static_page_with_a_note(results, tmp_p
         assets.plotly_js.cache_clear()
     assert "<script" not in page and "<table>" in page
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "pip install 'dlexp[serve]'" in err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "pip install 'dlexp[serve]'" in notes[0]
 
 
 def test_the_report_of_a_sweep_warns_about_nothing_it_does_not_draw(results, tmp_path, capsys):
