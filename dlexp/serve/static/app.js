@@ -35,9 +35,11 @@
   function shown(value) {
     return String(value ?? "").replace(INVISIBLE, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
   }
-  const ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"};
+  // plotly reads tags in its labels (<b>, <a href>) and decodes &lt; &gt; &amp; &#39; but shows
+  // &quot; as typed: escaping the tag characters is what keeps a label text
+  const ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#39;"};
   function plotText(value) {
-    return shown(value).replace(/[&<>"']/g, (c) => ENTITIES[c]);
+    return shown(value).replace(/[&<>']/g, (c) => ENTITIES[c]);
   }
 
   // el("td", {className: "l", title: x}, "text", child…): attributes as properties, strings as text nodes
