@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from .. import labels
-from ..analysis.axis import numeric_axis, swept_value, x_key
+from ..analysis.axis import SEED_KEYS, numeric_axis, swept_value, x_key
 from ..analysis.verdict import labels_of, verdict
 from ..errors import ResultError
 from ..figures.style import log_scale
@@ -188,12 +188,16 @@ def _curve(runs: list[Run], swept: list[str], label_of: dict, metric: str) -> di
             return None
         xs, axis = found
     scale = log_scale(xs)
-    order = sorted(range(len(runs)), key=lambda i: xs[i])
+    # the other swept keys (seeds aside) make one line each, as the figure's groups do
+    others = [k for k in swept if k != key and k not in SEED_KEYS]
+    group = [labels.point({k: swept_value(r, k) for k in others}) if others else "" for r in runs]
+    order = sorted(range(len(runs)), key=lambda i: (group[i], xs[i]))
     pick = lambda k: [_finite(runs[i].summary.get(k)) for i in order]  # noqa: E731 (a column in x order)
     return {"kind": "learning" if learning else "validation", "key": key, "axis": axis,
             "log": scale is not None, "even": scale is not None and scale[0] == "symlog", "x": [xs[i] for i in order],
             "shown": [labels.value(swept_value(runs[i], key)) if not learning else str(int(xs[i])) for i in order],
             "run_id": [runs[i].run_id for i in order], "label": [label_of.get(runs[i].run_id) for i in order],
+            "group": [group[i] for i in order],
             **{k: pick(k) for k in ("train_loss", "val_loss", "train_loss_std", "val_loss_std",
                                     f"train_{metric}", f"val_{metric}", f"train_{metric}_std", f"val_{metric}_std")}}
 
@@ -238,10 +242,12 @@ def sweep_captions(p: dict) -> dict:
         what = "Learning curve" if c["kind"] == "learning" else "Validation curve"
         shades = ", ".join(f"{labels.count(c['label'].count(lab), 'run')} {lab.replace('_', ' ')}"
                            for lab in FIT_LABELS if lab in c["label"])
+        lines = len(set(c["group"]))
+        shading = (f"one line per value of the other swept keys ({lines} lines), each point's diagnosis in its hover"
+                   if lines > 1 else f"each point shaded by its diagnosis{' (' + shades + ')' if shades else ''}")
         out["curve"] = (f"{what} of {p['name']}: final train (dashed) and validation (solid) loss of "
                         f"{labels.count(len(c['x']), 'run')} against {c['axis']}"
-                        f"{' (log-spaced)' if c['log'] else ''}; each point shaded by its diagnosis"
-                        f"{' (' + shades + ')' if shades else ''}. {p['verdict'][:1].upper() + p['verdict'][1:]}"
+                        f"{' (log-spaced)' if c['log'] else ''}; {shading}. {p['verdict'][:1].upper() + p['verdict'][1:]}"
                         f"{'.' if p['verdict'] else ''}")
     par = p["parallel"]
     if par is not None:

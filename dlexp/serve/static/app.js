@@ -382,6 +382,8 @@
   function shading(c, xs) {
     // one rectangle per point, from half-way to its neighbours (geometric half-way on a log
     // axis, whose shapes take data values), in its diagnosis colour
+    // several lines (other keys swept too) share each x: no one label to shade it with, as the verdict says
+    if (new Set(c.group).size > 1) return [];
     const log = c.log && !c.even;
     const mid = (a, b) => log ? Math.sqrt(a * b) : (a + b) / 2;
     const mirror = (x, m) => log ? x * x / m : 2 * x - m; // the edge as far on the other side
@@ -400,15 +402,22 @@
   }
 
   function curveTraces(c, what) {
-    const traces = [];
+    const traces = [], xs = positions(c);
+    const groups = [...new Set(c.group)];
     for (const [split, colour, dash] of [["train", TRAIN, "dash"], ["val", VAL, "solid"]]) {
       const y = c[`${split}_${what}`];
       if (!y) continue;
       const std = c[`${split}_${what}_std`];
-      traces.push({x: positions(c), y, name: split, mode: "lines+markers", line: {color: colour, dash, width: 2},
-        error_y: std && std.some((s) => s > 0) ? {type: "data", array: std.map((s) => s || 0), visible: true, color: colour} : undefined,
-        text: c.shown.map((v, i) => plotText(`${v} · ${(c.label[i] || "not diagnosed").replace(/_/g, " ")}`)),
-        hovertemplate: `${split} %{y:.4g}<br>%{text}<extra></extra>`});
+      groups.forEach((g, gi) => {
+        // one line per value of the other swept keys, told apart by their marker
+        const at = c.group.map((x, i) => x === g ? i : -1).filter((i) => i >= 0);
+        const pick = (a) => at.map((i) => a[i]);
+        traces.push({x: pick(xs), y: pick(y), name: plotText(g ? `${split} · ${g}` : split), mode: "lines+markers",
+          line: {color: colour, dash, width: 2}, marker: {symbol: ["circle", "square", "diamond", "triangle-up", "x", "cross"][gi % 6], size: 7},
+          error_y: std && std.some((s) => s > 0) ? {type: "data", array: pick(std).map((s) => s || 0), visible: true, color: colour} : undefined,
+          text: at.map((i) => plotText(`${c.shown[i]}${g ? " · " + g : ""} · ${(c.label[i] || "not diagnosed").replace(/_/g, " ")}`)),
+          hovertemplate: `${split} %{y:.4g}<br>%{text}<extra></extra>`});
+      });
     }
     // the labels as legend entries, so that the shading can be read
     for (const lab of [...new Set(c.label.map((l) => l || "not diagnosed"))]) {
