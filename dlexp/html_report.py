@@ -352,7 +352,7 @@ def _report_data(target, results: Path, fmt: str) -> dict:
             api[f"/api/run/{rid}"] = payload
     start = "#/"
     if target.is_sweep:
-        payload = sweep_payload(index, target.name)
+        payload = sweep_payload(index, target.name, only=rids)
         if payload is not None:
             api[f"/api/sweep/{target.name}"] = payload
             start = "#/sweep/" + urllib.parse.quote(target.name, safe="")

@@ -141,10 +141,15 @@ def _sweep_runs(root: Path, manifest: dict) -> tuple[list[Run], list[dict]]:
     return runs, points
 
 
-def sweep_payload(index: ResultsIndex, name: str) -> dict | None:
+def sweep_payload(index: ResultsIndex, name: str, only: set | None = None) -> dict | None:
+    """A sweep's points, curve, parallel coordinates and captions; `only`: the run ids of a
+    subset (a report's --where), the other points left out."""
     manifest = index.manifest(name)
     if manifest is None:
         return None
+    if only is not None:
+        manifest = {**manifest, "points": [p for p in manifest.get("points", []) or []
+                                           if isinstance(p, dict) and p.get("run_id") in only]}
     root = Path(index.results)
     swept = [str(k) for k in manifest.get("swept", []) or []]
     runs, points = _sweep_runs(root, manifest)
