@@ -29,7 +29,7 @@ SHORT_HELP = {
     "ls": "List the runs and sweeps in the results folder.",
     "plot": "Draw a figure of runs or sweeps.",
     "report": "Write one self-contained report.html of a run or sweep.",
-    "serve": "Browse runs and sweeps in a local web page that follows training live.",
+    "serve": "Browse runs and sweeps in a local web page, live.",
     "diagnose": "Label runs under- or overfitting, with the reason and a remedy.",
     "schema": "Print the config's JSON Schema, for an editor's YAML plugin.",
 }
