@@ -29,6 +29,7 @@ SHORT_HELP = {
     "ls": "List the runs and sweeps in the results folder.",
     "plot": "Draw a figure of runs or sweeps.",
     "report": "Write one self-contained report.html of a run or sweep.",
+    "serve": "Browse runs and sweeps in a local web page, live.",
     "diagnose": "Label runs under- or overfitting, with the reason and a remedy.",
     "schema": "Print the config's JSON Schema, for an editor's YAML plugin.",
 }
@@ -45,6 +46,7 @@ EXAMPLES = {
     "ls": ["dlexp ls", "dlexp ls --results elsewhere/ --json"],
     "plot": ["dlexp plot study-l2", "dlexp plot study-l2 --kind compare --metric acc --out l2.svg"],
     "report": ["dlexp report study-l2", "dlexp report study-l2 --format svg --out l2.html"],
+    "serve": ["dlexp serve", "dlexp serve --results elsewhere/ --port 8060 --open"],
     "diagnose": ["dlexp diagnose study-l2",
                  "dlexp diagnose 2b4a328f -v --threshold overfit_gap=0.5",
                  "dlexp diagnose study-capacity --emit next.yaml && dlexp sweep next.yaml"],
@@ -281,13 +283,43 @@ def plot(targets, kind, metric, out, fmt, results, where, per_second):
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Results folder (run ids and sweep names are looked up in it).")
 @where_option
+@click.option("--static", is_flag=True, help="The page without scripts: tables and figures as images (the report "
+                                             "without plotly installed).")
 @report_errors
-def report(targets, out, fmt, results, where):
-    """Write one self-contained report.html (table, figures, configs) for a run or sweep; prints its path."""
+def report(targets, out, fmt, results, where, static):
+    """Write one self-contained report.html for a run or sweep: the dashboard's views, interactive
+    and offline (with plotly installed), or a static page; prints its path."""
     from .analysis.subset import parse_where
     from .html_report import report as write_report
 
-    click.echo(str(write_report(targets, out=out, results=results, fmt=fmt, where=parse_where(where))))
+    click.echo(str(write_report(targets, out=out, results=results, fmt=fmt, where=parse_where(where),
+                                interactive=False if static else None)))
+
+
+@command("serve")
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder to show (the only folder the server reads).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8050, show_default=True,
+              help="TCP port (0: any free one).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; another than this machine's own needs --allow-remote.")
+@click.option("--allow-remote", is_flag=True, help="Allow --host to be an address other machines can reach.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
+@report_errors
+def serve(results, port, host, allow_remote, open_browser):
+    """Serve a live, interactive view of the results folder: the runs table, curves, sweeps, runs;
+    prints its URL. Needs the serve extra: pip install 'dlexp[serve]'."""
+    from .errors import UsageError
+    from .serve.server import LOCAL_HOSTS, serve as run_server
+
+    if host not in LOCAL_HOSTS and not allow_remote:
+        raise UsageError(f"--host {host} lets other machines read {results}: add --allow-remote to mean it")
+    if not results.is_dir():
+        raise UsageError(f"no results folder {results} (--results DIR names it)")
+    try:
+        run_server(results, host, port, open_browser, allow_remote, echo=click.echo)
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @command("diagnose")

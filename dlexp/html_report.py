@@ -14,6 +14,7 @@ import html
 import json
 import math
 import re
+import urllib.parse
 from pathlib import Path
 
 from . import __version__, labels
@@ -21,6 +22,9 @@ from .errors import DlexpError, Problem, ResultError, StorageError, UsageError
 from .figures.choose import default_kind, figure_bytes, file_stem, load_target, make_figure, swept_value
 from .results.reader import Run, warn
 from .results.store import atomic_write_text, file_name, read_json
+from .serve.assets import asset, plotly_js
+from .serve.index import ResultsIndex
+from .serve.views import index_payload, run_payload, sweep_payload
 
 # What each figure shows and what to look for, tied to the study notes' sections.
 CAPTIONS = {
@@ -178,7 +182,11 @@ def _figure_kinds(target) -> list[str]:
     kinds = [main] + (["compare"] if target.is_sweep and main != "compare" else [])
     if len(target.runs) <= MAX_RUNS_FOR_MODEL_FIGURES:
         kinds += ["boundary", "weights"]
-    return kinds + ["activations"]
+    # only where some run tracked them: tried on every run, the figure warned that it drew the
+    # first runs of a sweep, then was left out for want of activations.csv
+    if any((r.folder / "activations.csv").exists() for r in target.runs):
+        kinds.append("activations")
+    return kinds
 
 
 def _figures(target, fmt: str) -> list[str]:
@@ -274,9 +282,13 @@ def build_report(target, fmt: str = "png") -> str:
             f"<style>{CSS}</style></head><body>\n" + "\n".join(b for b in body if b) + "\n</body></html>\n")
 
 
-def report(targets, out: Path | None = None, results: Path = Path("results"), fmt: str = "png", where=()) -> Path:
+def report(targets, out: Path | None = None, results: Path = Path("results"), fmt: str = "png", where=(),
+           interactive: bool | None = None) -> Path:
     """Write the report for the targets (the runs that hold `where`, figures.subset); returns the
-    file (default <target folder>/report.html, report-<subset>.html for a subset)."""
+    file (default <target folder>/report.html, report-<subset>.html for a subset).
+
+    The report is the dashboard's views in one file (interactive_report) when plotly is
+    installed, else (or with interactive=False) the static page, with a one-line note."""
 
     if fmt not in ("png", "svg"):
         raise UsageError(f"unknown figure format {fmt!r} for a report; valid: png, svg")
@@ -285,9 +297,95 @@ def report(targets, out: Path | None = None, results: Path = Path("results"), fm
         stem = file_stem(target, "report")
         out = target.folder / (f"{stem}.html" if target.name else file_name(f"{stem}-{target.slug}", ".html"))
     out = Path(out)
-    page = build_report(target, fmt)
+    if interactive is not False:
+        try:
+            plotly = plotly_js()
+        except UsageError:
+            if interactive:
+                raise
+            warn_note("plotly is not installed: the report is static (pip install 'dlexp[serve]' for the interactive one)")
+            plotly = None
+    page = build_report(target, fmt) if interactive is False or plotly is None else \
+        interactive_report(target, results, plotly, fmt)
     try:
         atomic_write_text(out, page)
     except StorageError as exc:
         raise StorageError(exc.problems + [Problem("--out FILE writes the report elsewhere")]) from exc
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The interactive report: the dashboard's views, their data and plotly.js in one file
+
+def warn_note(message: str) -> None:
+    import sys
+
+    print(f"note: {message}", file=sys.stderr)
+
+
+def _script_json(obj) -> str:
+    """JSON to sit inside <script type="application/json">: no "</script>", "<!--" or line
+    separator in it can end the element or confuse a parser, whatever the names hold."""
+    text = json.dumps(obj, allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def _report_data(target, results: Path, fmt: str) -> dict:
+    """The payloads of the dashboard's routes for the target's runs and sweep, keyed by route."""
+    root = Path(target.runs[0].folder).parent.parent if target.runs else Path(results)
+    index = ResultsIndex(root)
+    listing = index_payload(index)
+    rids = {r.run_id for r in target.runs}
+    listing["runs"] = [r for r in listing["runs"] if r["run_id"] in rids]
+    listing["sweeps"] = [s for s in listing["sweeps"] if target.is_sweep and s["name"] == target.name]
+    api = {"/api/index": listing}
+    for rid in sorted(rids):
+        payload = run_payload(index, rid)
+        if payload is not None:
+            api[f"/api/run/{rid}"] = payload
+    start = "#/"
+    if target.is_sweep:
+        payload = sweep_payload(index, target.name, only=rids)
+        if payload is not None:
+            api[f"/api/sweep/{target.name}"] = payload
+            start = "#/sweep/" + urllib.parse.quote(target.name, safe="")
+    figures = {}
+    if len(target.runs) == 1:  # a run's report: its static figures of `dlexp plot` as well
+        run = target.runs[0]
+        start = "#/run/" + run.run_id
+        figures[run.run_id] = {}
+        for kind in _figure_kinds(target):
+            try:
+                data = figure_bytes(make_figure(target, kind), "png")
+            except DlexpError:  # does not fit this run: the page lists what does
+                continue
+            figures[run.run_id][kind] = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    title = target.name or labels.count(len(target.runs), "run")
+    return {"title": title, "start": start, "api": api, "figures": figures,
+            "made": f"dlexp {__version__} · {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}"}
+
+
+def interactive_report(target, results: Path, plotly: bytes, fmt: str = "png") -> str:
+    """One HTML file holding the dashboard's page, script and style, plotly.js and the data:
+    it opens from file:// with no network (its Content-Security-Policy allows none)."""
+    data = _report_data(target, results, fmt)
+    plotly_text, app = plotly.decode("utf-8"), asset("app.js").decode("utf-8")
+    csp = (f"default-src 'none'; script-src {_sha256(plotly_text)} {_sha256(app)} 'unsafe-eval'; "
+           "style-src 'unsafe-inline'; img-src data: blob:; connect-src 'none'; base-uri 'none'; form-action 'none'")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(data['title'])} · dlexp report</title><style>{asset('app.css').decode('utf-8')}</style>"
+            f"<script id=\"dlexp-data\" type=\"application/json\">{_script_json(data)}</script>"
+            f"<script>{plotly_text}</script></head><body>"
+            f"<header><a href=\"#/\" id=\"home\">dlexp</a><span id=\"where\"></span>"
+            f"<span id=\"live\">{_e(data['made'])}</span></header>"
+            f"<main id=\"app\"><p class=\"note\">This report needs JavaScript.</p></main>"
+            f"<script>{app}</script></body></html>\n")

@@ -24,6 +24,8 @@ import yaml
 from click.testing import CliRunner
 
 from dlexp.cli import main
+from dlexp.results.live import read_live
+from dlexp.results.locks import is_held, lock_path
 from dlexp.results.store import check_run
 
 BASE = {"name": "crash", "data": {"name": "moons", "n_samples": 200, "noise": 0.25},
@@ -310,7 +312,8 @@ def only_complete_runs(out: Path) -> list[str]:
 
 def test_run_sigkilled_while_training_leaves_no_run_and_trains_again(tmp_path):
     """Killed at epoch 3 of 10, holding the run's lock: no run folder and no staging folder is
-    left, only its (stale) lock; the next `dlexp run` takes the lock over and trains afresh."""
+    left, only its (stale) lock and its live file with the 3 epochs that ended (an interrupted
+    run to `dlexp serve`); the next `dlexp run` takes the lock over, trains afresh and removes it."""
     config, out = tmp_path / "one.yaml", tmp_path / "results"
     config.write_text(yaml.safe_dump(RUN))
     proc = subprocess.run([sys.executable, "-c", KILL_AT_EPOCH, "3", str(out),
@@ -320,11 +323,16 @@ def test_run_sigkilled_while_training_leaves_no_run_and_trains_again(tmp_path):
     seen = json.loads(line[len("KILLED "):])
     assert seen["epoch"] == 3 and seen["lock"] and seen["lock"]["pid"] == seen["pid"], seen  # held its lock
     runs = out / "runs"
-    assert sorted(p.name for p in runs.iterdir()) == [".locks"]  # nothing visible, nothing staged
+    [live] = runs.glob(".live-*.jsonl")
+    assert sorted(p.name for p in runs.iterdir()) == sorted([".locks", live.name])  # nothing visible, nothing staged
     assert len(list((runs / ".locks").glob("*.lock"))) == 1  # but its lock, now stale
+    progress = read_live(live)
+    assert [row["epoch"] for row in progress["rows"]] == [1, 2, 3], progress
+    assert not is_held(lock_path(out, progress["header"]["run_id"]))  # nobody trains it: interrupted
     r = run_cli(config, "--results", out, "-q")
     assert r.exit_code == 0 and "reusing" not in r.output, r.output
     assert len(only_complete_runs(out)) == 1
+    assert not list(runs.glob(".live-*"))
 
 
 @pytest.mark.parametrize("force", [False, True])

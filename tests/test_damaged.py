@@ -163,7 +163,7 @@ def test_plot_and_report_skip_a_damaged_run_with_a_warning(lab, name, mode):
         clean_exit(r, 0)
         assert (out / f"{kind}.png").stat().st_size > 0
         assert f"warning: skipping {rids[0]}" in r.stderr
-    r = invoke("report", "sw", "--results", out / "results", "--out", out / "report.html")
+    r = invoke("report", "sw", "--results", out / "results", "--out", out / "report.html", "--static")
     clean_exit(r, 0)
     assert f"warning: skipping {rids[0]}" in r.stderr
     html = (out / "report.html").read_text()

@@ -9,7 +9,13 @@ from click.testing import CliRunner
 
 from dlexp import html_report as report_module
 from dlexp.cli import main
-from dlexp.html_report import report
+from dlexp.html_report import report as _report
+
+
+def report(*args, **kwargs):
+    """The static page (`--static`; the report without plotly), whose markup these tests read; the
+    interactive report is tested in test_serve.py and test_browser.py."""
+    return _report(*args, interactive=False, **kwargs)
 
 
 def fewer_figures(monkeypatch, *kinds):

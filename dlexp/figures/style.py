@@ -230,13 +230,13 @@ def band_line(ax, x, y, std, color, style, label, marker=None):
     return line
 
 
-def auto_xscale(ax, xs) -> None:
-    """Log axis for log-spaced positive values (max/min ≥ 100, or a geometric series); a zero
-    among them sits on a short linear stretch (symlog). Few values → a tick at each one."""
+def log_scale(xs) -> tuple[str, int] | None:
+    """("log" or "symlog", base) for log-spaced values (max/min ≥ 100, or a geometric series;
+    symlog when a zero is among them), else None. The dashboard's axes read it too."""
     u = np.unique(np.asarray(xs, float))
     u = u[np.isfinite(u)]
     if len(u) < 2:
-        return
+        return None
     pos = u[u > 0]
     steps = pos[1:] / pos[:-1] if len(pos) > 1 else np.array([])
     geometric = len(pos) >= 3 and steps.min() >= 1.5 and steps.max() / steps.min() < 1.35
@@ -245,7 +245,22 @@ def auto_xscale(ax, xs) -> None:
         float(v).is_integer() and int(v) & (int(v) - 1) == 0 for v in pos)
     if u.min() >= 0 and len(pos) >= 2 and (pos.max() / pos.min() >= 100 or geometric or doublings):
         base = 2 if (geometric and abs(np.median(steps) - 2) < 0.3) or (doublings and pos.max() / pos.min() < 100) else 10
-        if u.min() == 0:
+        return ("symlog" if u.min() == 0 else "log"), base
+    return None
+
+
+def auto_xscale(ax, xs) -> None:
+    """Log axis for log-spaced positive values (log_scale); a zero among them sits on a short
+    linear stretch (symlog). Few values → a tick at each one."""
+    u = np.unique(np.asarray(xs, float))
+    u = u[np.isfinite(u)]
+    if len(u) < 2:
+        return
+    pos = u[u > 0]
+    scale = log_scale(u)
+    if scale is not None:
+        kind, base = scale
+        if kind == "symlog":
             ax.set_xscale("symlog", linthresh=pos.min(), linscale=0.6, base=base)
         else:
             ax.set_xscale("log", base=base)

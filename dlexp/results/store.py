@@ -31,6 +31,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ResultError, StorageError
+from .live import remove_live
 from .summary import METRICS, NUMBERS, cell_text
 
 DONE_STATUSES = ("completed", "diverged")
@@ -322,6 +323,7 @@ def clear_leftovers(out: Path, rid: str) -> bool:
             shutil.rmtree(old, ignore_errors=True)
     for stage in runs.glob(f".stage-{rid}-*"):
         shutil.rmtree(stage, ignore_errors=True)
+    remove_live(out, rid)  # the epochs of the interrupted training: it starts over
     return restored
 
 

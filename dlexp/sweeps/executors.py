@@ -32,6 +32,7 @@ from pathlib import Path
 
 from ..errors import DlexpError, UsageError
 from ..labels import count
+from ..results.live import LiveLog, live_rid
 from ..results.store import HoldInterrupts
 from ..threads import BLAS_ENV  # one thread per worker: N workers on N cores, not N²
 
@@ -44,10 +45,20 @@ PRELOAD = ["numpy", "dlexp.training.experiment", "dlexp.data.datasets", "dlexp.t
 POLL_SECONDS = 0.25  # how often the driver reads the epochs a pool's workers have trained
 
 
+def n_models(exp) -> int:
+    """The models a run trains: one per seed, times the folds of cross-validation."""
+    return len(exp.seed_list()) * (exp.eval.cv or 1)
+
+
 def planned_epochs(exp) -> int:
     """The most epochs a run can train: train.epochs for each model of experiment.member_plan (a
     seed, or a seed and a CV fold); early stopping and divergence may end it sooner."""
-    return exp.train.epochs * len(exp.seed_list()) * (exp.eval.cv or 1)
+    return exp.train.epochs * n_models(exp)
+
+
+def open_live(path, exp) -> LiveLog:
+    """The live file at `path` (results/live.py) of a run of `exp`, opened in the process that trains it."""
+    return LiveLog(path, live_rid(path), exp.name, exp.train.epochs, n_models(exp))
 
 
 @dataclass
@@ -58,6 +69,7 @@ class Task:
     exp: object
     label: str = ""
     crashes: int = 0
+    live: str | None = None  # the path of its live file, where the process that trains can write one
 
 
 @dataclass
@@ -71,20 +83,26 @@ class Outcome:
     extra: dict = field(default_factory=dict)
 
 
-def run_task(exp, crash_rid: str | None = None, limit_threads: bool = False, on_epochs=None) -> Outcome:
+def run_task(exp, crash_rid: str | None = None, limit_threads: bool = False, on_epochs=None,
+             live: str | None = None) -> Outcome:
     """Compute one run; never raises (except when told to crash, for tests). `on_epochs(n)`: called
     after each epoch with the epochs trained so far, over every member; `extra["epochs"]` of the
-    Outcome is their number at the end.
+    Outcome is their number at the end. `live`: the path of the run's live file, written here.
 
     It imports the trainer itself, in the process that trains: the driver of a pool or Dask
     sweep never loads it."""
     t0 = time.perf_counter()
     trained = [0]
+    log = open_live(live, exp) if live else None
 
     def counted(row):  # an epoch of some member ended (execute calls it after each)
         trained[0] += 1
+        if log is not None:
+            log.epoch(row)
         if on_epochs is not None:
             on_epochs(trained[0])
+
+    member = log.member if log is not None else None
 
     if crash_rid:
         from ..config.load import run_id
@@ -98,9 +116,9 @@ def run_task(exp, crash_rid: str | None = None, limit_threads: bool = False, on_
             from threadpoolctl import threadpool_limits
 
             with threadpool_limits(1):
-                output = execute(exp, on_epoch=counted)
+                output = execute(exp, on_epoch=counted, on_member=member)
         else:
-            output = execute(exp, on_epoch=counted)
+            output = execute(exp, on_epoch=counted, on_member=member)
         return Outcome(output=output, wall_time=time.perf_counter() - t0, extra={"epochs": trained[0]})
     except DlexpError as exc:  # bad input for this point (e.g. a DataError): its message says it all
         from ..config.load import locate
@@ -110,6 +128,9 @@ def run_task(exp, crash_rid: str | None = None, limit_threads: bool = False, on_
     except Exception as exc:
         return Outcome(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                        wall_time=time.perf_counter() - t0, extra={"epochs": trained[0]})
+    finally:
+        if log is not None:
+            log.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,6 +142,8 @@ class InProcessExecutor:
     With one BLAS thread, as in pool and Dask workers: the small matrices of these networks
     train several times faster than with a BLAS thread pool, and the numbers match the pool's.
     """
+
+    shares_files = True  # the process that trains sees the results folder: it writes the live file
 
     def __init__(self, on_epochs=None):
         self.pending: deque[Task] = deque()
@@ -143,7 +166,7 @@ class InProcessExecutor:
             return []
         task = self.pending.popleft()
         report = None if self.on_epochs is None else functools.partial(self.on_epochs, task.rid)
-        return [(task, run_task(task.exp, limit_threads=True, on_epochs=report))]
+        return [(task, run_task(task.exp, limit_threads=True, on_epochs=report, live=task.live))]
 
     def shutdown(self, cancel: bool = False) -> None:
         self.pending.clear()
@@ -223,7 +246,7 @@ def _alive(pid: int) -> bool:
     return stat[stat.rfind(")") + 2:][:1] not in ("Z", "X")
 
 
-def _pool_task(exp, slot: int | None = None) -> Outcome:
+def _pool_task(exp, slot: int | None = None, live: str | None = None) -> Outcome:
     epochs = _WORKER.get("epochs")
 
     def report(n: int) -> None:
@@ -231,7 +254,7 @@ def _pool_task(exp, slot: int | None = None) -> Outcome:
         # worker killed mid-epoch could leave half-done for the others
         epochs[slot] = n
 
-    return run_task(exp, crash_rid=_WORKER.get("crash_rid"),
+    return run_task(exp, crash_rid=_WORKER.get("crash_rid"), live=live,
                     on_epochs=report if epochs is not None and slot is not None else None)
 
 
@@ -251,6 +274,8 @@ class PoolExecutor:
     unknown. Those tasks become suspects and are rerun one at a time: a crash with a single task
     in flight is that task's. It is retried up to `max_crash_retries` times, then reported failed.
     """
+
+    shares_files = True  # workers on this machine see the results folder: they write the live file
 
     def __init__(self, jobs: int, max_crash_retries: int = 2, preload=(), on_epochs=None):
         self.jobs = jobs
@@ -321,7 +346,7 @@ class PoolExecutor:
             pool = self._ensure_pool()
             slot = self._slot(task.rid)
             try:
-                fut = pool.submit(_pool_task, task.exp, slot)
+                fut = pool.submit(_pool_task, task.exp, slot, task.live)
             except cf.process.BrokenProcessPool:
                 if self.futures:  # it broke under tasks still in flight: wait() sorts them out
                     self.slots.pop(task.rid, None)
@@ -329,7 +354,7 @@ class PoolExecutor:
                     return
                 self.pool.shutdown(wait=True)  # a worker died while idle: a fresh pool will do
                 self.pool = None
-                fut = self._ensure_pool().submit(_pool_task, task.exp, slot)
+                fut = self._ensure_pool().submit(_pool_task, task.exp, slot, task.live)
         self.futures[fut] = task
 
     def wait(self, timeout: float | None = None) -> list[tuple[Task, Outcome]]:
@@ -409,6 +434,8 @@ class DaskExecutor:
     A worker that dies is handled by Dask itself (its scheduler retries the task on another worker
     and gives up with KilledWorker); that is reported as a failed run.
     """
+
+    shares_files = False  # a worker on another machine may not see the results folder: no live file
 
     def __init__(self, address: str | None, on_epochs=None):
         try:
@@ -501,7 +528,7 @@ class DaskExecutor:
 
 def _dask_task(exp, crash_rid: str | None, rid: str, topic: str | None) -> Outcome:
     """run_task on a Dask worker; with `topic`, the epochs trained go to the driver's queue, at
-    most every POLL_SECONDS (and the last at once)."""
+    most every POLL_SECONDS (the first at once)."""
     report = None
     if topic is not None:
         from distributed import Queue

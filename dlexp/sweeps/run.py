@@ -11,6 +11,7 @@ from ..config.load import load_config, locate, resolved_dict, run_id
 from ..data.columns import in_words
 from ..errors import DlexpError, Interrupted, printable
 from ..labels import plural
+from ..results.live import LiveLog, live_path, remove_live
 from ..results.locks import RunLock, describe, release_mine
 from ..results.store import (HoldInterrupts, clear_leftovers, is_done, json_text, read_json, run_dir, write_failed_run,
                     write_run)
@@ -90,11 +91,22 @@ def _train(exp, rid: str, out: Path, quiet: bool, echo) -> RunResult:
     config_yaml = dump_yaml(resolved_dict(exp))
     t0 = time.perf_counter()
     progress = None if quiet else _Progress(exp)
+    live = LiveLog(live_path(out, rid), rid, exp.name, exp.train.epochs, len(exp.seed_list()) * (exp.eval.cv or 1))
+
+    def on_member(label, index, total):
+        live.member(label, index, total)
+        if progress:
+            progress.member(label, index, total)
+
+    def on_epoch(row):
+        live.epoch(row)
+        if progress:
+            progress.epoch(row)
+
     try:
         if progress:
             progress.start()
-        output = execute(exp, on_epoch=progress.epoch if progress else None,
-                         on_member=progress.member if progress else None)
+        output = execute(exp, on_epoch=on_epoch, on_member=on_member)
     except DlexpError as exc:  # found while loading the data or checking memory: point at the config's line
         raise locate(exc, exp) from None
     except KeyboardInterrupt:
@@ -103,15 +115,22 @@ def _train(exp, rid: str, out: Path, quiet: bool, echo) -> RunResult:
     except Exception as exc:  # a bug or numerical failure: keep the traceback, exit 1
         summary = {"run_id": rid, "name": exp.name, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
                    "wall_time": time.perf_counter() - t0}
-        folder = write_failed_run(out, rid, config_yaml, summary, traceback.format_exc())
+        try:
+            folder = write_failed_run(out, rid, config_yaml, summary, traceback.format_exc())
+        finally:
+            remove_live(out, rid)  # its training ended: published, or refused by the disk
         echo(summary_line(summary))
         return RunResult(folder, "failed", summary, False)
     finally:
+        live.close()  # on Ctrl-C the file stays: the run shows as interrupted until trained again
         if progress:
             progress.stop()
     try:
         with HoldInterrupts():  # a finished run is published whole, even on Ctrl-C
-            folder = write_run(out, rid, output, config_yaml)
+            try:
+                folder = write_run(out, rid, output, config_yaml)
+            finally:
+                remove_live(out, rid)  # its training ended: published, or refused by the disk
     except KeyboardInterrupt:  # held until it was written: it is there
         raise Interrupted(f"run {rid} ({exp.name}) was kept: {run_dir(out, rid)}") from None
     echo(summary_line(output.summary))

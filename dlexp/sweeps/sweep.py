@@ -23,6 +23,7 @@ from ..data.datasets import heavy_modules
 from ..errors import Interrupted, Problem, ResultError, StorageError, printable
 from ..labels import count
 from .executors import Task, make_executor, planned_epochs
+from ..results.live import live_path, remove_live
 from ..results.locks import RunLock, clear_stale, describe, release_mine
 from ..results.store import (DONE_STATUSES, HoldInterrupts, atomic_write_files, atomic_write_text, clear_leftovers,
                              csv_table, json_text, read_json, run_dir, run_status, write_failed_run, write_run)
@@ -232,6 +233,8 @@ def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, progress: "_Prog
                     progress.advance(task.rid, ledger.read(task.rid), None, None)
                     continue
                 held[task.rid] = lock
+                if ex.shares_files:  # the process that trains can write the run's live file
+                    task.live = str(live_path(out, task.rid))
                 progress.start(task)
                 ex.submit(task)
             if ex.busy():
@@ -268,13 +271,16 @@ def _train(todo, initial: dict, ledger: _Ledger, ex, out: Path, progress: "_Prog
 def _publish(out: Path, task, outcome, ledger: _Ledger) -> str:
     """Write a finished task's run folder (the parent alone writes); return its status."""
     config_yaml = dump_yaml(resolved_dict(task.exp))
-    if outcome.output is not None:
-        write_run(out, task.rid, outcome.output, config_yaml)
-        summary = outcome.output.summary
-    else:
-        summary = {"run_id": task.rid, "name": task.exp.name, "status": "failed", "error": outcome.error,
-                   "wall_time": outcome.wall_time}
-        write_failed_run(out, task.rid, config_yaml, summary, outcome.traceback or f"{outcome.error}\n")
+    try:
+        if outcome.output is not None:
+            write_run(out, task.rid, outcome.output, config_yaml)
+            summary = outcome.output.summary
+        else:
+            summary = {"run_id": task.rid, "name": task.exp.name, "status": "failed", "error": outcome.error,
+                       "wall_time": outcome.wall_time}
+            write_failed_run(out, task.rid, config_yaml, summary, outcome.traceback or f"{outcome.error}\n")
+    finally:
+        remove_live(out, task.rid)  # its training ended: published, or refused by the disk
     ledger.record(task.rid, summary)
     return summary["status"]
 
