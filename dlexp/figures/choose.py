@@ -20,7 +20,7 @@ import yaml
 
 from ..errors import Problem, ResultError, StorageError, UsageError
 from ..results.reader import Run, Sweep, resolve, warn
-from ..results.store import atomic_write_bytes, file_name
+from ..results.store import atomic_write_bytes, file_name, load_result_yaml
 from . import averaging as averaging_figures
 from . import curves
 from . import model as model_figures
@@ -86,7 +86,7 @@ def _sampling(folder: Path) -> dict[str, str]:
     """{key: dist} of a random search, from the sweep.yaml the sweep wrote beside its manifest
     ({} for a grid, or a sweep.yaml that cannot be read: the figure is then chosen by the values)."""
     try:
-        spec = yaml.safe_load((folder / "sweep.yaml").read_text(encoding="utf-8")) or {}
+        spec = load_result_yaml((folder / "sweep.yaml").read_text(encoding="utf-8")) or {}
         params = (spec.get("random") or {}).get("params") or {}
         return {str(k): str(d.get("dist")) for k, d in params.items() if isinstance(d, dict)}
     except (OSError, UnicodeError, yaml.YAMLError, AttributeError):

@@ -16,7 +16,8 @@ import yaml
 
 from .. import labels
 from ..errors import ResultError, UsageError, closest, printable
-from .store import check_run, read_csv, read_json, read_npz
+from .checks import Checks
+from .store import check_run, load_result_yaml, read_csv, read_json, read_npz
 
 
 def warn(message: str) -> None:
@@ -32,10 +33,11 @@ class Run:
     point: dict = field(default_factory=dict)  # swept values when the run belongs to a sweep
 
     @classmethod
-    def load(cls, folder: Path, point: dict | None = None) -> "Run":
-        """Raise ResultError if the folder is missing, unfinished or damaged."""
+    def load(cls, folder: Path, point: dict | None = None, checks=None) -> "Run":
+        """Raise ResultError if the folder is missing, unfinished or damaged; `checks` (a
+        checks.Checks of its results folder) remembers the verdict for the next reader."""
         folder = Path(folder)
-        problem = check_run(folder)
+        problem = checks.problem(folder) if checks is not None else check_run(folder)
         if problem:
             raise ResultError(problem)
         return cls(folder, read_json(folder / "summary.json"), dict(point or {}))
@@ -69,7 +71,7 @@ class Run:
     @cached_property
     def config(self) -> dict:
         try:
-            return yaml.safe_load((self.folder / "config.yaml").read_text(encoding="utf-8")) or {}
+            return load_result_yaml((self.folder / "config.yaml").read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ResultError(f"{self.folder / 'config.yaml'}: damaged ({exc})") from None
 
@@ -128,7 +130,7 @@ class Sweep:
                                                  for e in points) and isinstance(swept, list)):
             raise ResultError(f"{folder / 'manifest.json'}: damaged (points and swept are not lists of entries)")
         out = folder.parent.parent  # <out>/sweeps/<name> → <out>
-        runs = []
+        runs, checks = [], Checks(out / "runs")
         for entry in manifest.get("points", []):
             rid = entry.get("run_id")
             if not isinstance(rid, str) or rid in ("", ".", "..") or "/" in rid or "\\" in rid:
@@ -138,9 +140,10 @@ class Sweep:
             if entry.get("status") == "pending" and not (run_folder / "summary.json").exists():
                 continue  # not trained yet (an interrupted sweep): nothing to show, nothing wrong
             try:
-                runs.append(Run.load(run_folder, entry.get("point", {})))
+                runs.append(Run.load(run_folder, entry.get("point", {}), checks))
             except ResultError as exc:
                 warn(f"skipping {rid} ({labels.point(entry.get('point') or {})}): {exc}")
+        checks.save()
         return cls(folder, manifest, runs)
 
 

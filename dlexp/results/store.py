@@ -523,11 +523,20 @@ CONFIG_SECTIONS = ("data", "model", "regularization", "optimizer", "train", "eva
 CONFIG_KEYS = ("name", "seed", *CONFIG_SECTIONS, "repeats", "seeds", "repeat_data")
 
 
+def load_result_yaml(text: str):
+    """A YAML file dlexp wrote (config.yaml, sweep.yaml), parsed by libyaml's C loader when
+    PyYAML has it: the pure-Python one takes ~10 ms per config, most of `dlexp ls` on 1,000 runs.
+    Both build the same safe types."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def _config_problem(path: Path) -> str | None:
     import yaml
 
     try:
-        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        config = load_result_yaml(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return f"{path}: missing"
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
