@@ -19,7 +19,7 @@ from dlexp.serve.server import make_server
 
 
 def main(results: str, rid: str, sweep: str, out: str) -> None:
-    out_dir = Path(out)
+    out_dir = Path(out).resolve()  # the report is opened by file:// URI, which needs an absolute path
     out_dir.mkdir(parents=True, exist_ok=True)
     srv = make_server(Path(results), "127.0.0.1", 0)
     threading.Thread(target=srv.serve_forever, daemon=True).start()

@@ -61,8 +61,23 @@
     if (!Number.isFinite(v)) return "n/a";
     let text = Number.isInteger(v) ? String(v) : (Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 && v !== 0)
       ? v.toExponential(2) : String(Number(v.toPrecision(4)));
-    if (typeof std === "number" && std > 0) text += `±${Number(std.toPrecision(2))}`;
+    if (typeof std === "number" && std > 0 && Number.isFinite(std)) return withSpread(v, std, text);
     return text;
+  }
+
+  // A mean and its spread as `dlexp table` shows them (analysis/tables.py, _with_spread): the
+  // spread to two significant digits when its first is 1 or 2, else one; the mean to the same
+  // decimal place, at most four significant digits; no spread below the mean's fourth digit.
+  // Written without spaces ("0.371±0.004"): a table column holds it whole.
+  function withSpread(v, std, text) {
+    const p4 = (x) => Number(x).toPrecision(4);
+    if (p4(v - std) === p4(v) && p4(v) === p4(v + std)) return text;
+    let places = (Number(std.toExponential(1)[0]) <= 2 ? 1 : 0) - Math.floor(Math.log10(std));
+    if (places > 6 || Math.abs(v) >= 1e6) return `${text}±${Number(std.toPrecision(2))}`;
+    places = Math.max(0, places);
+    let mean = v.toFixed(places);
+    if (mean.replace(/[-.]/g, "").replace(/^0+/, "").length > 4) mean = String(Number(v.toPrecision(4)));
+    return `${mean}±${std.toFixed(places)}`;
   }
 
   function badge(text) {
