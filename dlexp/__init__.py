@@ -9,7 +9,7 @@ scikit-learn or matplotlib. The API (dlexp/api.py) and the error types are loade
 use of their names.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 # dlexp.api.__all__, named here so that `import dlexp` need not load the API (tests/test_api.py
 # checks the two agree)

@@ -296,9 +296,11 @@
   }
 
   function curveLayout(title, ytitle, logy) {
+    // the legend under the axis title, not on it
     return {title: {text: plotText(title), font: {size: 14}, x: 0.01, xanchor: "left"}, margin: {l: 55, r: 10, t: 36, b: 40},
-      xaxis: {title: {text: "epoch"}, zeroline: false}, yaxis: {title: {text: plotText(ytitle)}, type: logy ? "log" : "linear"},
-      legend: {orientation: "h", y: -0.18}, hovermode: "closest", shapes: []};
+      xaxis: {title: {text: "epoch", standoff: 4}, zeroline: false},
+      yaxis: {title: {text: plotText(ytitle)}, type: logy ? "log" : "linear"},
+      legend: {orientation: "h", y: -0.3, yanchor: "top"}, hovermode: "closest", shapes: []};
   }
 
   function runCurves(p, what) {
