@@ -45,6 +45,9 @@ GALLERY = {
     "dropout-averaging": ("averaging", None, ["test_loss", "ensemble_test_loss", "test_acc", "ensemble_test_acc"]),
     "init-scale": ("validation", "acc", ["n_diverged", "train_loss", "val_acc"]),
     "feature-selection": ("inputs", None, ["weights.zero_fraction", "train_acc", "val_acc"]),
+    "add-features": ("validation", "loss", ["train_loss", "val_loss", "gap"]),
+    "l1-gap": ("validation", "loss", ["train_loss", "val_loss", "gap", "val_acc", "weights.zero_fraction"]),
+    "cv-ensemble": ("validation", "loss", ["test_loss", "ensemble_test_loss", "test_acc", "ensemble_test_acc"]),
 }
 
 # compare figures whose claim is about time, not epochs: batch GD's epochs are cheap, SGD's many steps are not

@@ -477,3 +477,32 @@ def test_proximal_l1_cuts_the_irrelevant_inputs_out():
     ratio = {k: v[:, noise].max(axis=1) / v[:, informative].min(axis=1) for k, v in norms.items()}
     assert ratio["none"].min() > 0.4 and ratio["prox"].max() < 0.05, ratio
     assert (norms["prox"][:, noise] == 0).all(axis=0).sum() >= 4 and (norms["prox"][:, informative] > 0).all()
+
+
+# ---- (a2) adding features, (e4) L1 shrinks the gap, (c3) cross-validation's folds averaged ---------
+
+def test_adding_features_cures_an_underfitting_linear_model():
+    r = study("add-features", {"data.poly_degree": [1, 3]})
+    line, cubic = r[1], r[3]
+    for split in ("train", "val"):  # a line through a cubic is poor on both splits; the cubic features fit
+        assert clearly_below(fig(cubic, f"{split}_loss"), fig(line, f"{split}_loss"))
+    assert min(fig(line, "train_loss")) > 0.5 > 0.15 > max(fig(cubic, "val_loss"))
+
+
+def test_l1_shrinks_the_gap_and_prunes_into_underfitting_past_its_best():
+    r = study("l1-gap", {"regularization.l1": [0.0, 1.0, 3.0]})
+    none, best, most = r[0.0], r[1.0], r[3.0]
+    assert clearly_below(fig(best, "gap"), fig(none, "gap")), show("gap λ=1 vs 0", fig(best, "gap"), fig(none, "gap"))
+    assert clearly_below(fig(best, "val_loss"), fig(none, "val_loss"))
+    # every weight pruned: the network predicts the class prior (ln 2 for two classes)
+    assert min(fig(most, "val_loss")) > 0.69 and max(fig(most, "val_acc")) < 0.55
+
+
+def test_cross_validations_folds_averaged_overfit_less_than_one_fold():
+    raw = _raw("cv-ensemble", {"regularization.l2": 0.0})
+    raw["seeds"] = spec("cv-ensemble")["seeds"]
+    folds = train(raw)  # 3 seeds × 5 folds
+    ensemble = _CACHE[run_id(config_from_dict(raw))][1].summary
+    single = fig(folds, "test_loss")
+    assert len(single) == 15 and ensemble["ensemble_test_loss"] < min(single)  # below every fold's own
+    assert ensemble["ensemble_test_acc"] >= statistics.fmean(fig(folds, "test_acc"))
