@@ -19,7 +19,7 @@ import os
 import statistics
 from pathlib import Path
 
-import numpy  # noqa: F401  (loaded before threadpool_limits, so its BLAS pool is the one limited)
+import numpy as np  # loaded before threadpool_limits, so its BLAS pool is the one limited
 import pytest
 import yaml
 
@@ -506,3 +506,26 @@ def test_cross_validations_folds_averaged_overfit_less_than_one_fold():
     single = fig(folds, "test_loss")
     assert len(single) == 15 and ensemble["ensemble_test_loss"] < min(single)  # below every fold's own
     assert ensemble["ensemble_test_acc"] >= statistics.fmean(fig(folds, "test_acc"))
+
+
+# ---- (e5) among correlated inputs L1 keeps one, L2 shares ------------------------------------------
+
+def signal_share(member) -> float:
+    """The largest first-layer weight norm among the five copies of the signal, over their sum:
+    1 when one copy carries all of it, 0.2 when the five share it equally."""
+    W = member.state["dense0.W"]  # (inputs, outputs); the signal and its copies are inputs 0-4
+    norms = np.linalg.norm(W, axis=1)[:5]
+    return float(norms.max() / norms.sum())
+
+
+def test_l1_keeps_one_of_correlated_inputs_l2_shares_the_weight():
+    s = spec("correlated-features")
+    l1, l2 = [], []
+    for reg, shares in ((s["grid"]["regularization"][1], l1), (s["grid"]["regularization"][2], l2)):
+        raw = _raw("correlated-features", {"regularization": reg})
+        raw["data"]["path"] = str(STUDIES / s["base"]["data"]["path"])  # the spec's path is relative to it
+        raw["seeds"] = s["seeds"]
+        shares += [signal_share(m) for m in train(raw)]
+    assert clearly_below(l2, l1), show("share of the strongest copy, L2 vs L1", l2, l1)
+    # L1: the strongest copy carries more than the other four together; L2: each about a fifth
+    assert min(l1) > 0.5 and max(l2) < 0.35
