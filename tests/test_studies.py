@@ -529,3 +529,13 @@ def test_l1_keeps_one_of_correlated_inputs_l2_shares_the_weight():
     assert clearly_below(l2, l1), show("share of the strongest copy, L2 vs L1", l2, l1)
     # L1: the strongest copy carries more than the other four together; L2: each about a fifth
     assert min(l1) > 0.5 and max(l2) < 0.35
+
+
+# ---- (h4) BatchNorm regularizes --------------------------------------------------------------------
+
+def test_batchnorm_regularizes_an_overfitting_network_layernorm_less():
+    r = study("batchnorm-regularizes", {"model.norm": ["none", "batchnorm", "layernorm"]})
+    none, bn, ln = (fig(r[k], "gap") for k in ("none", "batchnorm", "layernorm"))
+    assert clearly_below(bn, none), show("gap BatchNorm vs none", bn, none)
+    assert clearly_below(bn, ln), show("gap BatchNorm vs LayerNorm", bn, ln)  # the batch noise, not normalizing
+    assert clearly_below(fig(r["batchnorm"], "val_loss"), fig(r["none"], "val_loss"))
