@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from .analysis.thresholds import DEFAULT_THRESHOLDS  # a plain dict: its names for --threshold's help
+from .figures import KINDS as FIGURE_KINDS  # a tuple: the kinds --kind offers, without matplotlib
 from .threads import default_to_one_thread
 
 default_to_one_thread()  # before any command imports numpy
@@ -248,8 +249,7 @@ def ls_command(results, as_json, wide):
 
 @command("plot")
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
-@click.option("--kind", type=Choice(["curves", "compare", "validation", "learning", "scatter", "boundary", "weights",
-                                           "inputs", "activations", "averaging"]), default=None,
+@click.option("--kind", type=Choice(list(FIGURE_KINDS)), default=None,
               help="Figure (default: curves for a run; learning for a sweep over data.train_size; scatter for a "
                    "random search; validation for a sweep over a numeric key; compare otherwise or for several "
                    "targets).")

@@ -50,6 +50,7 @@ GALLERY = {
     "cv-ensemble": ("validation", "loss", ["test_loss", "ensemble_test_loss", "test_acc", "ensemble_test_acc"]),
     "correlated-features": ("inputs", None, ["train_acc", "val_acc", "weights.zero_fraction"]),
     "batchnorm-regularizes": ("compare", "loss", ["train_loss", "val_loss", "gap", "val_acc"]),
+    "vanishing-gradients": ("gradients", None, ["train_loss", "val_acc"]),
 }
 
 # compare figures whose claim is about time, not epochs: batch GD's epochs are cheap, SGD's many steps are not

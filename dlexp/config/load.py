@@ -376,7 +376,7 @@ def _file_digest(path: str) -> str:
 HASH_NEUTRAL = {("regularization", "penalize_bias"): False, ("model", "init_gain"): 1.0, ("data", "header"): True, ("data", "mnist1d"): None,
                 ("data", "delimiter"): None, ("data", "features"): None, ("data", "drop"): [],
                 ("data", "categorical"): "auto", ("data", "missing"): "error", ("data", "na_values"): list(NA_VALUES),
-                ("data", "label_noise_mode"): "other"}
+                ("data", "label_noise_mode"): "other", ("train", "track_gradients"): False}
 CSV_COLUMN_KEYS = ("delimiter", "features", "drop", "categorical", "missing", "na_values")  # data.name: csv only
 
 

@@ -393,6 +393,8 @@ class TrainConfig(Section):
                                                                             "diverged (a non-finite one always does)")
     track_activations: bool = Field(False, description="record each layer's pre-activation mean and std on a "
                                                        "fixed probe batch, every epoch")
+    track_gradients: bool = Field(False, description="record each Dense layer's weight-gradient norm (mean over "
+                                                     "the epoch's batches) in metrics.csv: grad_norm_0 … (input first)")
 
     @field_validator("batch_size", mode="before")
     @classmethod

@@ -28,12 +28,11 @@ from . import sweeps as sweep_figures
 from ..analysis.subset import describe, select
 from .. import dotted
 from ..labels import plural, point_labels
+from . import KINDS  # the registry of kinds, which the CLI lists without loading matplotlib
 from .style import METRIC_NAMES, architecture
 from ..analysis.verdict import verdict
 from ..analysis.axis import ARCHITECTURES, REG_KEYS, SEED_KEYS, architectures, numeric_axis, swept_value, x_key as _x_key
 
-KINDS = ("curves", "compare", "validation", "learning", "scatter", "boundary", "weights", "inputs", "activations",
-         "averaging")
 METRIC_KINDS = ("compare", "validation", "learning", "scatter")  # the kinds --metric changes
 METRICS = ("loss", "acc", "r2")
 FORMATS = ("png", "svg", "pdf")
@@ -274,6 +273,8 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
         return model_figures.weights_figure(runs, reg, title=target.title("Dense weights per layer"))
     if kind == "inputs":
         return model_figures.inputs_figure(runs, title=target.title("first-layer weights per input"))
+    if kind == "gradients":
+        return model_figures.gradients_figure(runs, title=target.title("gradient norms per layer"))
     if kind == "averaging":
         dropout = any(averaging_figures.averaging.has_dropout(r) for r in runs)
         return averaging_figures.averaging_figure(runs, title=target.title(

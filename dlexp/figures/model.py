@@ -403,3 +403,40 @@ def inputs_figure(runs: list[Run], title: str | None = None) -> Figure:
     legend_below(fig, handles, max_cols=3)
     fig_title(fig, title or "first-layer weights per input")
     return fig
+
+
+@styled
+def gradients_figure(runs: list[Run], title: str | None = None) -> Figure:
+    """Each Dense layer's weight-gradient norm (metrics.csv's grad_norm_i, with
+    train.track_gradients), input layer on the left, one line per run, log scale: in the first
+    epoch (dashed) and averaged over the run's epochs (solid). A norm that shrinks layer after layer
+    towards the input is the vanishing gradient; one that grows, the exploding one."""
+    found = []
+    for run in runs:
+        cols = sorted((c for c in (run.metrics[0] if run.metrics else {}) if c.startswith("grad_norm_")
+                       and not c.endswith("_std")), key=lambda c: int(c.rsplit("_", 1)[1]))
+        if cols:
+            found.append((run, cols))
+        else:
+            warn(f"skipping {run.run_id} ({run.label}): no gradient norms in metrics.csv")
+    if not found:
+        raise UsageError("no run recorded gradient norms: train with `train.track_gradients: true`")
+    fig, axes = new_figure(1, width=8.0, height=4.6)
+    ax = axes[0][0]
+    colors = run_colors(len(found))
+    for (run, cols), color, label in zip(found, colors, run_labels([r for r, _ in found])):
+        layers = np.arange(1, len(cols) + 1)
+        per_epoch = np.array([[num(row.get(c)) for c in cols] for row in run.metrics])  # (epochs, layers)
+        ax.plot(layers, per_epoch[0], "--", color=color, lw=1.3, marker=".")
+        ax.plot(layers, np.nanmean(per_epoch, axis=0), "-", color=color, lw=2.2, marker="o", label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("Dense layer (1 = the input's, last = the output's)")
+    ax.set_ylabel("‖∂loss/∂W‖₂ (mean over an epoch's batches)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles = [Line2D([], [], color=c, lw=2.2, marker="o", label=plain(l))
+               for c, l in zip(colors, run_labels([r for r, _ in found]))]
+    handles += [Line2D([], [], color="0.4", lw=2.2, label="mean over the epochs"),
+                Line2D([], [], color="0.4", lw=1.3, ls="--", label="first epoch")]
+    legend_below(fig, handles)
+    fig_title(fig, title or "Gradient norms per layer")
+    return fig

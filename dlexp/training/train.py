@@ -143,6 +143,9 @@ class _Setup:
     clip_norm: float | None
     divergence_threshold: float | None
     probe: np.ndarray | None                            # (≤ PROBE_SIZE, D) with track_activations
+    grad_norms: np.ndarray | None = None                # with track_gradients: (n_dense,) ‖dL/dW‖₂ summed over batches
+    n_batches: int = 0                                  # the batches summed into grad_norms this epoch
+    dense_grads: list = field(default_factory=list)     # each Dense layer's dW, a view backward writes
 
 
 def _build(exp, ds, seed: int) -> _Setup:
@@ -198,7 +201,9 @@ def _build(exp, ds, seed: int) -> _Setup:
         penalty_grads=reg.l2 > 0 or (reg.l1 > 0 and reg.l1_mode == "subgradient"),
         proximal=reg.l1 > 0 and reg.l1_mode == "proximal",
         clip_norm=opt_cfg.clip_norm, divergence_threshold=exp.train.divergence_threshold,
-        probe=X_train[:PROBE_SIZE] if exp.train.track_activations else None)
+        probe=X_train[:PROBE_SIZE] if exp.train.track_activations else None,
+        grad_norms=np.zeros(sum(l.kind == "dense" for l in model.layers)) if exp.train.track_gradients else None,
+        dense_grads=[l.grads["W"] for l in model.layers if l.kind == "dense"])
 
 
 def _arrays(X, y, task: str, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -234,6 +239,9 @@ def _train_epoch(s: _Setup) -> bool:
             return False
         # backward, penalty gradients, clip the gradient
         s.model.backward(s.train_loss.backward())
+        if s.grad_norms is not None:  # the loss's own gradient, before penalties and clipping
+            s.grad_norms += [float(np.linalg.norm(g)) for g in s.dense_grads]
+            s.n_batches += 1
         if s.penalty_grads:
             add_penalty_grads(s.penalized, s.penalized_grads, reg.l1, reg.l2, reg.l1_mode)
         if s.clip_norm is not None:
@@ -253,9 +261,14 @@ def _evaluate_epoch(s: _Setup, epoch: int, lr: float, epoch_time: float) -> dict
     reg = s.reg
     pen = penalty(s.penalized, reg.l1, reg.l2) if (reg.l1 > 0 or reg.l2 > 0) else 0.0
     eval_time = time.perf_counter() - t0
-    return {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-            f"train_{s.metric}": train_metric, f"val_{s.metric}": val_metric,
-            "penalty": pen, "lr": lr, "epoch_time": epoch_time, "eval_time": eval_time}
+    row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+           f"train_{s.metric}": train_metric, f"val_{s.metric}": val_metric,
+           "penalty": pen, "lr": lr, "epoch_time": epoch_time, "eval_time": eval_time}
+    if s.grad_norms is not None:  # the epoch's mean over its batches, then start the next epoch's sum
+        row.update({f"grad_norm_{i}": float(g) / max(1, s.n_batches) for i, g in enumerate(s.grad_norms)})
+        s.grad_norms[:] = 0.0
+        s.n_batches = 0
+    return row
 
 
 # ---- termination conditions ---------------------------------------------------------------------
