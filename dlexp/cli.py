@@ -308,7 +308,7 @@ def report(targets, out, fmt, results, where, static):
 @report_errors
 def serve(results, port, host, allow_remote, open_browser):
     """Serve a live, interactive view of the results folder: the runs table, curves, sweeps, runs;
-    prints its URL. Needs the serve extra: pip install 'dlexp[serve]'."""
+    prints its URL. Needs the serve extra: pip install -e '.[serve]'."""
     from .errors import UsageError
     from .serve.server import LOCAL_HOSTS, serve as run_server
 

@@ -303,7 +303,7 @@ def report(targets, out: Path | None = None, results: Path = Path("results"), fm
         except UsageError:
             if interactive:
                 raise
-            warn_note("plotly is not installed: the report is static (pip install 'dlexp[serve]' for the interactive one)")
+            warn_note("plotly is not installed: the report is static (pip install -e '.[serve]' for the interactive one)")
             plotly = None
     page = build_report(target, fmt) if interactive is False or plotly is None else \
         interactive_report(target, results, plotly, fmt)

@@ -269,7 +269,7 @@ def test_the_report_without_plotly_is_the_static_page_with_a_note(results, tmp_p
     assert "<script" not in page and "<table>" in page
     err = capsys.readouterr().err
     notes = [line for line in err.splitlines() if line.startswith("note:")]
-    assert len(notes) == 1 and "pip install 'dlexp[serve]'" in notes[0]
+    assert len(notes) == 1 and "pip install -e '.[serve]'" in notes[0]
 
 
 def test_the_report_of_a_sweep_warns_about_nothing_it_does_not_draw(results, tmp_path, capsys):

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import UsageError
 
 STATIC = Path(__file__).parent / "static"
-NEEDS_PLOTLY = "dlexp serve and the interactive report need plotly: pip install 'dlexp[serve]'"
+NEEDS_PLOTLY = "dlexp serve and the interactive report need plotly: pip install -e '.[serve]'"
 
 # No inline script and no other origin: a value that slipped past the escaping could not run a
 # script or send anything anywhere. plotly's parallel coordinates compile WebGL shaders with
