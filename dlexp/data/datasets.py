@@ -614,18 +614,24 @@ def _raw_csv(cfg, base_dir: Path) -> Dataset:
     tables = prepared.tables  # without the rows dropped for missing cells
     task, targets = csv_target(target, cfg.task, list(tables.values()))
     y, classes = _encode(targets, task)
-    ys = dict(zip(tables, np.split(y, np.cumsum([len(t.lines) for t in tables.values()])[:-1])))
-    # with a val file the files are the splits (no test file: an empty test split)
-    own = ("val", "test") if "val" in files else ("test",) if "test" in files else ()
-    X = prepared.X
-    idx = _split(cfg, ys["train"], classes if task == CLASSIFICATION else None, len(X["train"]),
-                 main.path.name, own)
-    splits = [(X["train"][i], ys["train"][i]) for i in idx]
-    for slot, role in ((1, "val"), (2, "test")):
-        if role in tables:
-            splits[slot] = (X[role], ys[role])
+    splits = _given_splits(cfg, prepared.X, y, task, classes, main.path.name)
     ds = _dataset(splits, task, prepared.names, classes, main.path.name)
     return replace(ds, columns=prepared.plan, preprocessing=prepared.report)
+
+
+def _given_splits(cfg, X: dict, y: np.ndarray, task: str, classes, source: str) -> list:
+    """[(X, y)] of train, val and test from data given per role (X: {role: rows}, train first;
+    y: every role's targets, in that order). A val or test role given (a file, an array) is that
+    split whole (with a val one and no test one the test split is empty); train is cut from the
+    train rows like any dataset's."""
+    ys = dict(zip(X, np.split(y, np.cumsum([len(rows) for rows in X.values()])[:-1])))
+    own = ("val", "test") if "val" in X else ("test",) if "test" in X else ()
+    idx = _split(cfg, ys["train"], classes if task == CLASSIFICATION else None, len(X["train"]), source, own)
+    parts = [(X["train"][i], ys["train"][i]) for i in idx]
+    for slot, role in ((1, "val"), (2, "test")):
+        if role in X:
+            parts[slot] = (X[role], ys[role])
+    return parts
 
 
 # --- NumPy files (read in npzfile.py) -------------------------------------------------------------
@@ -647,18 +653,10 @@ def _raw_npz(cfg, base_dir: Path) -> Dataset:
                                 "regression target for a classification loss (use task: regression or auto)",
                                 key="data.task", file=str(path)))
     y, classes = _encode(ys, task)
-    cut = np.cumsum([len(y_) for _, y_ in splits.values()])[:-1]
-    y_of = dict(zip(splits, np.split(y, cut)))
-    X = splits["train"][0]
     if "val" in splits and "train_size" not in cfg.model_fields_set:  # a resolved config always says
         raise DataError(Problem("the file holds its own validation split (X_val, y_val): say train_size: null to "
                                 "train on all of X, or give the size of X's part to train on",
                                 key="data.train_size", file=str(path)))
-    # with X_val the arrays are the splits (no X_test: an empty test split), as CSV files are
-    own = ("val", "test") if "val" in splits else ("test",) if "test" in splits else ()
-    idx = _split(cfg, y_of["train"], classes if task == CLASSIFICATION else None, len(X), path.name, own)
-    parts = [(X[i], y_of["train"][i]) for i in idx]
-    for slot, role in ((1, "val"), (2, "test")):
-        if role in splits:
-            parts[slot] = (splits[role][0], y_of[role])
+    # with X_val the arrays are the splits, as CSV files are
+    parts = _given_splits(cfg, {role: X for role, (X, _) in splits.items()}, y, task, classes, path.name)
     return _dataset(parts, task, names, classes, path.name)
