@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import labels
 from .analysis import inference
-from .analysis.diagnose import DEFAULT_THRESHOLDS, format_text, thresholds_from
+from .analysis.diagnose import DEFAULT_THRESHOLDS, format_text
 from .analysis.verdict import diagnose_targets, verdict_dict
 from .config.load import config_from_python, load_config
 from .errors import DataError, DlexpError, Problem, UsageError, did_you_mean
@@ -126,8 +126,7 @@ def diagnose(target, *, results="results", thresholds: dict | None = None, save:
         if k not in DEFAULT_THRESHOLDS:
             raise UsageError(f"thresholds: unknown name {k!r}{did_you_mean(k, DEFAULT_THRESHOLDS)}; valid: "
                              f"{', '.join(DEFAULT_THRESHOLDS)}")
-    items = [f"{k}={v}" for k, v in (thresholds or {}).items()]
-    thresholds_from(items)  # values that are no numbers: its UsageError
+    items = [f"{k}={v}" for k, v in (thresholds or {}).items()]  # values no number: diagnose_targets says so
     groups = diagnose_targets([str(folder)], Path(results), items, save=save)
     if not groups:
         raise UsageError(f"{folder}: nothing to diagnose")
