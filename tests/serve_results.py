@@ -4,7 +4,9 @@ out of HTML and reverse the text around them."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import threading
 from pathlib import Path
 
 from conftest import plot_sweep, plot_train
@@ -31,3 +33,19 @@ def make_results(out: Path) -> dict:
 def copy_results(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, symlinks=True)
     return dst
+
+
+@contextlib.contextmanager
+def serving(results: Path):
+    """dlexp serve's server over `results` on a free port, in a thread, shut down cleanly after."""
+    from dlexp.serve.server import make_server
+
+    srv = make_server(results, "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from serve_results import HOSTILE, HOSTILE_COLUMN, SWEEP, make_results
+from serve_results import HOSTILE, HOSTILE_COLUMN, SWEEP, make_results, serving
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 WAIT = 60  # seconds a condition may take on a busy machine before the test fails
@@ -61,15 +61,8 @@ def results(tmp_path_factory):
 
 @pytest.fixture
 def server(results):
-    from dlexp.serve.server import make_server
-
-    srv = make_server(results[0], "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join()
+    with serving(results[0]) as srv:
+        yield srv
 
 
 def until(driver, condition, what: str):
@@ -207,7 +200,6 @@ def test_a_run_gains_epochs_on_screen_while_it_trains(browser, server, results, 
     open_table(browser, server)
     trainer.start()
     try:
-        row = "#runs tbody tr[data-run] td:nth-child(2) a"
         find = ("return [...document.querySelectorAll('#runs tbody tr[data-run]')].find(tr => "
                 "tr.querySelector('td:nth-child(2) a').textContent === 'live-run')")
         until(browser, lambda d: js(d, find), "the training run in the table")

@@ -6,8 +6,6 @@ import http.client
 import json
 import os
 import shutil
-import threading
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,8 +15,7 @@ from dlexp.results.live import LiveLog, live_path
 from dlexp.results.locks import RunLock
 from dlexp.serve import assets
 from dlexp.serve.index import ResultsIndex
-from dlexp.serve.server import make_server
-from serve_results import HOSTILE, SWEEP, make_results
+from serve_results import HOSTILE, SWEEP, make_results, serving
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +27,8 @@ def results(tmp_path_factory):
 
 @pytest.fixture
 def server(results):
-    srv = make_server(results[0], "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join()
+    with serving(results[0]) as srv:
+        yield srv
 
 
 def get(srv, path: str, host: str | None = None, method: str = "GET"):
@@ -95,19 +87,12 @@ def test_a_symlink_out_of_the_results_folder_is_not_followed(results, tmp_path):
     shutil.copytree(out / "runs" / results[1]["repeated"], secret)  # a valid-looking run outside
     os.symlink(secret, out / "runs" / "0000deadbeef")
     os.symlink(tmp_path, out / "sweeps" / "outside")
-    srv = make_server(out, "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(out) as srv:
         index = json.loads(get(srv, "/api/index")[1])
         assert "0000deadbeef" not in {r["run_id"] for r in index["runs"]}
         assert "outside" not in {s["name"] for s in index["sweeps"]}
         assert get(srv, "/api/run/0000deadbeef")[0] == 404
         assert get(srv, "/figure/0000deadbeef/curves.png")[0] == 404
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join()
 
 
 def test_only_reads_and_only_for_this_host(server):
