@@ -127,18 +127,18 @@ def prepare(cfg, tables: dict[str, Table], target: str, keys: dict[str, str]) ->
         names, target, missing[role], parsed[role].target_na, tables[role], keys[role])] if cfg.missing == "error" else []
     if problems or absent:
         raise DataError(_bounded(problems + absent) + ([MISSING_FIX] if absent else []))
-    kept, X, report = {}, {}, _report(cfg, names, categorical, tables, missing, parsed)
+    # the rows each file loses: those without a target, and with drop_rows those with a missing cell
+    drops = {role: p.target_na | (p.na.any(axis=1) if cfg.missing == "drop_rows" else False)
+             for role, p in parsed.items()}
+    kept, X, report = {}, {}, _report(cfg, names, categorical, tables, missing, drops)
     for role, t in tables.items():
-        p, drop = parsed[role], parsed[role].target_na.copy()
-        if cfg.missing == "drop_rows":
-            drop |= missing[role].any(axis=1)
-        keep = ~drop
+        keep = ~drops[role]
         if not keep.any():
             raise DataError(Problem(f"every row has a missing cell ({cfg.missing}): no row is left; "
                                     "data.drop the emptiest columns or impute (data.missing: mean, median or "
                                     "most_frequent)", key=keys[role], file=str(t.path)))
         kept[role] = t.subset(keep)
-        X[role] = p.matrix(categorical, missing[role])[keep]
+        X[role] = parsed[role].matrix(categorical, missing[role])[keep]
     impute = cfg.missing if cfg.missing in IMPUTERS and any(m[~parsed[r].target_na].any()
                                                             for r, m in missing.items()) else None
     plan = ColumnPlan(tuple(names), tuple(categorical), impute) if categorical or impute else None
@@ -299,14 +299,12 @@ MISSING_FIX = Problem("missing cells need data.missing: drop_rows (drop their ro
                       key="data.missing")
 
 
-def _report(cfg, names, categorical, tables, missing, parsed) -> dict:
+def _report(cfg, names, categorical, tables, missing, drops) -> dict:
     """What prepare did, for summary.json (without the fitted categories: `finish_report` adds
-    them): rows read and dropped per file, the columns encoded and the missing cells imputed."""
-    files, dropped = {}, 0
-    for role, t in tables.items():
-        drop = parsed[role].target_na | (missing[role].any(axis=1) if cfg.missing == "drop_rows" else False)
-        files[t.path.name] = {"rows": len(t.lines), "dropped": int(np.sum(drop))}
-        dropped += int(np.sum(drop))
+    them): rows read and dropped per file (`drops`: {role: (N,) bool}), the columns encoded and the
+    missing cells imputed."""
+    files = {t.path.name: {"rows": len(t.lines), "dropped": int(drops[role].sum())} for role, t in tables.items()}
+    dropped = sum(f["dropped"] for f in files.values())
     cells = {name: int(sum(m[:, j].sum() for m in missing.values())) for j, name in enumerate(names)}
     cells = {name: n for name, n in cells.items() if n}
     imputed = cfg.missing in IMPUTERS and bool(cells)
