@@ -599,8 +599,8 @@ CARD_COLUMNS = ("run_id", "status", "epochs_run", "best_epoch", "train_loss", "v
 
 def _html_card(title: str, rows: list[dict], png: str) -> str:
     """A title, a small table of summary rows and the default figure; every value escaped."""
-    lead = [k for k in (rows[0] if rows else {}) if k not in CARD_COLUMNS and k in rows[0]]
-    lead = [k for k in lead if k == "name" or k not in columns_of(rows, [])]  # the name and swept keys
+    figures = columns_of(rows, [])  # run_id, status and the figures: what is not the name or a swept key
+    lead = [k for k in (rows[0] if rows else {}) if k not in CARD_COLUMNS and k not in figures]
     cols = lead + [c for c in CARD_COLUMNS if any(r.get(c) is not None for r in rows)]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c)))}</td>" for c in cols) + "</tr>"
