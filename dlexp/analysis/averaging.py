@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..nn.losses import cross_entropy
-from .inference import member_dataset, model_from_state
+from .inference import member_dataset, model_from_state, softmax
 
 MASKS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)  # thinned networks averaged, on a log axis
 MASK_CHUNK = 64  # thinned networks evaluated in one forward pass (64 × the test rows)
@@ -36,13 +36,6 @@ class Curve:
     loss: list[float]
     acc: list[float]
     agree: list[float] = field(default_factory=list)  # MC only: share of rows on weight scaling's class
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    """(N, C) logits → (N, C) probabilities, in float64."""
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def score(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -47,6 +47,13 @@ def model_from_state(state: dict, config: dict, source: str = "model.npz") -> ML
     return model
 
 
+def softmax(z: np.ndarray) -> np.ndarray:
+    """(N, C) logits → (N, C) probabilities, in float64 (shifted by each row's maximum: no overflow)."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def predict_from_state(state: dict, config: dict, X: np.ndarray) -> np.ndarray:
     """Eval-mode network outputs (N, n_out) for X (N, n_in) in the run's feature space.
 
@@ -77,10 +84,7 @@ class Plane:
 
     def predict_proba(self, P: np.ndarray) -> np.ndarray:
         """Class probabilities (M, C) at plane points P (M, 2): softmax of the logits."""
-        z = self.model.predict(self.to_model(P)).astype(np.float64)
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(self.model.predict(self.to_model(P)))
 
 
 @functools.lru_cache(maxsize=32)
@@ -142,10 +146,7 @@ class Predictor:
         """Class probabilities (M, C): the softmax of the logits, as the loss reads them."""
         if self.dataset.task != "classification":
             raise UsageError("predict_proba needs a classification run; this one is a regression")
-        z = self.outputs(X)
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(self.outputs(X))
 
     def predict(self, X) -> np.ndarray:
         """Class labels (M,) as the data named them (whole numbers as ints), or targets (M, K)."""
