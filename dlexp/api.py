@@ -98,7 +98,7 @@ def sweep(spec, *, grid: dict | None = None, name: str | None = None, data=None,
     if grid is not None:
         spec = {"name": name or _default_name(spec, "-sweep"), "base": _base_of(spec), "grid": dict(grid)}
     if isinstance(spec, (str, Path)) and _is_file(spec):
-        plan = load_spec(spec, sets=(), name=name) if not items else _file_spec(spec, items, name)
+        plan = load_spec(spec, name=name, overrides=items, origin="override")
     else:
         if isinstance(spec, (str, Path)) and not _looks_like_yaml(spec):
             raise UsageError(f"{spec}: no such spec file (and not YAML text of a spec)")
@@ -447,19 +447,6 @@ def _base_of(config):
 
         return parse_yaml(config, "<config>")[0]
     return config
-
-
-def _file_spec(path, items: dict, name):
-    """A spec file with Python overrides of its base's keys."""
-    from .sweeps.spec import spec_from_python
-    from .config.yamlfile import read_yaml
-
-    data, _ = read_yaml(Path(path), str(path))
-    base = data.get("base") if isinstance(data, dict) else None
-    if isinstance(base, str):
-        data = {**data, "base": str((Path(path).parent / base).resolve())}
-    return spec_from_python(data, name=name or data.get("name") or Path(path).stem, overrides=items,
-                            base_dir=Path(path).parent)
 
 
 def data_overrides(data, results: Path) -> dict:

@@ -323,11 +323,15 @@ def _load_base(spec: dict, lines: dict, path: Path, display: str, problems: list
 PYTHON_SPEC = "<spec>"  # how messages name a spec given in Python (a dict or YAML text)
 
 
-def load_spec(target, grid_args=(), sets=(), name: str | None = None) -> SweepPlan:
-    """Read a sweep spec (or a config plus --grid), expand it, and validate every point."""
+def load_spec(target, grid_args=(), sets=(), name: str | None = None, *, overrides: dict | None = None,
+              origin: str = "--set") -> SweepPlan:
+    """Read a sweep spec (or a config plus --grid), expand it, and validate every point. The
+    base's keys are overridden by `sets` (--set's KEY=VALUE texts) or `overrides` ({dotted key:
+    value}, as the Python API gives them), located at `origin` in messages."""
     path = Path(target)
     data, lines = read_yaml(path, str(target))
-    return _plan(data, lines, path, str(target), grid_args, parse_overrides(sets) if sets else {}, name)
+    items = parse_overrides(sets) if sets else dict(overrides or {})
+    return _plan(data, lines, path, str(target), grid_args, items, name, origin=origin)
 
 
 def spec_from_python(spec: "dict | str", *, name: str | None = None, overrides: dict | None = None,
