@@ -51,6 +51,7 @@ GALLERY = {
     "correlated-features": ("inputs", None, ["train_acc", "val_acc", "weights.zero_fraction"]),
     "batchnorm-regularizes": ("compare", "loss", ["train_loss", "val_loss", "gap", "val_acc"]),
     "vanishing-gradients": ("gradients", None, ["train_loss", "val_acc"]),
+    "covariate-shift": ("compare", "loss", ["train_loss@1", "train_loss@5", "train_loss", "val_acc", "drift"]),
 }
 
 # compare figures whose claim is about time, not epochs: batch GD's epochs are cheap, SGD's many steps are not
@@ -85,7 +86,15 @@ def fit_epoch(run) -> float | None:
     return next((float(r["epoch"]) for r in run.metrics if (r.get("train_acc") or 0) >= 0.95), None)
 
 
+def loss_after(run, epochs: int) -> float | None:
+    """The train loss after the first `epochs` epochs (how fast a run learns)."""
+    rows = [r for r in run.metrics if r["epoch"] == epochs]
+    return rows[0]["train_loss"] if rows else None
+
+
 def figure(run, key: str):
+    if key.startswith("train_loss@"):  # train_loss@5: after 5 epochs
+        return member_stat(run, lambda m: loss_after(m, int(key.partition("@")[2])))
     if key == "rises":
         return member_stat(run, rises)
     if key == "fit_epoch":

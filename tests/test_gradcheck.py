@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dlexp.nn.activations import ACTIVATIONS
-from dlexp.nn.layers import BatchNorm, Dense, Dropout, LayerNorm
+from dlexp.nn.layers import BatchNorm, Dense, Dropout, LayerNorm, ShiftNoise
 from dlexp.nn.losses import MSE, SoftmaxCrossEntropy
 from dlexp.nn.model import MLP
 from dlexp.nn.regularizers import add_penalty_grads, penalty
@@ -108,6 +108,11 @@ def test_dropout_fixed_mask(mode):
     check_layer(Dropout(0.4, mode), inputs(), mask=mask)
 
 
+def test_shift_noise_fixed_draw():
+    rng = np.random.default_rng(4)
+    check_layer(ShiftNoise(0.5), inputs(), shift=(rng.uniform(-0.5, 0.5, 5), rng.uniform(-0.5, 0.5, 5)))
+
+
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_activation(name):
     check_layer(ACTIVATIONS[name](), 2 * inputs(away_from_zero=True))
@@ -136,27 +141,28 @@ def test_penalties(l1, l2):
         assert_close(g, numeric_grad(lambda: penalty(weights, l1, l2), W))
 
 
-@pytest.mark.parametrize("norm, activation, dropout_mode, loss_name", [
-    ("batchnorm", "relu", "inverted", "cross_entropy"),
-    ("layernorm", "tanh", "classic", "mse"),
-    ("none", "gelu", "inverted", "cross_entropy"),
+@pytest.mark.parametrize("norm, activation, dropout_mode, loss_name, shift_noise", [
+    ("batchnorm", "relu", "inverted", "cross_entropy", 0.0),
+    ("layernorm", "tanh", "classic", "mse", 0.0),
+    ("none", "gelu", "inverted", "cross_entropy", 0.0),
+    ("batchnorm", "tanh", "inverted", "cross_entropy", 0.5),
 ])
-def test_whole_mlp(norm, activation, dropout_mode, loss_name):
-    """Loss + (l2/2)·ΣW² of a whole MLP (training mode, dropout with a fixed mask) against
-    finite differences for every parameter."""
+def test_whole_mlp(norm, activation, dropout_mode, loss_name, shift_noise):
+    """Loss + (l2/2)·ΣW² of a whole MLP (training mode, dropout masks and shift-noise draws fixed)
+    against finite differences for every parameter."""
     rng = np.random.default_rng(4)
     model = MLP(3, [5, 4], 2, activation=activation, norm=norm, dropout_rates=[0.3, 0.2],
-                dropout_mode=dropout_mode, rng=rng, dtype=np.float64)
+                dropout_mode=dropout_mode, shift_noise=shift_noise, rng=rng, dtype=np.float64)
     for _, p in model.parameters():  # γ, β away from 1, 0 and nonzero biases: nothing trivial
         p += 0.3 * rng.standard_normal(p.shape)
     X = rng.standard_normal((8, 3))
     y = rng.integers(0, 2, 8) if loss_name == "cross_entropy" else rng.standard_normal((8, 2))
     loss, l2 = (SoftmaxCrossEntropy() if loss_name == "cross_entropy" else MSE()), 0.05
-    dropouts = [l for l in model.layers if l.kind == "dropout"]
-    assert len(dropouts) == 2
+    dropouts = [l for l in model.layers if l.kind in ("dropout", "shift_noise")]
+    assert len(dropouts) == (4 if shift_noise else 2)
 
     def f():
-        for d in dropouts:  # the same seed each call: the same (fixed) masks
+        for d in dropouts:  # the same seed each call: the same (fixed) masks and shifts
             d.rng = np.random.default_rng(7)
         return loss.forward(model.forward(X, True), y) + penalty(model.dense_weights(), 0.0, l2)
 

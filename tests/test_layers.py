@@ -14,7 +14,7 @@ from hypothesis.extra.numpy import arrays
 from dlexp.nn.activations import ACTIVATIONS
 from dlexp.errors import ConfigError, DataError
 from dlexp.nn.init import INITIALIZERS
-from dlexp.nn.layers import BatchNorm, Dense, Dropout, LayerNorm
+from dlexp.nn.layers import BatchNorm, Dense, Dropout, LayerNorm, ShiftNoise
 from dlexp.nn.losses import LOSSES, MSE, SoftmaxCrossEntropy, cross_entropy, mse
 from dlexp.nn.model import MLP, load_npz
 from dlexp.nn.regularizers import add_penalty_grads, penalty, proximal_l1, weight_stats
@@ -115,7 +115,7 @@ def all_layers(dtype, n=5):
     rng = np.random.default_rng(0)
     layers = [Dense(rand((n, n), dtype=dtype), np.zeros(n, dtype)), BatchNorm(n, dtype=dtype),
               LayerNorm(n, dtype=dtype),
-              Dropout(0.5, "inverted", rng), Dropout(0.5, "classic", rng)]
+              Dropout(0.5, "inverted", rng), Dropout(0.5, "classic", rng), ShiftNoise(0.5, rng)]
     return layers + [cls() for cls in ACTIVATIONS.values()]
 
 
@@ -596,3 +596,35 @@ def test_init_gain_scales_every_dense_weight_and_nothing_else():
             np.testing.assert_array_equal(scaled[key], want, err_msg=f"{init}: {key}")
     assert run_id(config_from_dict({"name": "any", "model": {"init_gain": 1.0}})) == "9519da3f9d43"
     assert run_id(config_from_dict({"name": "any", "model": {"init_gain": 0.1}})) != "9519da3f9d43"
+
+
+def test_shift_noise_draws_a_new_scale_and_shift_per_unit_every_step_and_is_off_in_eval():
+    """y = x·e^u + v with u, v ~ U(±a) per unit, a fresh draw per training forward; eval: y = x.
+    Two probe rows 0 and 1 read the draw back: row 0 is v, row 1 − row 0 is e^u."""
+    from dlexp.config.load import config_from_dict, run_id
+    from dlexp.nn.model import MLP
+
+    a, n = 0.5, 64
+    layer = ShiftNoise(a, np.random.default_rng(0))
+    probe = np.stack([np.zeros(n), np.ones(n)])
+    draws = [layer.forward(probe, True) for _ in range(400)]
+    v = np.array([d[0] for d in draws])
+    u = np.log(np.array([d[1] - d[0] for d in draws]))
+    for x in (u, v):
+        assert -a <= x.min() < -0.95 * a and 0.95 * a < x.max() <= a  # the whole interval, no more
+        assert abs(x.mean()) < 0.02 and abs(x.std() - a / np.sqrt(3)) < 0.01  # uniform
+    assert np.abs(np.diff(v, axis=0)).min() > 0  # a new draw every step, for every unit
+    x = rand((6, n))
+    np.testing.assert_array_equal(layer.forward(x, False), x)
+    np.testing.assert_array_equal(layer.backward(x), x)
+    np.testing.assert_array_equal(ShiftNoise(0.0).forward(x, True), x)
+    with pytest.raises(ValueError, match="rng"):
+        ShiftNoise(0.5).forward(x, True)
+    # in the MLP: after each hidden norm, before the activation; no parameters, so no npz keys
+    kinds = [l.kind for l in MLP(3, [5, 4], 2, norm="batchnorm", shift_noise=a, rng=np.random.default_rng(1)).layers]
+    assert kinds == ["dense", "batchnorm", "shift_noise", "relu", "dense", "batchnorm", "shift_noise", "relu", "dense"]
+    plain = MLP(3, [5, 4], 2, norm="batchnorm", rng=np.random.default_rng(1)).state_dict()
+    noisy = MLP(3, [5, 4], 2, norm="batchnorm", shift_noise=a, rng=np.random.default_rng(1)).state_dict()
+    assert plain.keys() == noisy.keys() and all(np.array_equal(plain[k], noisy[k]) for k in plain)
+    assert run_id(config_from_dict({"name": "any", "model": {"shift_noise": 0.0}})) == "9519da3f9d43"
+    assert run_id(config_from_dict({"name": "any", "model": {"shift_noise": 0.5}})) != "9519da3f9d43"

@@ -373,7 +373,8 @@ def _file_digest(path: str) -> str:
 
 
 # Keys added after dlexp 0.1.0, with the default that leaves runs as they were.
-HASH_NEUTRAL = {("regularization", "penalize_bias"): False, ("model", "init_gain"): 1.0, ("data", "header"): True, ("data", "mnist1d"): None,
+HASH_NEUTRAL = {("regularization", "penalize_bias"): False, ("model", "init_gain"): 1.0, ("model", "shift_noise"): 0.0,
+                ("data", "header"): True, ("data", "mnist1d"): None,
                 ("data", "delimiter"): None, ("data", "features"): None, ("data", "drop"): [],
                 ("data", "categorical"): "auto", ("data", "missing"): "error", ("data", "na_values"): list(NA_VALUES),
                 ("data", "label_noise_mode"): "other", ("train", "track_gradients"): False}

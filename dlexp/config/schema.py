@@ -233,6 +233,10 @@ class ModelConfig(Section):
                                         "before its activation")
     norm_momentum: Optional[float] = Field(0.1, gt=0.0, le=1.0,
                                            description="weight of the new batch; null = cumulative average")
+    shift_noise: float = Field(0.0, ge=0.0,
+                               description="injected covariate shift: in training each hidden unit's "
+                                           "pre-activation (after the norm) is scaled by e^u and shifted by v, "
+                                           "u, v ~ U(±shift_noise) drawn anew every step; 0 = off")
     dropout: DropoutConfig = Field(default_factory=DropoutConfig,
                                    description="rate, list of per-layer rates, or {rate, mode}")
     init_from: Optional[str] = Field(None, description="model.npz to warm-start from")

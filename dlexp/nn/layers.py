@@ -1,4 +1,4 @@
-"""Layers with parameters or state: Dense, BatchNorm, LayerNorm, Dropout.
+"""Layers with parameters or state: Dense, BatchNorm, LayerNorm, Dropout, ShiftNoise.
 
 Every layer follows one protocol (activations in `activations.py` too):
 
@@ -10,7 +10,8 @@ Every layer follows one protocol (activations in `activations.py` too):
     backward(dout) -> dx        fills grads, returns dL/dx
 
 Layers keep the input dtype (float32 or float64) and never modify their inputs or `dout`.
-Definitions follow torch.nn (Linear, BatchNorm1d, LayerNorm, Dropout) exactly, defaults included.
+Definitions follow torch.nn (Linear, BatchNorm1d, LayerNorm, Dropout) exactly, defaults included;
+ShiftNoise has no torch counterpart (it injects a covariate shift for study (h6)).
 """
 
 from __future__ import annotations
@@ -252,3 +253,46 @@ class Dropout(Layer):
 
     def __repr__(self):
         return f"Dropout({self.rate}, {self.mode})"
+
+
+class ShiftNoise(Layer):
+    """An injected internal covariate shift: in training, each unit's input is scaled and shifted
+    by amounts drawn anew at every step, so the layer above never sees the same distribution twice.
+
+    training:  y = x·e^u + v,  u, v ~ U(−a, a) per unit (n,), one draw per forward;  dx = dout·e^u
+    eval:      y = x
+    a = 1 moves a unit's mean by up to ±1 and scales its spread by e^±1 (0.37 … 2.7) from step to
+    step. After a norm layer this restores, during training, the drift the norm took away
+    (Santurkar et al. 2018, "How does batch normalization help optimization?").
+    """
+
+    kind = "shift_noise"
+
+    def __init__(self, amount: float, rng: np.random.Generator | None = None):
+        super().__init__()
+        if not amount >= 0.0:
+            raise ValueError(f"shift noise must be >= 0, got {amount}")
+        self.amount, self.rng = float(amount), rng
+        self._scale = None  # what dout is multiplied by in backward: (n,) or None
+
+    def forward(self, x, training=True, shift=None):
+        """`shift` = (u, v), two (n,) arrays, replaces the random draw, for tests."""
+        if not training or self.amount == 0.0:
+            self._scale = None
+            return x
+        if shift is None:
+            if self.rng is None:
+                raise ValueError("ShiftNoise needs an rng to draw shifts in training")
+            a, n = self.amount, x.shape[1]
+            shift = self.rng.uniform(-a, a, n), self.rng.uniform(-a, a, n)  # float64: same draws in float32
+        u, v = shift
+        self._scale = np.exp(u).astype(x.dtype)  # (n,)
+        y = x * self._scale
+        y += v.astype(x.dtype)
+        return y
+
+    def backward(self, dout):
+        return dout if self._scale is None else dout * self._scale
+
+    def __repr__(self):
+        return f"ShiftNoise({self.amount})"

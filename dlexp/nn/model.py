@@ -1,4 +1,4 @@
-"""The multilayer perceptron: [Dense, Norm?, Activation, Dropout?] × len(hidden) + Dense.
+"""The multilayer perceptron: [Dense, Norm?, ShiftNoise?, Activation, Dropout?] × len(hidden) + Dense.
 
 The last Dense gives logits (the loss applies softmax) or regression outputs. `hidden=[]` is a
 linear / logistic model. Parameter and buffer names are the model.npz keys of the design:
@@ -17,7 +17,7 @@ import numpy as np
 from .activations import ACTIVATIONS
 from ..errors import ConfigError, DataError, Problem, did_you_mean
 from .init import BIASES, INITIALIZERS
-from .layers import DROPOUT_MODES, BatchNorm, Dense, Dropout, Layer, LayerNorm
+from .layers import DROPOUT_MODES, BatchNorm, Dense, Dropout, Layer, LayerNorm, ShiftNoise
 
 # norm name → the layer after each hidden Dense, made from (width, norm_momentum, dtype); None: no layer
 NORMS = {
@@ -39,7 +39,7 @@ class MLP:
     def __init__(self, n_in: int, hidden: list[int], n_out: int, *, activation: str = "relu",
                  init: str = "he_normal", init_gain: float = 1.0, norm: str = "none", norm_momentum: float | None = 0.1,
                  dropout_rates: list[float] | None = None, dropout_mode: str = "inverted",
-                 rng: np.random.Generator, dtype=np.float32):
+                 shift_noise: float = 0.0, rng: np.random.Generator, dtype=np.float32):
         _choice("activation", activation, list(ACTIVATIONS), "model.activation")
         _choice("init", init, list(INITIALIZERS), "model.init")
         _choice("norm", norm, list(NORMS), "model.norm")
@@ -64,6 +64,8 @@ class MLP:
             layers.append(dense(width, h))
             if NORMS[norm] is not None:
                 layers.append(NORMS[norm](h, norm_momentum, self.dtype))
+            if shift_noise > 0:
+                layers.append(ShiftNoise(shift_noise, rng))
             layers.append(ACTIVATIONS[activation]())
             if rate > 0:
                 layers.append(Dropout(rate, dropout_mode, rng))
@@ -88,7 +90,7 @@ class MLP:
         """
         return cls(n_in, list(m.hidden), n_out, activation=m.activation, init=m.init, init_gain=m.init_gain,
                    norm=m.norm, norm_momentum=m.norm_momentum, dropout_rates=m.dropout_rates(),
-                   dropout_mode=m.dropout.mode, rng=rng, dtype=dtype)
+                   dropout_mode=m.dropout.mode, shift_noise=m.shift_noise, rng=rng, dtype=dtype)
 
     def _pack(self) -> None:
         """Make every parameter a view into one flat buffer, and every grad into another, Dense

@@ -153,8 +153,10 @@ def _build(exp, ds, seed: int) -> _Setup:
     dtype = np.dtype(exp.train.dtype)
     task = ds.task
     mname = metric_name(task)
-    # Independent streams, so e.g. switching dropout on does not change the initial weights.
-    init_rng, shuffle_rng, dropout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    # Independent streams, so e.g. switching dropout on does not change the initial weights (the
+    # i-th child of a SeedSequence is the same however many are spawned: a new stream moves no old one).
+    init_rng, shuffle_rng, dropout_rng, shift_rng = (np.random.default_rng(s)
+                                                     for s in np.random.SeedSequence(seed).spawn(4))
     splits = {split: _arrays(getattr(ds, f"X_{split}"), getattr(ds, f"y_{split}"), task, dtype)
               for split in SPLITS}
     X_train, y_train = splits["train"]
@@ -163,6 +165,8 @@ def _build(exp, ds, seed: int) -> _Setup:
     for layer in model.layers:
         if layer.kind == "dropout":
             layer.rng = dropout_rng
+        elif layer.kind == "shift_noise":
+            layer.rng = shift_rng
     if exp.model.init_from:
         model.load_state_dict(load_npz(exp.model.init_from), source=f"model.init_from: {exp.model.init_from}")
 
