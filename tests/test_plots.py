@@ -190,6 +190,28 @@ def test_compare_shows_runs_per_epoch_and_per_second_on_request(plot_results):
     assert list(val_line.get_ydata()) == pytest.approx(sgd.column("val_loss"))
 
 
+def test_a_two_key_sweep_is_coloured_in_one_family_per_value_of_the_first_key():
+    """2 × 3 points: the plain runs in greens, the BatchNorm runs in purples, each light → dark
+    along shift_noise; a one-key sweep (or mismatched points) keeps the run palette."""
+    from types import SimpleNamespace
+
+    from matplotlib.colors import rgb_to_hsv
+    from dlexp.figures.style import point_colors
+
+    runs = [SimpleNamespace(point={"model.norm": n, "model.shift_noise": a})
+            for n in ("none", "batchnorm") for a in (0.0, 0.25, 0.5)]
+    hsv = [rgb_to_hsv(to_rgb(c)) for c in point_colors(runs)]
+    hues = [h for h, _, _ in hsv]
+    assert max(hues[:3]) - min(hues[:3]) < 0.1 and max(hues[3:]) - min(hues[3:]) < 0.1  # one hue each (±18°)
+    assert min(abs(a - b) for a in hues[:3] for b in hues[3:]) > 0.2  # two hues apart
+    assert 0.2 < hues[0] < 0.45 and 0.6 < hues[3] < 0.85  # green, purple
+    for group in (hsv[:3], hsv[3:]):
+        values = [v for _, _, v in group]
+        assert values[0] > values[1] > values[2]  # light → dark
+    one_key = [SimpleNamespace(point={"model.norm": n}) for n in ("none", "batchnorm", "layernorm", "x")]
+    assert point_colors(one_key) == list(PALETTE[:4])
+
+
 def test_several_targets_default_to_compare_labelled_by_name(plot_results):
     t = target(plot_results, plot_results.bn, plot_results.nobn)
     assert default_kind(t) == "compare" and t.name == ""

@@ -18,7 +18,7 @@ from ..labels import number
 from ..results.reader import Run
 from .style import (BEST_COLOR, KEY_COLOR, METRIC_NAMES, PENALTY_COLOR, STOP_COLOR, SPLIT_COLOR, SPLIT_LABEL,
                     SPLIT_STYLE, auto_yscale, band_line, column, fig_title, finish_panel, fit_ylim, legend_below,
-                    new_figure, num, panel_fontsize, plain, run_colors, run_labels, styled, usable, ylabel)
+                    new_figure, num, panel_fontsize, plain, point_colors, run_labels, styled, usable, ylabel)
 
 
 def _mark_epochs(axes, s: dict, epochs, val_loss) -> None:
@@ -118,7 +118,7 @@ def compare_figure(runs: list[Run], metric: str = "loss", title: str | None = No
     fig, axes = new_figure(2 if per_second else 1, width=5.2 if per_second else 8.0, height=3.9 if per_second else 4.4,
                            ax=given)
     ax_e, ax_t = axes[0][0], (axes[0][1] if per_second else None)
-    colors = run_colors(len(runs))
+    colors = point_colors(runs)
     names = run_labels(runs)
     ys, ys_ok, diverged, totals = [], [], [], []
     marks = {"best": False, "stop": False}

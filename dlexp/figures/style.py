@@ -188,6 +188,27 @@ def legend_below(fig, handles=None, max_cols: int = 6):
                       ncols=ncols)
 
 
+# Two swept keys: one family per value of the first, light → dark along the second (sequential maps
+# whose hues match PALETTE's first entries).
+FAMILIES = ("Greens", "Purples", "RdPu", "Oranges", "Blues", "Greys")
+
+
+def point_colors(runs: list[Run]) -> list:
+    """A colour per run; runs of a sweep over exactly two keys get one colour family per value of
+    the first key (spec order), shaded by the second, so a legend of 2 × 3 points reads as 2 groups."""
+    points = [r.point or {} for r in runs]
+    keys = [k for k in (points[0] if points else {}) if len({repr(p.get(k)) for p in points}) > 1]
+    if len(runs) < 4 or len(keys) != 2 or any(set(p) != set(points[0]) for p in points):
+        return run_colors(len(runs))
+    outer = list(dict.fromkeys(repr(p[keys[0]]) for p in points))
+    inner = list(dict.fromkeys(repr(p[keys[1]]) for p in points))
+    if len(outer) > len(FAMILIES) or len(inner) > 5:
+        return run_colors(len(runs))
+    shades = np.linspace(0.5, 0.95, len(inner)) if len(inner) > 1 else [0.8]
+    return [matplotlib.colormaps[FAMILIES[outer.index(repr(p[keys[0]]))]](shades[inner.index(repr(p[keys[1]]))])
+            for p in points]
+
+
 def run_colors(n: int) -> list:
     if n <= len(PALETTE):
         return list(PALETTE[:n])
