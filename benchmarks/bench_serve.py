@@ -1,4 +1,4 @@
-"""dlexp serve, table and ls on a results folder of 1,000 finished runs.
+"""dlexp serve, table, ls, diagnose and report on a results folder of 1,000 finished runs.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_serve.py [--runs 1000] [--repeats 5]
 
@@ -6,7 +6,9 @@ The folder is made quickly: one real run is trained, then copied 1,000 times wit
 rewritten in summary.json, and a sweep's manifest lists them all. Timed (median of the repeats,
 and the ratio to the goal): the server's first page (index + /api/index over HTTP, a fresh
 server each time, so every summary is read), a refresh that finds nothing new, `dlexp table`
-of the sweep and `dlexp ls`, each a fresh process.
+of the sweep, `dlexp ls`, `dlexp diagnose` of the sweep (every run diagnosed against its 999
+peers; from the second repeat on the labels are recorded already) and `dlexp report` of it, each
+a fresh process; diagnose and report also as a ratio to table, which reads the same files.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS pinned: the numbers do not depend on the cores free
 
-GOALS = {"first page": 2.0, "table": 1.0, "ls": 1.0}
+GOALS = {"first page": 2.0, "table": 1.0, "ls": 1.0, "diagnose": 20.0, "report": 20.0}
 
 
 def make_folder(root: Path, n: int) -> Path:
@@ -98,13 +100,17 @@ def main() -> None:
         print(f"{args.runs} runs made in {time.perf_counter() - t0:.1f} s")
         timings = {"first page": lambda: first_page(out), "refresh, nothing new": lambda: refresh(out),
                    "table": lambda: command("table", "bench", "--results", str(out), "--format", "csv"),
-                   "ls": lambda: command("ls", "--results", str(out), "--json")}
+                   "ls": lambda: command("ls", "--results", str(out), "--json"),
+                   "diagnose": lambda: command("diagnose", "bench", "--results", str(out)),
+                   "report": lambda: command("report", "bench", "--results", str(out), "--out", f"{tmp}/report.html")}
+        medians = {}
         for name, fn in timings.items():
             times = [fn() for _ in range(args.repeats)]
-            med = statistics.median(times)
+            med = medians[name] = statistics.median(times)
             goal = GOALS.get(name)
             ratio = f" · {med / goal:.2f} of the {goal:g} s goal" if goal else ""
-            print(f"{name:22} median {med:.3f} s (min {min(times):.3f}, max {max(times):.3f}){ratio}")
+            peer = f" · {med / medians['table']:.0f}× table" if name in ("diagnose", "report") else ""
+            print(f"{name:22} median {med:.3f} s (min {min(times):.3f}, max {max(times):.3f}){ratio}{peer}")
 
 
 if __name__ == "__main__":

@@ -436,6 +436,8 @@ def test_cli_text_json_and_files(sweep_results, tmp_path, monkeypatch):
     assert recorded["best"]["value"] == "[16]" and [p["label"] for p in recorded["points"]] == \
         ["underfitting", "not_converged", "overfitting"]
     assert not list(out.rglob(".*.tmp"))
+    res = invoke("cap", "--results", out)  # again: the same labels, so no summary.json is rewritten
+    assert res.exit_code == 0 and replaced.count("summary.json") == 3, res.output
     rows = list(csv.DictReader(io.StringIO((out / "sweeps" / "cap" / "summary.csv").read_text())))
     assert [r["diagnosis"] for r in rows] == ["underfitting", "not_converged", "overfitting"]
     before = list(csv.DictReader(io.StringIO((sweep_results / "sweeps" / "cap" / "summary.csv").read_text())))

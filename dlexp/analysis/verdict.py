@@ -22,7 +22,8 @@ from ..labels import figure, plural, value
 from ..results.reader import Run, Sweep, resolve_all, warn
 from ..results.store import json_text, write_json
 from .axis import CAPACITY, SEED_KEYS, numeric_axis, swept_value, x_key
-from .diagnose import RULES, diagnose_run, follow_up_spec, record, record_sweep_csv, refine_spec, thresholds_from
+from .diagnose import (RULES, diagnose_run, follow_up_spec, peer_groups, record, record_sweep_csv, refine_spec,
+                       thresholds_from)
 from .remedies import finite
 
 PEAK_NOISE = 0.2  # a rise (fall) of the val curve smaller than this share of its range is noise
@@ -51,7 +52,7 @@ def interpolation_peak(val, metric: str = "loss", log: bool = False) -> int | No
 def labels_of(runs: list[Run], peers: list[Run] | None = None) -> dict[str, dict]:
     """run_id → diagnosis of each diagnosable run: the recorded one when the current rules made
     it (the thresholds it was made with included), else a fresh one with the default thresholds."""
-    peers = runs if peers is None else peers
+    groups = peer_groups(runs if peers is None else peers)
     out = {}
     for run in runs:
         if run.status == "failed":
@@ -61,7 +62,7 @@ def labels_of(runs: list[Run], peers: list[Run] | None = None) -> dict[str, dict
             out[run.run_id] = d
             continue
         try:
-            out[run.run_id] = diagnose_run(run, peers)
+            out[run.run_id] = diagnose_run(run, groups)
         except ResultError as exc:
             warn(f"{run.run_id}: not diagnosed ({exc})")
     return out
@@ -204,7 +205,7 @@ def diagnose_targets(targets, out: Path = Path("results"), thresholds=(), *, sav
     for f in resolve_all(targets, out):
         runs = f.runs if isinstance(f, Sweep) else [f]
         sweep = f if isinstance(f, Sweep) else sweep_of(f, out)  # its runs are the peers
-        peers = sweep.runs if sweep else []
+        peers = peer_groups(sweep.runs if sweep else [])
         found = []
         for run in runs:
             if run.status == "failed":
