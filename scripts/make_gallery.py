@@ -32,6 +32,10 @@ GALLERY = {
     "early-stopping": ("compare", "loss", ["epochs_run", "best_epoch", "train_loss", "val_loss", "gap"]),
     "batch-size": ("compare", "loss", ["train_loss", "val_acc", "epoch_time", "rises"]),
     "momentum": ("compare", "loss", ["train_loss", "val_acc", "rises"]),
+    # the pair at effective step 1: six curves with their val lines hide the zig-zag the claim is about
+    "momentum-smooth": ("compare", "loss", ["train_loss", "val_acc", "rises"],
+                        [{"optimizer": {"name": "sgd", "lr": 1.0}},
+                         {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}}]),
     "optimizers": ("compare", "loss", ["train_loss", "val_acc"]),
     # the layer statistics at lr 0.5, where both train; at lr 2 the plain net's values blow up to 1e29
     "batchnorm-lr": ("activations", None, ["n_diverged", "train_loss", "val_acc", "drift"], {"optimizer.lr": 0.5}),
