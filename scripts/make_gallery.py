@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES = ROOT / "configs" / "studies"
 
-# study → (plot kind, metric, figures printed per point[, points drawn: {key: value}, default all])
+# study → (plot kind, metric, figures printed per point[, points drawn: {key: value}, or a list of them
+# (each point matching one is drawn), default all])
 GALLERY = {
     "capacity": ("validation", "loss", ["train_loss", "val_loss", "gap"]),
     "learning-curve": ("learning", "loss", ["train_loss", "val_loss", "gap"]),
@@ -31,6 +32,10 @@ GALLERY = {
     "early-stopping": ("compare", "loss", ["epochs_run", "best_epoch", "train_loss", "val_loss", "gap"]),
     "batch-size": ("compare", "loss", ["train_loss", "val_acc", "epoch_time", "rises"]),
     "momentum": ("compare", "loss", ["train_loss", "val_acc", "rises"]),
+    # the pair at effective step 1: six curves with their val lines hide the zig-zag the claim is about
+    "momentum-smooth": ("compare", "loss", ["train_loss", "val_acc", "rises"],
+                        [{"optimizer": {"name": "sgd", "lr": 1.0}},
+                         {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}}]),
     "optimizers": ("compare", "loss", ["train_loss", "val_acc"]),
     # the layer statistics at lr 0.5, where both train; at lr 2 the plain net's values blow up to 1e29
     "batchnorm-lr": ("activations", None, ["n_diverged", "train_loss", "val_acc", "drift"], {"optimizer.lr": 0.5}),
@@ -143,8 +148,9 @@ def main(argv=None) -> int:
             return 1
         labels = {r.run_id: d["label"] for r, d in diagnose([plan.name], args.results)}
         sweep = Sweep.load(args.results / "sweeps" / plan.name)
-        targets = [r.folder for r in sweep.runs if all(r.point.get(k) == v for k, v in select[0].items())] \
-            if select else [plan.name]
+        wanted = select[0] if select and isinstance(select[0], list) else select  # [{key: value}, …]
+        targets = [r.folder for r in sweep.runs
+                   if any(all(r.point.get(k) == v for k, v in w.items()) for w in wanted)] if select else [plan.name]
         path = plot(targets, kind=kind, metric=metric, out=args.out / f"{name}.png", results=args.results,
                     per_second=name in PER_SECOND)
         print(f"\n## {name} ({plan.name}: {len(sweep.runs)} points × {len(plan.spec.get('seeds', [0]))} seeds, "
