@@ -254,7 +254,7 @@ def ls_command(results, as_json, wide):
                    "random search; validation for a sweep over a numeric key; compare otherwise or for several "
                    "targets).")
 @click.option("--metric", type=Choice(["loss", "acc", "r2"]), default=None,
-              help="What compare, validation and learning curves show (default: loss).")
+              help="What compare, validation, learning and seeds figures show (default: loss).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output FILE, or an existing folder to write the default file name into (default: <run or sweep "
                    "folder>/<kind>[-<metric>].<format>; results/plots/ for several targets).")

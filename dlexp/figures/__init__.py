@@ -6,4 +6,4 @@ and learning curves of sweeps, model figures (weights, activations, boundaries),
 # The figure kinds of `dlexp plot --kind`, here so that the CLI can list them without loading
 # matplotlib (figures/choose.py draws them)
 KINDS = ("curves", "compare", "validation", "learning", "scatter", "boundary", "weights", "inputs", "activations",
-         "averaging", "gradients")
+         "averaging", "gradients", "seeds")

@@ -189,7 +189,7 @@ def _varies(target: Target) -> str:
     return f"{who} {verb} {', '.join(target.swept) or 'nothing'}"
 
 
-ONE_PANEL = ("curves", "compare", "validation", "learning")  # kinds that draw into a given Axes
+ONE_PANEL = ("curves", "compare", "validation", "learning", "seeds")  # kinds that draw into a given Axes
 
 
 def make_figure(target: Target, kind: str | None = None, metric: str | None = None, per_second: bool = False,
@@ -261,6 +261,8 @@ def make_figure(target: Target, kind: str | None = None, metric: str | None = No
         return sweep_figures.sweep_figure(runs, [float(xs[i]) for i in keep], "training examples (n_train)", metric,
                                     groups=groups, learning=True, ax=ax,
                                     title=target.title(f"learning curve (final {what} vs training-set size)"))
+    if kind == "seeds":
+        return sweep_figures.seeds_figure(runs, metric, ax=ax, title=target.title(f"final {what} of each seed"))
     if kind in MAX_PANELS and len(runs) > MAX_PANELS[kind]:
         warn(f"{name or 'targets'}: {kind} draws the first {MAX_PANELS[kind]} of {len(runs)} runs")
         runs = runs[:MAX_PANELS[kind]]

@@ -19,7 +19,7 @@ from matplotlib.patches import Rectangle
 from ..errors import UsageError
 from .style import (BEST_COLOR, KEY_COLOR, LABEL_HINT, LABEL_SHADE, METRIC_NAMES, SPLIT_COLOR, SPLIT_LABEL, SPLIT_STYLE,
                       STOP_COLOR, auto_xscale, auto_yscale, band_line, fig_title, finish_panel, legend_below, new_figure,
-                      num, run_colors, styled, ylabel)
+                      num, run_colors, run_labels, styled, ylabel)
 from ..analysis.verdict import Verdict
 from ..results.reader import Run
 from ..labels import number
@@ -248,4 +248,41 @@ def scatter_figure(runs: list[Run], axes_of: list[tuple[list[float], str, bool |
         auto_yscale(panels[0], [val[done]])
     legend_below(fig, max_cols=4)
     fig_title(fig, title or f"Random search: final validation {METRIC_NAMES.get(metric, metric)} vs each swept key")
+    return fig
+
+
+@styled
+def seeds_figure(runs: list[Run], metric: str = "loss", *, title: str | None = None, ax=None) -> Figure:
+    """Each seed's (member's) final train and val `metric`, a dot each, beside its point's mean (a
+    bar): where mean ± std hides that seeds split between outcomes (two minima, a diverged seed),
+    this shows how many went which way. A run without members is one dot per split."""
+    given = ax
+    fig, axes = new_figure(1, width=max(6.0, 1.5 * len(runs) + 2.0), height=4.6, ax=given)
+    ax = axes[0][0]
+    finals, off_scale = [], 0
+    for i, run in enumerate(runs):
+        members = run.members() or [run]
+        for split, dx in (("train", -0.14), ("val", 0.14)):
+            v = np.array([num(m.summary.get(f"{split}_{metric}")) for m in members])
+            ok = v[np.isfinite(v)]
+            off_scale += len(v) - len(ok)
+            if not len(ok):
+                continue
+            finals.append(ok)
+            face = "white" if split == "train" else SPLIT_COLOR[split]
+            ax.plot(np.full(len(ok), i + dx), ok, "o", ms=7, mfc=face, mec=SPLIT_COLOR[split], mew=1.6, alpha=0.85,
+                    label=f"{SPLIT_LABEL[split]}, one dot per seed" if i == 0 else None, zorder=3)
+            ax.plot([i + dx - 0.1, i + dx + 0.1], [ok.mean()] * 2, color=SPLIT_COLOR[split], lw=2.6, zorder=4,
+                    label="mean over seeds" if i == 0 and split == "val" else None)
+    if not finals:
+        raise UsageError("no run with a finite final figure to plot")
+    names = [label.replace(", ", "\n") for label in run_labels(runs)]  # one swept key a line
+    ax.set_xticks(range(len(runs)), names)
+    ax.set_xlim(-0.6, len(runs) - 0.4)
+    ax.grid(axis="x", visible=False)
+    auto_yscale(ax, finals)
+    ax.set_ylabel(ylabel(metric, runs[0].summary.get("task"), final=True, runs=runs))
+    if off_scale:
+        ax.plot([], [], "x", color=KEY_COLOR, label=f"{off_scale} diverged (not drawn)")
+    finish_panel(fig, given, title or f"final {METRIC_NAMES[metric]} of each seed", max_cols=4)
     return fig
