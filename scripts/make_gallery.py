@@ -57,6 +57,8 @@ GALLERY = {
     "batchnorm-regularizes": ("compare", "loss", ["train_loss", "val_loss", "gap", "val_acc"]),
     "vanishing-gradients": ("gradients", None, ["train_loss", "val_acc"]),
     "covariate-shift": ("compare", "loss", ["train_loss@1", "train_loss@5", "train_loss", "val_acc", "drift"]),
+    # each seed's final loss: the mean over seeds would mix the two minima the claim is about
+    "local-minima": ("seeds", "loss", ["train_loss", "train_acc", "n_good", "lowest_loss", "grad_norm"]),
 }
 
 # compare figures whose claim is about time, not epochs: batch GD's epochs are cheap, SGD's many steps are not
@@ -97,9 +99,33 @@ def loss_after(run, epochs: int) -> float | None:
     return rows[0]["train_loss"] if rows else None
 
 
+def lowest_loss(run) -> float | None:
+    """The lowest train loss of any epoch (SGD at a constant lr may pass a minimum it does not end in)."""
+    tl = [r["train_loss"] for r in run.metrics if r.get("train_loss") is not None]
+    return min(tl) if tl else None
+
+
+def grad_norm(run) -> float | None:
+    """The largest Dense layer weight-gradient norm in the last epoch (train.track_gradients)."""
+    row = run.metrics[-1] if run.metrics else {}
+    norms = [v for k, v in row.items() if k.startswith("grad_norm_") and v is not None]
+    return max(norms) if norms else None
+
+
+def n_good(run) -> int:
+    """Members (seeds) whose final train loss is below 0.1: local-minima's good minimum, not its poor one."""
+    return sum((m.summary.get("train_loss") or 1.0) < 0.1 for m in (run.members() or [run]))
+
+
 def figure(run, key: str):
     if key.startswith("train_loss@"):  # train_loss@5: after 5 epochs
         return member_stat(run, lambda m: loss_after(m, int(key.partition("@")[2])))
+    if key == "n_good":
+        return n_good(run)
+    if key == "lowest_loss":
+        return member_stat(run, lowest_loss)
+    if key == "grad_norm":
+        return member_stat(run, grad_norm)
     if key == "rises":
         return member_stat(run, rises)
     if key == "fit_epoch":

@@ -220,6 +220,31 @@ def test_several_targets_default_to_compare_labelled_by_name(plot_results):
     assert fig._suptitle.get_text() == "Train and validation loss"
 
 
+def test_seeds_draws_each_members_final_figure_beside_its_points_mean(plot_results):
+    t = target(plot_results, "width")  # 3 points × 2 repeats
+    fig = make_figure(t, "seeds")
+    (ax,) = visible(fig)
+    dots = [l for l in ax.get_lines() if l.get_marker() == "o"]
+    bars = [l for l in ax.get_lines() if l.get_marker() in ("None", None, "") and len(l.get_xdata()) == 2]
+    assert len(dots) == len(bars) == 6  # per point: train and val
+    for i, run in enumerate(t.runs):
+        members = run.members()
+        assert len(members) == 2
+        for j, split in enumerate(("train", "val")):
+            line, bar = dots[2 * i + j], bars[2 * i + j]
+            want = sorted(m.summary[f"{split}_loss"] for m in members)
+            assert sorted(line.get_ydata()) == pytest.approx(want)
+            assert list(bar.get_ydata()) == pytest.approx([np.mean(want)] * 2)
+            assert all(abs(x - i) < 0.25 for x in line.get_xdata()) and len(set(line.get_xdata())) == 2  # side by side
+            assert to_hex(line.get_markeredgecolor()) == to_hex({"train": TRAIN_COLOR, "val": VAL_COLOR}[split])
+    assert [x.get_text() for x in ax.get_xticklabels()] == ["hidden=[2]", "hidden=[8]", "hidden=[32]"]
+    assert fig_labels(fig) == ["train, one dot per seed", "validation, one dot per seed", "mean over seeds"]
+    assert ax.get_ylabel() == "final cross-entropy loss"
+    assert make_figure(t, "seeds", "acc").axes[0].get_ylabel() == "final accuracy"
+    (one,) = make_figure(target(plot_results, plot_results.single), "seeds").axes  # no members: itself
+    assert [len(l.get_ydata()) for l in one.get_lines() if l.get_marker() == "o"] == [1, 1]
+
+
 def test_compare_by_accuracy(plot_results):
     fig = make_figure(target(plot_results, "optimizers"), "compare", "acc")
     assert fig.axes[0].get_ylabel() == "accuracy"

@@ -602,3 +602,30 @@ def test_momentum_smooths_the_loss_curve_at_an_equal_effective_step():
         # where plain SGD's step nears its stability limit, beyond the spread; and not by going slower
         assert clearly_below(*noise), show(f"rises of the train loss at step {step}, heavy ball vs plain", *noise)
         assert statistics.fmean(fig(h, "train_loss")) < statistics.fmean(fig(p, "train_loss"))
+
+
+# ---- (g4) batch GD and SGD in local minima ---------------------------------------------------------
+
+def final_grad_norm(member) -> float:
+    """The largest Dense layer weight-gradient norm in the last epoch (batch GD: the full gradient)."""
+    row = member.metrics[-1]
+    return max(v for k, v in row.items() if k.startswith("grad_norm_"))
+
+
+def test_batch_gd_gets_stuck_in_a_poor_minimum_and_sgd_does_not_escape_it():
+    """Ten initialisations, 1200 updates each at the same lr. Batch GD ends in one of two minima:
+    several seeds at a stationary point of loss ≈ 0.2 (gradient ≈ 0), at least two near 0. SGD
+    does not escape more often: batches of 8 reach the good minimum in no more seeds than batch GD,
+    single examples in none (their lowest train loss of the whole run stays above every good
+    batch-GD seed's), so the notes' "SGD less so" does not show."""
+    gd, minibatch, single = spec("local-minima")["grid"]["train"][:3]  # equal updates; the 4th: batch GD 10× longer
+    r = study("local-minima", {"train": [gd, minibatch, single]})
+    gd, minibatch, single = r[_key(gd)], r[_key(minibatch)], r[_key(single)]
+    stuck = [m for m in gd if m.summary["train_loss"] > 0.15]
+    assert len(stuck) >= 3 and max(final_grad_norm(m) for m in stuck) < 0.03, \
+        [(m.summary["train_loss"], final_grad_norm(m)) for m in gd]
+    good = [m.summary["train_loss"] for m in gd if m.summary["train_loss"] < 0.1]
+    assert len(good) >= 2, fig(gd, "train_loss")
+    assert sum(x < 0.1 for x in fig(minibatch, "train_loss")) <= len(good), fig(minibatch, "train_loss")
+    lowest = [min(row["train_loss"] for row in m.metrics) for m in single]  # over every epoch of the run
+    assert all_below(good, lowest), show("batch GD's good minima vs single-example SGD's lowest loss", good, lowest)

@@ -270,10 +270,12 @@ def seeds_figure(runs: list[Run], metric: str = "loss", *, title: str | None = N
                 continue
             finals.append(ok)
             face = "white" if split == "train" else SPLIT_COLOR[split]
-            ax.plot(np.full(len(ok), i + dx), ok, "o", ms=7, mfc=face, mec=SPLIT_COLOR[split], mew=1.6, alpha=0.85,
+            # seeds side by side in the order of their values, so that equal finals stay countable
+            spread = np.empty(len(ok))
+            spread[np.argsort(ok, kind="stable")] = np.linspace(-0.07, 0.07, len(ok)) if len(ok) > 1 else 0.0
+            ax.plot(i + dx + spread, ok, "o", ms=7, mfc=face, mec=SPLIT_COLOR[split], mew=1.6, alpha=0.85,
                     label=f"{SPLIT_LABEL[split]}, one dot per seed" if i == 0 else None, zorder=3)
-            ax.plot([i + dx - 0.1, i + dx + 0.1], [ok.mean()] * 2, color=SPLIT_COLOR[split], lw=2.6, zorder=4,
-                    label="mean over seeds" if i == 0 and split == "val" else None)
+            ax.plot([i + dx - 0.11, i + dx + 0.11], [ok.mean()] * 2, color=SPLIT_COLOR[split], lw=2.6, zorder=4)
     if not finals:
         raise UsageError("no run with a finite final figure to plot")
     names = [label.replace(", ", "\n") for label in run_labels(runs)]  # one swept key a line
@@ -282,6 +284,7 @@ def seeds_figure(runs: list[Run], metric: str = "loss", *, title: str | None = N
     ax.grid(axis="x", visible=False)
     auto_yscale(ax, finals)
     ax.set_ylabel(ylabel(metric, runs[0].summary.get("task"), final=True, runs=runs))
+    ax.plot([], [], color=KEY_COLOR, lw=2.6, label="mean over seeds")
     if off_scale:
         ax.plot([], [], "x", color=KEY_COLOR, label=f"{off_scale} diverged (not drawn)")
     finish_panel(fig, given, title or f"final {METRIC_NAMES[metric]} of each seed", max_cols=4)
