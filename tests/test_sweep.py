@@ -437,6 +437,24 @@ def test_the_pool_preloads_only_the_modules_some_run_needs(tmp_path):
     assert needs({"eval.cv": [3]}) == ["sklearn.model_selection"]
 
 
+def test_a_cancelled_pool_has_no_manager_thread_left_for_the_exit_hook(tmp_path):
+    """Ctrl-C: shutdown(cancel=True) kills the workers and returns only once the pool's manager
+    thread has ended, so concurrent.futures' exit hook finds its wake-up pipe closed, not closing
+    (a race that ended an interrupted sweep with "OSError: Bad file descriptor")."""
+    from dlexp.sweeps.executors import PoolExecutor, Task
+
+    plan = load_spec(write_spec(tmp_path, {"name": "cancel", "grid": {"seed": [0, 1]}},
+                                base={"train": {"epochs": 100_000}}))  # runs that will not end by themselves
+    ex = PoolExecutor(2)
+    for p in plan.points:
+        ex.submit(Task(p.rid, p.exp))
+    manager, workers = ex.pool._executor_manager_thread, list(ex.pool._processes.values())
+    assert manager.is_alive() and len(workers) == 2
+    ex.shutdown(cancel=True)
+    assert not manager.is_alive()
+    assert all(w.exitcode is not None for w in workers)  # killed, not left to train
+
+
 def test_jobs_1_and_2_give_the_same_summary(tmp_path):
     spec = write_spec(tmp_path, {"name": "det", "grid": {"model.hidden": [[4], [8]], "seed": [0, 1]}})
     assert sweep(spec, "--results", tmp_path / "a", "-j", "1").exit_code == 0

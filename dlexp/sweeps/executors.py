@@ -36,6 +36,7 @@ from ..results.live import LiveLog, live_rid
 from ..results.store import HoldInterrupts
 from ..threads import BLAS_ENV  # one thread per worker: N workers on N cores, not N²
 
+MANAGER_EXIT_SECONDS = 30  # the bound on waiting for a cancelled pool's manager thread to end
 # Test hook: a pool or Dask worker given this run id dies with os._exit(1) instead of training it.
 CRASH_HOOK = "DLEXP_TEST_CRASH_RUN"
 # Imported once by the forkserver, so each forked worker starts with them loaded; the
@@ -406,7 +407,15 @@ class PoolExecutor:
                         proc.kill()
                     except Exception:
                         pass
+                manager = getattr(self.pool, "_executor_manager_thread", None)
                 self.pool.shutdown(wait=False, cancel_futures=True)
+                # The pool's manager thread, finding its workers dead, closes its wake-up pipe and
+                # ends. Until it has, concurrent.futures' exit hook (which wakes every manager
+                # without its lock) can write into that pipe as it closes, and a Ctrl-C'd sweep
+                # ends with "OSError: Bad file descriptor" after its message. Wait for it; bounded,
+                # so that a manager stuck on a full queue cannot hang the exit.
+                if manager is not None:
+                    manager.join(MANAGER_EXIT_SECONDS)
             else:
                 self.pool.shutdown(wait=True)
             self.pool = None
