@@ -1011,6 +1011,7 @@ def test_another_metric_gets_its_own_file_and_an_existing_folder_is_written_into
     assert output_path(t, "validation", None, None) == (plot_results.width / "validation.png", "png")
     assert output_path(t, "validation", None, None, "acc") == (plot_results.width / "validation-acc.png", "png")
     assert output_path(t, "curves", None, None, "acc")[0].name == "curves.png"  # curves draw every metric
+    assert output_path(t, "seeds", None, None, "acc")[0].name == "seeds-acc.png"
     path = plot(["width"], metric="acc", results=plot_results.out, out=tmp_path)
     assert path == tmp_path / "validation-acc.png" and path.read_bytes().startswith(b"\x89PNG")
     res = invoke("plot", "width", "--results", plot_results.out, "--out", tmp_path, "--format", "svg")

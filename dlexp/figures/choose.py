@@ -33,7 +33,7 @@ from .style import METRIC_NAMES, architecture
 from ..analysis.verdict import verdict
 from ..analysis.axis import ARCHITECTURES, REG_KEYS, SEED_KEYS, architectures, numeric_axis, swept_value, x_key as _x_key
 
-METRIC_KINDS = ("compare", "validation", "learning", "scatter")  # the kinds --metric changes
+METRIC_KINDS = ("compare", "validation", "learning", "scatter", "seeds")  # the kinds --metric changes
 METRICS = ("loss", "acc", "r2")
 FORMATS = ("png", "svg", "pdf")
 DPI = 150
