@@ -249,10 +249,10 @@ def ls_command(results, as_json, wide):
 
 @command("plot")
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET…")
-@click.option("--kind", type=Choice(list(FIGURE_KINDS)), default=None,
-              help="Figure (default: curves for a run; learning for a sweep over data.train_size; scatter for a "
-                   "random search; validation for a sweep over a numeric key; compare otherwise or for several "
-                   "targets).")
+@click.option("--kind", type=Choice(list(FIGURE_KINDS)), default=None, metavar="KIND",
+              help=f"Figure: {', '.join(FIGURE_KINDS)} (default: curves for a run; learning for a sweep over "
+                   "data.train_size; scatter for a random search; validation for a sweep over a numeric key; "
+                   "compare otherwise or for several targets).")
 @click.option("--metric", type=Choice(["loss", "acc", "r2"]), default=None,
               help="What compare, validation, learning and seeds figures show (default: loss).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,

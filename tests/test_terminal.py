@@ -223,6 +223,14 @@ def test_every_help_ends_with_examples_that_parse(name):
         main.make_context("dlexp", words[1:])  # raises a UsageError if an option does not exist
 
 
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_help_fits_80_columns(name):
+    """A long choice list ([curves|compare|…]) is printed as one line whatever the width: such an
+    option names its choices in its help text, which wraps."""
+    too_long = [line for line in help_text(name).split("\n") if len(line) > 80]
+    assert not too_long, too_long
+
+
 def test_threshold_help_lists_every_threshold_name():
     from dlexp.analysis.diagnose import DEFAULT_THRESHOLDS
 
