@@ -117,21 +117,18 @@ def n_good(run) -> int:
     return sum((m.summary.get("train_loss") or 1.0) < 0.1 for m in (run.members() or [run]))
 
 
+# printed figures computed from each member's metrics and averaged over the members (seeds)
+MEMBER_STATS = {"rises": rises, "fit_epoch": fit_epoch, "drift": drift, "lowest_loss": lowest_loss,
+                "grad_norm": grad_norm}
+
+
 def figure(run, key: str):
     if key.startswith("train_loss@"):  # train_loss@5: after 5 epochs
         return member_stat(run, lambda m: loss_after(m, int(key.partition("@")[2])))
+    if key in MEMBER_STATS:
+        return member_stat(run, MEMBER_STATS[key])
     if key == "n_good":
         return n_good(run)
-    if key == "lowest_loss":
-        return member_stat(run, lowest_loss)
-    if key == "grad_norm":
-        return member_stat(run, grad_norm)
-    if key == "rises":
-        return member_stat(run, rises)
-    if key == "fit_epoch":
-        return member_stat(run, fit_epoch)
-    if key == "drift":
-        return member_stat(run, drift)
     node = run.summary
     for part in key.split("."):
         node = node.get(part) if isinstance(node, dict) else None

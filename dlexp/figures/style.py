@@ -188,8 +188,8 @@ def legend_below(fig, handles=None, max_cols: int = 6):
                       ncols=ncols)
 
 
-# Two swept keys: one family per value of the first, light → dark along the second (sequential maps
-# whose hues match PALETTE's first entries).
+# Two swept keys: one family per value of the first, light → dark along the second (sequential maps;
+# the first three follow PALETTE's first three hues).
 FAMILIES = ("Greens", "Purples", "RdPu", "Oranges", "Blues", "Greys")
 
 

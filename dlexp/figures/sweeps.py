@@ -259,7 +259,7 @@ def seeds_figure(runs: list[Run], metric: str = "loss", *, title: str | None = N
     given = ax
     fig, axes = new_figure(1, width=max(6.0, 1.5 * len(runs) + 2.0), height=4.6, ax=given)
     ax = axes[0][0]
-    finals, off_scale = [], 0
+    finals, off_scale, labelled = [], 0, set()
     for i, run in enumerate(runs):
         members = run.members() or [run]
         for split, dx in (("train", -0.14), ("val", 0.14)):
@@ -274,7 +274,8 @@ def seeds_figure(runs: list[Run], metric: str = "loss", *, title: str | None = N
             spread = np.empty(len(ok))
             spread[np.argsort(ok, kind="stable")] = np.linspace(-0.07, 0.07, len(ok)) if len(ok) > 1 else 0.0
             ax.plot(i + dx + spread, ok, "o", ms=7, mfc=face, mec=SPLIT_COLOR[split], mew=1.6, alpha=0.85,
-                    label=f"{SPLIT_LABEL[split]}, one dot per seed" if i == 0 else None, zorder=3)
+                    label=None if split in labelled else f"{SPLIT_LABEL[split]}, one dot per seed", zorder=3)
+            labelled.add(split)
             ax.plot([i + dx - 0.11, i + dx + 0.11], [ok.mean()] * 2, color=SPLIT_COLOR[split], lw=2.6, zorder=4)
     if not finals:
         raise UsageError("no run with a finite final figure to plot")
@@ -286,6 +287,6 @@ def seeds_figure(runs: list[Run], metric: str = "loss", *, title: str | None = N
     ax.set_ylabel(ylabel(metric, runs[0].summary.get("task"), final=True, runs=runs))
     ax.plot([], [], color=KEY_COLOR, lw=2.6, label="mean over seeds")
     if off_scale:
-        ax.plot([], [], "x", color=KEY_COLOR, label=f"{off_scale} diverged (not drawn)")
+        ax.plot([], [], "x", color=KEY_COLOR, label=f"{off_scale} without a finite final figure (diverged, failed)")
     finish_panel(fig, given, title or f"final {METRIC_NAMES[metric]} of each seed", max_cols=4)
     return fig
